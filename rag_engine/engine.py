@@ -1,0 +1,179 @@
+"""``RagEngine``: the one object the bot core talks to (ingest, search, answer)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag_engine import collections as cols
+from rag_engine.embedding import Embedder, build_embedder
+from rag_engine.extractive import ExtractiveAnswerer
+from rag_engine.generation.base import Generator
+from rag_engine.ingest import Ingestor, Progress
+from rag_engine.retrieval import Reranker, Retriever
+from rag_engine.safety import injection_flags
+from rag_engine.settings import Settings
+from rag_engine.store.database import Database
+from rag_engine.store.migrate import ensure_schema
+from rag_engine.types import Answer, AnswerStatus, IngestReport, Record, SearchHit, SearchMode, Turn
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND_TEXT = "I couldn't find this in the documents I can see here, so I won't guess."
+_UNSET = object()
+
+
+class RagEngine:
+    """Retrieval-augmented answers over Postgres + pgvector.
+
+    ``generator`` defaults to the configured backend (built on first answer);
+    pass ``None`` for extractive-only. Whatever happens in the generator, an
+    answer comes back: failures fall back to the extractive answerer.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        embedder: Embedder | None = None,
+        generator: Generator | None | object = _UNSET,
+        reranker: Reranker | None | object = _UNSET,
+        auto_migrate: bool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db or Database.from_settings(settings)
+        self.embedder = embedder or build_embedder(settings)
+        ensure_schema(self.db, self.embedder.dim, auto_upgrade=auto_migrate)
+        if reranker is _UNSET:
+            reranker = _build_reranker(settings)
+        self.retriever = Retriever(self.db, self.embedder, settings, reranker)  # type: ignore[arg-type]
+        self.ingestor = Ingestor(self.db, self.embedder, settings)
+        self.extractive = ExtractiveAnswerer(self.embedder)
+        self._generator = generator
+        self._generator_error: str | None = None
+        self._generator_lock = threading.Lock()
+
+    # -- documents -------------------------------------------------------------
+    def ingest(self, paths: Sequence[Path | str], collection: str = "default", *, prune: bool = False,
+               progress: Progress | None = None, visibility: cols.Visibility = "public") -> IngestReport:
+        return self.ingestor.ingest_paths([Path(p) for p in paths], collection, prune=prune, progress=progress,
+                                          visibility=visibility)
+
+    def ingest_records(self, records: Sequence[Record], collection: str, *, prune: bool = False,
+                       progress: Progress | None = None, visibility: cols.Visibility = "public") -> IngestReport:
+        return self.ingestor.ingest_records(records, collection, prune=prune, progress=progress,
+                                            visibility=visibility)
+
+    def collection_ids(self, collections: Sequence[str | int] | None) -> list[int] | None:
+        """Resolve names/ids (None = all collections) and check their embedder matches ours."""
+        if collections is None:
+            return None
+        with self.db.connect() as conn:
+            found = cols.resolve(conn, list(collections))
+        for c in found:
+            cols.check_embedder(c, self.embedder.model_name, self.embedder.backend)
+        return [c.id for c in found]
+
+    # -- retrieval and answers -------------------------------------------------
+    def search(self, query: str, collections: Sequence[str | int] | None = None, k: int | None = None,
+               mode: SearchMode | None = None) -> list[SearchHit]:
+        return self.retriever.search(query, self.collection_ids(collections), k, mode)
+
+    def answer(self, question: str, collections: Sequence[str | int] | None = None,
+               history: Sequence[Turn] | None = None, *, k: int | None = None,
+               mode: SearchMode | None = None) -> Answer:
+        started = time.perf_counter()
+        history = list(history or [])
+        query = _retrieval_query(question, history)
+        hits = self.retriever.search(query, self.collection_ids(collections), k, mode)
+        timings = {"retrieve": time.perf_counter() - started}
+        flags = injection_flags(hits)
+        best = max((h.vector_score or 0.0 for h in hits), default=0.0)
+        if not hits or best < self.settings.min_relevance:
+            timings["total"] = time.perf_counter() - started
+            return Answer(text=NOT_FOUND_TEXT, hits=hits, status=AnswerStatus.NOT_FOUND, timings=timings,
+                          flags=flags, metadata={"best_similarity": best})
+        answer = self._ask_back(question, hits)
+        if answer is None:
+            answer = self._generate(question, hits, history)
+        answer.flags = flags
+        answer.timings = {**timings, **answer.timings, "total": time.perf_counter() - started}
+        return answer
+
+    def _ask_back(self, question: str, hits: list[SearchHit]) -> Answer | None:
+        try:
+            from rag_engine.generation.ask_back import clarifying_question
+        except ImportError:
+            return None
+        clarification = clarifying_question(question, hits)
+        if clarification is None:
+            return None
+        return Answer(text=clarification, hits=hits, status=AnswerStatus.ASK_BACK, generator="ask-back")
+
+    def _generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> Answer:
+        from rag_engine.generation.citations import parse_citations
+
+        t0 = time.perf_counter()
+        generator = self.generator
+        status, reason = AnswerStatus.ANSWERED, None
+        if generator is None and self._generator_error:
+            status, reason = AnswerStatus.FALLBACK, self._generator_error
+        result = None
+        if generator is not None:
+            try:
+                result = generator.generate(question, hits, history)
+                if not result.text.strip():
+                    raise RuntimeError("the generator returned an empty answer")
+            except Exception as exc:  # noqa: BLE001 - any model failure falls back, the bot keeps answering
+                log.warning("generator %s failed, answering extractively: %s", generator.name, exc)
+                status, reason, result = AnswerStatus.FALLBACK, f"{type(exc).__name__}: {exc}"[:500], None
+        if result is None:
+            result = self.extractive.generate(question, hits, history)
+        text, citations = parse_citations(result.text, hits)
+        return Answer(
+            text=text, citations=citations, hits=hits, status=status, timings={"generate": time.perf_counter() - t0},
+            generator=result.model, adapter_version=result.adapter_version, prompt_version=result.prompt_version,
+            fallback_reason=reason, passages=list(result.passages),
+        )
+
+    @property
+    def generator(self) -> Generator | None:
+        """The configured generator, built on first use (None = extractive only)."""
+        if self._generator is _UNSET:
+            with self._generator_lock:
+                if self._generator is _UNSET:
+                    self._generator = self._build_generator()
+        return self._generator  # type: ignore[return-value]
+
+    def _build_generator(self) -> Generator | None:
+        if self.settings.generator_backend == "extractive":
+            return None
+        try:
+            from rag_engine.generation.factory import build_generator
+
+            return build_generator(self.settings)
+        except Exception as exc:  # noqa: BLE001 - a model that cannot load must not stop the bot
+            self._generator_error = f"generator unavailable: {type(exc).__name__}: {exc}"[:500]
+            log.error("%s; answering extractively", self._generator_error)
+            return None
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def _retrieval_query(question: str, history: list[Turn]) -> str:
+    """A follow-up in a thread is searched together with the last user turn."""
+    earlier = [t.text for t in history if t.role == "user"][-1:]
+    return " ".join([*earlier, question]) if earlier else question
+
+
+def _build_reranker(settings: Settings) -> Reranker | None:
+    if not settings.reranker_model:
+        return None
+    from rag_engine.rerank import CrossEncoderReranker  # written with the evaluation work
+
+    return CrossEncoderReranker.from_settings(settings)

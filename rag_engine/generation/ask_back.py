@@ -1,0 +1,88 @@
+"""Decide when to ask a clarifying question instead of answering."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag_engine.types import SearchHit
+
+_WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
+
+# Function words and question words: they do not narrow down a topic.
+STOPWORDS = frozenset(
+    """
+    a an the and or but if then else of to in on at by for with about from into over under as is are was were be
+    been being am do does did doing have has had having i me my we our you your he she it its they them their this
+    that these those there here what which who whom whose when where why how can could should would will shall may
+    might must not no yes so than too very just any some all each every more most much many please tell explain
+    know need want get got find show give info information anything something thing things about regarding re vs
+    """.split()
+)
+
+
+def content_words(question: str) -> list[str]:
+    """Lower-cased words of ``question`` that are not stopwords."""
+    return [w for w in (m.group(0).lower() for m in _WORD_RE.finditer(question)) if w not in STOPWORDS]
+
+
+def _relevance(window: Sequence[SearchHit]) -> list[float]:
+    # Cosine similarity is comparable across documents; fused scores (RRF) are
+    # rank-based and nearly tied by construction, so prefer vector_score.
+    if all(h.vector_score is not None for h in window):
+        return [float(h.vector_score) for h in window]  # type: ignore[arg-type]
+    return [h.score for h in window]
+
+
+def clarifying_question(
+    question: str,
+    hits: Sequence[SearchHit],
+    *,
+    max_content_words: int = 3,
+    window: int = 5,
+    tie_margin: float = 0.10,
+    strong_match: float = 0.60,
+    max_topics: int = 3,
+) -> str | None:
+    """A clarifying question naming candidate topics, or ``None`` to answer normally.
+
+    Rule (all must hold):
+
+    1. the question has 1 to ``max_content_words`` content words (words that are
+       not in :data:`STOPWORDS`);
+    2. relevance is ``vector_score`` (cosine) when every hit in the top
+       ``window`` has one, else ``score``; the *contenders* are the top-``window``
+       hits whose relevance is at least ``best * (1 - tie_margin)`` (for a
+       non-positive best: ``best - tie_margin``), i.e. none is clearly above the others;
+    3. the contenders come from at least 2 different documents (``document_id``)
+       with at least 2 different titles;
+    4. retrieval is weak: the best hit's ``vector_score``, when known, is below
+       ``strong_match`` (a strong match means the question is answerable as asked).
+
+    The question names the contenders' distinct titles in rank order, at most
+    ``max_topics`` of them.
+    """
+    words = content_words(question)
+    if not 1 <= len(words) <= max_content_words or len(hits) < 2:
+        return None
+    top = list(hits[:window])
+    relevance = _relevance(top)
+    best = max(relevance)
+    floor = best * (1 - tie_margin) if best > 0 else best - tie_margin
+    contenders = [hit for hit, rel in zip(top, relevance, strict=True) if rel >= floor]
+    if len({h.document_id for h in contenders}) < 2:
+        return None
+    best_hit = top[relevance.index(best)]
+    if best_hit.vector_score is not None and best_hit.vector_score >= strong_match:
+        return None
+    titles: list[str] = []
+    for hit in contenders:
+        title = hit.title.strip() or hit.source_uri
+        if title not in titles:
+            titles.append(title)
+    if len(titles) < 2:
+        return None
+    shown = [f"“{t}”" for t in titles[:max_topics]]
+    options = ", ".join(shown[:-1]) + " or " + shown[-1]
+    subject = " ".join(words)
+    return f"“{subject}” could mean a few things in the documents. Do you mean {options}? Tell me a bit more and I'll look again."

@@ -1,0 +1,184 @@
+"""Generation through an OpenAI-compatible ``/chat/completions`` server (e.g. vLLM).
+
+Adapters are served by name: with vLLM multi-LoRA serving, an adapter
+registered as ``v7`` (``--lora-modules v7=/path`` or ``/v1/load_lora_adapter``)
+answers requests sent with ``model="v7"``. With no active adapter, requests go
+to ``settings.openai_model``. ``openai_base_url`` includes the API prefix,
+e.g. ``http://localhost:8000/v1``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from rag_engine.generation.base import GenerationError
+from rag_engine.generation.prompting import PROMPT_VERSION, ApproxTokenCounter, build_prompt
+from rag_engine.settings import Settings
+from rag_engine.types import GeneratedText, SearchHit, Turn
+
+log = logging.getLogger(__name__)
+
+# Failures worth another attempt: nothing reached the model, or the server said
+# "later". A read timeout is not retried: the server is likely busy generating,
+# and another attempt would multiply the user's wait.
+_RETRY_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class _RetryableStatus(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}: {response.text[:200]}")
+        self.status_code = response.status_code
+        self.retry_after = _retry_after(response)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None  # absent, or an HTTP date: fall back to backoff
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (_RetryableStatus, *_RETRY_TRANSPORT))
+
+
+class OpenAIGenerator:
+    """A ``Generator`` calling an OpenAI-compatible chat completions endpoint."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+    ) -> None:
+        if not settings.openai_base_url:
+            raise GenerationError("generator_backend is 'openai' but RAGBOT_OPENAI_BASE_URL is not set")
+        self.settings = settings
+        self.base_url = settings.openai_base_url.rstrip("/")
+        headers = {"Content-Type": "application/json"}
+        if settings.openai_api_key is not None:
+            headers["Authorization"] = f"Bearer {settings.openai_api_key.get_secret_value()}"
+        timeout = httpx.Timeout(settings.openai_timeout_s, connect=min(10.0, settings.openai_timeout_s))
+        self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        self._backoff = wait_exponential_jitter(initial=backoff_s, max=backoff_max_s)
+        self._backoff_max_s = backoff_max_s
+        self._adapters: dict[str, Path | None] = {}
+        self._active: str | None = None
+
+    # -- adapters (served by name) ----------------------------------------------
+    @property
+    def active_adapter(self) -> str | None:
+        return self._active
+
+    @property
+    def model_name(self) -> str:
+        return self._active or self.settings.openai_model
+
+    def load_adapter(self, version: str, path: Path | str | None = None, *, activate: bool = False) -> None:
+        """Make ``version`` selectable; registers it with the server when ``openai_register_adapters``.
+
+        Without registration the server must already serve the adapter under
+        this name. ``path`` must be readable by the server, not just by us.
+        """
+        if self.settings.openai_register_adapters:
+            if path is None:
+                raise GenerationError("registering an adapter needs its path")
+            self._post("/load_lora_adapter", {"lora_name": version, "lora_path": str(path)})
+        self._adapters[version] = Path(path) if path is not None else None
+        if activate:
+            self.set_active_adapter(version)
+
+    def set_active_adapter(self, version: str | None) -> None:
+        # Any name is accepted: the server is the judge of what it serves.
+        self._active = version
+
+    # -- generation ------------------------------------------------------------
+    def _sampling(self) -> dict[str, Any]:
+        s = self.settings
+        if s.decoding == "sample":
+            return {"temperature": s.temperature, "top_p": s.top_p}
+        # Beam search is not part of the OpenAI API; beam is sent as greedy.
+        return {"temperature": 0.0}
+
+    def generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> GeneratedText:
+        prompt = build_prompt(
+            question, hits, history,
+            counter=ApproxTokenCounter(),
+            budget=self.settings.max_input_tokens,
+            history_turns=self.settings.history_turns,
+        )
+        model = self.model_name
+        body = {
+            "model": model,
+            "messages": prompt.messages,
+            "max_tokens": self.settings.max_new_tokens,
+            "stream": False,
+            **self._sampling(),
+        }
+        data = self._post("/chat/completions", body)
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as exc:
+            raise GenerationError(f"unexpected response from {self.base_url}: {str(data)[:200]}") from exc
+        usage = data.get("usage") or {}
+        return GeneratedText(
+            text=text.strip(),
+            model=model,
+            adapter_version=self._active,
+            prompt_version=PROMPT_VERSION,
+            prompt_tokens=int(usage.get("prompt_tokens") or prompt.prompt_tokens),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            passages=prompt.passages,
+        )
+
+    # -- HTTP ------------------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableStatus) and exc.retry_after is not None:
+            return min(exc.retry_after, self._backoff_max_s)
+        return self._backoff(state)
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.base_url + path
+        retrying = Retrying(
+            retry=retry_if_exception(_is_retryable),
+            stop=stop_after_attempt(1 + max(0, self.settings.openai_max_retries)),
+            wait=self._wait,
+            before_sleep=lambda s: log.warning("retrying %s after %s", url, s.outcome and s.outcome.exception()),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._client.post(url, json=body)
+                    if response.status_code in _RETRY_STATUS:
+                        raise _RetryableStatus(response)
+        except httpx.TimeoutException as exc:
+            raise GenerationError(
+                f"{url} timed out after {self.settings.openai_timeout_s:g} s ({type(exc).__name__})"
+            ) from exc
+        except _RetryableStatus as exc:
+            raise GenerationError(f"{url} failed after {retrying.statistics.get('attempt_number', 1)} attempts: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise GenerationError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 404 and body.get("model"):
+            raise GenerationError(f"{url}: HTTP 404 for model {body['model']!r} (is it served / the adapter registered?)")
+        if response.is_error:
+            raise GenerationError(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise GenerationError(f"{url}: response is not JSON: {response.text[:200]}") from exc
+
+    def close(self) -> None:
+        self._client.close()

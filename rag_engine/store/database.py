@@ -1,0 +1,118 @@
+"""Connections: one sized SQLAlchemy pool per process, the embedded default, health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from rag_engine.settings import Settings
+from rag_engine.store.embedded import EmbeddedPostgres, to_sqlalchemy_url
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached right now (the caller may retry later)."""
+
+
+class SchemaNotReady(RuntimeError):
+    """The database has not been migrated to the code's schema."""
+
+
+class EmbeddingDimensionMismatch(RuntimeError):
+    """The configured embedder's dimension differs from the database's."""
+
+
+class Database:
+    """A process-wide connection pool (pre-ping, statement timeout, no session state).
+
+    No setting is made at session level, so the engine also works behind a
+    transaction-pooling PgBouncer: per-query settings use ``SET LOCAL``.
+    """
+
+    def __init__(self, url: str, settings: Settings, embedded: EmbeddedPostgres | None = None) -> None:
+        self.url = url
+        self.settings = settings
+        self.embedded = embedded
+        self.engine: Engine = create_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_pre_ping=True,
+            pool_timeout=settings.db_connect_timeout_s,
+            connect_args={
+                "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
+                "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            },
+        )
+        event.listen(self.engine, "connect", _register_vector)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        if settings.database_url is not None:
+            return cls(to_sqlalchemy_url(settings.database_url.get_secret_value()), settings)
+        embedded = EmbeddedPostgres(Path(settings.data_dir) / "pgdata")
+        return cls(embedded.url, settings, embedded=embedded)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.embedded is not None
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside a transaction; commits on success."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            if _is_connection_error(exc):
+                raise DatabaseUnavailable(_public_reason(exc)) from exc
+            raise
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            if _is_connection_error(exc):
+                raise DatabaseUnavailable(_public_reason(exc)) from exc
+            raise
+
+    def ping(self) -> bool:
+        try:
+            with self.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except (DatabaseUnavailable, DBAPIError):
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _register_vector(dbapi_conn, _record) -> None:
+    from pgvector.psycopg import register_vector
+
+    try:
+        register_vector(dbapi_conn)
+    except Exception:  # the extension may not exist yet (before migrations)
+        log.debug("pgvector type not registered on this connection")
+
+
+def _is_connection_error(exc: OperationalError) -> bool:
+    return getattr(exc, "connection_invalidated", False) or "connect" in str(exc.orig).lower() or (
+        "server closed" in str(exc.orig).lower()
+        or "terminating connection" in str(exc.orig).lower()
+        or "no such file" in str(exc.orig).lower()
+    )
+
+
+def _public_reason(exc: OperationalError) -> str:
+    # the driver message may contain the URL (and with it a password): keep it out
+    return f"database unreachable ({type(exc.orig).__name__})"

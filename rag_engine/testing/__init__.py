@@ -1,0 +1,1 @@
+"""Test helpers shipped with the package (tiny offline models, fixtures' builders)."""

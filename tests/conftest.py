@@ -1,0 +1,91 @@
+"""Shared fixtures: real embedded PostgreSQL servers (never mocked) and the real
+default embedder. Two servers: a scratch one, emptied before each test that asks
+for it, and a read-only one holding the sample handbook (ingested once)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from rag_engine.settings import Settings
+
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "handbook"
+ALL_TABLES = ("processed_events, audit_log, jobs, adapters, curated_examples, corrections, feedback, "
+              "interactions, collection_access, chunks, documents, collections")
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    """Test settings: nothing from the environment or a .env file leaks in."""
+    base = dict(data_dir=data_dir, generator_backend="extractive", database_url=None,
+                rate_limit_user_per_min=1000.0, rate_limit_user_burst=1000,
+                rate_limit_channel_per_min=1000.0, rate_limit_channel_burst=1000)
+    base.update(overrides)
+    return Settings(_env_file=None, **base)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag_engine.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("default")
+
+
+@pytest.fixture(scope="session")
+def scratch_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("scratch-db")
+
+
+@pytest.fixture(scope="session")
+def _scratch_db(scratch_dir, embedder):
+    from rag_engine.store.database import Database
+    from rag_engine.store.migrate import ensure_schema
+
+    db = Database.from_settings(make_settings(scratch_dir))
+    ensure_schema(db, embedder.dim)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture()
+def settings(scratch_dir) -> Settings:
+    return make_settings(scratch_dir)
+
+
+@pytest.fixture()
+def db(_scratch_db):
+    """The scratch database, emptied (schema kept) before the test."""
+    with _scratch_db.begin() as conn:
+        conn.execute(text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
+    return _scratch_db
+
+
+@pytest.fixture()
+def engine(db, embedder, settings):
+    from rag_engine.engine import RagEngine
+
+    return RagEngine(settings, db=db, embedder=embedder, generator=None, reranker=None)
+
+
+@pytest.fixture(scope="session")
+def handbook_engine(tmp_path_factory, embedder):
+    """An engine over the sample handbook, ingested once per session. Do not write to it."""
+    from rag_engine.engine import RagEngine
+
+    data_dir = tmp_path_factory.mktemp("handbook-db")
+    engine = RagEngine(make_settings(data_dir), embedder=embedder, generator=None, reranker=None)
+    report = engine.ingest([EXAMPLES], "handbook")
+    assert not report.skipped, report.skipped
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog):
+    caplog.set_level(logging.INFO)

@@ -1,0 +1,188 @@
+"""Transformers backend on tiny random models loaded by path, like a real checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rag_engine.generation.base import AdapterSwitching, GenerationError, Generator
+from rag_engine.generation.factory import build_generator
+from rag_engine.generation.prompting import PROMPT_VERSION
+from rag_engine.generation.transformers_backend import TransformersGenerator
+from rag_engine.settings import Settings
+from rag_engine.testing.tiny_models import make_lora_adapter, make_tiny_llama, make_tiny_t5
+from rag_engine.types import SearchHit, Turn
+
+QUESTION = "How many vacation days do I get?"
+
+
+def _hits(n: int = 3, words: int = 12) -> list[SearchHit]:
+    return [
+        SearchHit(chunk_id=i, document_id=i, collection_id=1, title=f"Handbook {i}", source_uri=f"file:///{i}.md",
+                  heading_path="", text=f"Passage {i}. " + "Every employee gets twenty five days. " * words,
+                  score=1.0 / i)
+        for i in range(1, n + 1)
+    ]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    llama = make_tiny_llama(root / "llama", max_positions=512)
+    return {
+        "llama": llama,
+        "t5": make_tiny_t5(root / "t5", max_positions=512),
+        "lora_a": make_lora_adapter(llama, root / "lora_a", seed=1),
+        "lora_b": make_lora_adapter(llama, root / "lora_b", seed=2),
+    }
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    base = {"data_dir": tmp_path, "max_new_tokens": 8, "generator_device": "cpu", "num_beams": 3}
+    return Settings(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("kind", ["llama", "t5"])
+@pytest.mark.parametrize("decoding", ["greedy", "beam", "sample"])
+def test_load_by_path_and_generate(models: dict[str, Path], tmp_path: Path, kind: str, decoding: str) -> None:
+    gen = TransformersGenerator(_settings(tmp_path, decoding=decoding), model=models[kind])
+    assert isinstance(gen, Generator) and not gen.loaded  # lazy
+    out = gen.generate(QUESTION, _hits(2), [Turn("user", "hi"), Turn("assistant", "hello")])
+    assert gen.is_seq2seq is (kind == "t5")
+    assert isinstance(out.text, str) and 1 <= out.completion_tokens <= 8
+    assert out.prompt_version == PROMPT_VERSION and out.model == kind and out.adapter_version is None
+    assert len(out.passages) == 2 and out.prompt_tokens > 0
+    if decoding != "sample":  # deterministic decoding is reproducible
+        assert gen.generate(QUESTION, _hits(2), []).text == gen.generate(QUESTION, _hits(2), []).text
+
+
+def test_chat_template_used_when_present_plain_prompt_otherwise(models: dict[str, Path], tmp_path: Path) -> None:
+    llama = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    t5 = TransformersGenerator(_settings(tmp_path), model=models["t5"])
+    assert llama.prompt_text(QUESTION, _hits(1)).endswith("<|im_start|>assistant\n")
+    assert t5.prompt_text(QUESTION, _hits(1)).endswith("Assistant:")
+
+
+def test_beam_and_greedy_differ_in_search(models: dict[str, Path], tmp_path: Path) -> None:
+    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    prompt = gen.prompt_text(QUESTION, _hits(1))
+    greedy = gen.generate_from_text(prompt, max_new_tokens=6)[0]
+    beam = gen.generate_from_text(prompt, max_new_tokens=6, num_beams=4, do_sample=False)[0]
+    # beam search maximises sequence likelihood: never worse than greedy
+    assert gen.score_nll(prompt, beam, add_eos=False) <= gen.score_nll(prompt, greedy, add_eos=False) + 1e-4
+
+
+def test_prompt_fits_context_with_long_passages(models: dict[str, Path], tmp_path: Path) -> None:
+    settings = _settings(tmp_path, max_input_tokens=4096, max_new_tokens=40)
+    gen = TransformersGenerator(settings, model=models["llama"])
+    assert gen.max_positions == 512 and gen.prompt_budget() == 512 - 40
+    hits = _hits(5, words=20)
+    built = gen.build_prompt(QUESTION, hits, [])
+    real_tokens = len(gen.tokenizer(gen.render(built.messages), add_special_tokens=False)["input_ids"])
+    assert real_tokens == built.prompt_tokens
+    assert real_tokens + settings.max_new_tokens <= 512
+    assert built.dropped_passages >= 1 and len(built.passages) >= 1
+    # kept passages are the top-ranked ones, in order; only the last may be cut
+    for shown, hit in zip(built.passages[:-1], hits, strict=False):
+        assert shown == hit.text
+    assert hits[len(built.passages) - 1].text.startswith(built.passages[-1])
+    out = gen.generate(QUESTION, hits, [])
+    assert out.prompt_tokens + settings.max_new_tokens <= 512
+
+
+def test_settings_budget_wins_when_smaller_than_model_context(models: dict[str, Path], tmp_path: Path) -> None:
+    gen = TransformersGenerator(_settings(tmp_path, max_input_tokens=200, max_new_tokens=8), model=models["llama"])
+    assert gen.prompt_budget() == 200
+    assert gen.build_prompt(QUESTION, _hits(5, words=20), []).prompt_tokens <= 200
+
+
+def test_adapter_changes_logits_and_base_is_restored_exactly(models: dict[str, Path], tmp_path: Path) -> None:
+    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    assert isinstance(gen, AdapterSwitching)
+    prompt = gen.prompt_text(QUESTION, _hits(1))
+    base = gen.next_token_logits(prompt)
+
+    gen.load_adapter("v1", models["lora_a"])
+    assert gen.active_adapter is None and torch.equal(gen.next_token_logits(prompt), base)  # loading != activating
+    gen.set_active_adapter("v1")
+    with_a = gen.next_token_logits(prompt)
+    assert not torch.allclose(with_a, base, atol=1e-3)
+    assert gen.generate(QUESTION, _hits(1), []).adapter_version == "v1"
+
+    gen.set_active_adapter(None)
+    assert torch.equal(gen.next_token_logits(prompt), base)
+
+
+def test_switch_between_two_adapters_without_reloading_base(models: dict[str, Path], tmp_path: Path) -> None:
+    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    prompt = gen.prompt_text(QUESTION, _hits(1))
+    base = gen.next_token_logits(prompt)
+    gen.load_adapter("2024.06.01-a", models["lora_a"], activate=True)  # dots are fine in versions
+    peft_model = gen.model
+    base_weight = peft_model.get_base_model().model.embed_tokens.weight
+    logits_a = gen.next_token_logits(prompt)
+    gen.load_adapter("b", models["lora_b"], activate=True)
+    logits_b = gen.next_token_logits(prompt)
+    assert not torch.allclose(logits_a, logits_b, atol=1e-3)
+
+    gen.set_active_adapter("2024.06.01-a")
+    assert torch.equal(gen.next_token_logits(prompt), logits_a)
+    assert gen.model is peft_model and gen.model.get_base_model().model.embed_tokens.weight is base_weight
+    assert sorted(gen.adapters) == ["2024.06.01-a", "b"]
+
+    gen.unload_adapter("2024.06.01-a")  # active one: falls back to base
+    assert gen.active_adapter is None and torch.equal(gen.next_token_logits(prompt), base)
+    gen.set_active_adapter("b")
+    assert torch.equal(gen.next_token_logits(prompt), logits_b)
+    with pytest.raises(GenerationError, match="not loaded"):
+        gen.set_active_adapter("2024.06.01-a")
+
+
+def test_score_nll_prefers_the_adapter_it_was_trained_on(models: dict[str, Path], tmp_path: Path) -> None:
+    """score_nll is the mean NLL of the answer tokens and follows the active adapter."""
+    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    prompt = gen.prompt_text(QUESTION, _hits(1))
+    answer = "Twenty five days [1]."
+    ids = gen.tokenizer(answer, add_special_tokens=False)["input_ids"] + [gen.tokenizer.eos_token_id]
+    # reference: sum of -log p over the answer tokens, token by token
+    total, text = 0.0, prompt
+    for tid in ids:
+        logp = torch.log_softmax(gen.next_token_logits(text), -1)[tid].item()
+        total -= logp
+        text += gen.tokenizer.decode([tid])
+    assert gen.score_nll(prompt, answer) == pytest.approx(total / len(ids), rel=1e-3)
+    gen.load_adapter("a", models["lora_a"], activate=True)
+    assert gen.score_nll(prompt, answer) != pytest.approx(total / len(ids), rel=1e-3)
+
+
+def test_broken_model_path_raises_generation_error_at_answer_time(tmp_path: Path) -> None:
+    gen = build_generator(_settings(tmp_path, generator_model=str(tmp_path / "no" / "such" / "model")))
+    assert gen is not None  # building never loads
+    with pytest.raises(GenerationError, match="does not exist"):
+        gen.generate(QUESTION, _hits(1), [])
+    with pytest.raises(GenerationError, match="does not exist"):  # remembered, re-raised
+        gen.generate(QUESTION, _hits(1), [])
+
+
+def test_unloadable_model_dir_raises_generation_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    gen = TransformersGenerator(_settings(tmp_path), model=broken)
+    with pytest.raises(GenerationError, match="cannot load generator model"):
+        gen.load()
+
+
+def test_bad_adapter_dir_raises_generation_error(models: dict[str, Path], tmp_path: Path) -> None:
+    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    with pytest.raises(GenerationError, match="not a PEFT adapter"):
+        gen.load_adapter("x", tmp_path)
+
+
+def test_build_generator_backends(tmp_path: Path) -> None:
+    assert build_generator(_settings(tmp_path, generator_backend="extractive")) is None
+    assert isinstance(build_generator(_settings(tmp_path)), TransformersGenerator)
+    with pytest.raises(GenerationError, match="OPENAI_BASE_URL"):
+        build_generator(_settings(tmp_path, generator_backend="openai"))

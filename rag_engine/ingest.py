@@ -198,19 +198,21 @@ class Ingestor:
 
     def _embed_with_cache(self, collection_id: int, texts: list[str], hashes: list[str],
                           report: IngestReport) -> list:
+        """Vectors for ``texts``; a text already stored (or repeated in the batch) is embedded once."""
         with self.db.connect() as conn:
             cached = dict(conn.execute(
                 select(t.chunks.c.text_hash, t.chunks.c.embedding)
                 .where(t.chunks.c.collection_id == collection_id, t.chunks.c.text_hash.in_(set(hashes)))
-                .distinct(t.chunks.c.text_hash)
             ).all())
-        missing = [i for i, h in enumerate(hashes) if h not in cached]
-        fresh = self.embedder.embed_documents([texts[i] for i in missing]) if missing else []
+        missing: dict[str, str] = {}
+        for h, x in zip(hashes, texts):
+            if h not in cached:
+                missing.setdefault(h, x)
+        if missing:
+            fresh = self.embedder.embed_documents(list(missing.values()))
+            cached.update(zip(missing.keys(), fresh))
         report.embedded += len(missing)
-        vectors: list = [cached.get(h) for h in hashes]
-        for j, i in enumerate(missing):
-            vectors[i] = fresh[j]
-        return vectors
+        return [cached[h] for h in hashes]
 
     def _write_document(self, conn: Connection, coll: cols.Collection, p: _Pending, rows: list[dict]) -> None:
         existing = conn.execute(

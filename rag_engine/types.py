@@ -46,6 +46,14 @@ class Citation:
     heading_path: str = ""
 
 
+def section_label(title: str, heading_path: str) -> str:
+    """The heading path without a leading heading that only repeats the title."""
+    parts = [p for p in heading_path.split(" > ") if p]
+    if parts and parts[0].strip().casefold() == title.strip().casefold():
+        parts = parts[1:]
+    return " > ".join(parts)
+
+
 class AnswerStatus(StrEnum):
     ANSWERED = "answered"
     NOT_FOUND = "not_found"  # nothing relevant retrieved: says so instead of guessing

@@ -94,3 +94,11 @@ def test_overlong_sentence_is_split():
     chunks = chunk_document(doc, max_tokens=100, overlap=10)
     assert all(approx_tokens(c.text) <= 100 for c in chunks)
     assert sum(len(c.text.split()) for c in chunks) >= 5000
+
+
+def test_html_table_rows_stay_apart():
+    html = (b"<html><body><h1>Limits</h1><table><tr><th>Category</th><th>Limit</th></tr>"
+            b"<tr><td>Team dinner</td><td>$75</td></tr><tr><td>Gift</td><td>$50</td></tr></table></body></html>")
+    doc = parse_bytes(html, "html", fallback_title="x")
+    lines = [line for line in doc.full_text.splitlines() if line.strip()]
+    assert lines == ["Category | Limit", "Team dinner | $75", "Gift | $50"]

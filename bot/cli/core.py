@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.cli.common import console, friendly_errors, open_engine, settings, setup_logging
-from rag_engine.types import Answer, IngestReport
+from rag_engine.types import Answer, IngestReport, section_label
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
@@ -149,7 +149,8 @@ def print_answer(question: str, answer: Answer) -> None:
     subtitle += f" · {answer.timings.get('total', 0):.1f}s"
     console.print(Panel(answer.text, title=question, subtitle=subtitle, title_align="left"))
     for c in answer.citations:
-        where = f" › {c.heading_path}" if c.heading_path else ""
+        section = section_label(c.title, c.heading_path)
+        where = f" › {section}" if section else ""
         console.print(f"  [{c.n}] [bold]{c.title}[/]{where} — {c.source_uri}")
     if answer.fallback_reason:
         console.print(f"  [dim](fell back to extractive: {answer.fallback_reason})[/]")

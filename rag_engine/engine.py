@@ -149,6 +149,16 @@ class RagEngine:
                     self._generator = self._build_generator()
         return self._generator  # type: ignore[return-value]
 
+    @property
+    def generator_built(self) -> bool:
+        """True once the configured generator was built (or failed to build)."""
+        return self._generator is not _UNSET
+
+    @property
+    def generator_error(self) -> str | None:
+        """Why the configured generator could not be built (answers are extractive then)."""
+        return self._generator_error
+
     def _build_generator(self) -> Generator | None:
         if self.settings.generator_backend == "extractive":
             return None

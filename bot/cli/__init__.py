@@ -15,5 +15,17 @@ app = typer.Typer(
 )
 
 from bot.cli import core  # noqa: E402  (registration side effects)
+from bot.cli import slack  # noqa: E402
+from bot.cli import discord  # noqa: E402
+from bot.cli import collections  # noqa: E402
+from bot.cli import eval as eval_cli  # noqa: E402
+from bot.cli import adapters, feedback, worker  # noqa: E402
 
 core.register(app)
+eval_cli.register(app)
+slack.register(app)
+discord.register(app)
+collections.register(app)
+adapters.register(app)
+feedback.register(app)
+worker.register(app)

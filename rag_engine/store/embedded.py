@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +22,7 @@ class EmbeddedPostgres:
 
         pgdata.mkdir(parents=True, exist_ok=True)
         self.pgdata = pgdata
+        self._stop_at_exit = False
         self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
         self._server.psql("CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_trgm;")
 
@@ -33,15 +35,28 @@ class EmbeddedPostgres:
     def socket_dir(self) -> str:
         return parse_qs(urlsplit(self._server.get_uri()).query)["host"][0]
 
+    def _stop_quietly(self) -> None:
+        try:
+            self.stop()
+        except Exception:  # noqa: BLE001 - already stopped or its directory is gone
+            pass
+
     def stop(self) -> None:
         from pgserver import pg_ctl
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
 
     def start(self) -> None:
-        """Start a stopped server again (same socket directory, same data)."""
+        """Start a stopped server again (same socket directory, same data).
+
+        pgserver only stops servers it started itself at exit, so a restarted
+        one is stopped by us when this process ends.
+        """
         from pgserver import pg_ctl
 
+        if not self._stop_at_exit:
+            atexit.register(self._stop_quietly)
+            self._stop_at_exit = True
         pg_ctl(
             ["-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.pgdata / "log"), "start"],
             pgdata=self.pgdata,

@@ -1,0 +1,193 @@
+"""What the bot does for each Discord event: translate to a core call, render the result.
+
+Every handler ends in a message to the user — an answer, an honest refusal,
+or a short error with a reference to quote — and never lets an exception
+escape into discord.py's loop (the client stays connected either way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import discord
+
+from adapters.discord.context import (
+    actor_of,
+    addresses_bot,
+    guild_id_of,
+    is_thread,
+    location_of,
+    strip_own_mentions,
+)
+from adapters.discord.delivery import send_ephemeral_texts, send_followups, send_replies, typing_in
+from adapters.discord.render import render_action, render_reply
+from adapters.discord.views import CorrectionModal
+from bot.sanitize import truncate
+from bot.types import AskRequest, Reply
+
+if TYPE_CHECKING:
+    from adapters.discord.client import RagbotClient
+
+log = logging.getLogger(__name__)
+
+THREAD_NAME_LIMIT = 100
+VOTES = {"up": 1, "down": -1}
+CONVERSATION_KINDS = frozenset({"answer", "not_found", "ask_back"})
+
+
+def error_reply(reference: str) -> Reply:
+    return Reply("error", f"Sorry, something went wrong on my side and I couldn't answer. "
+                          f"Reference: {reference}.")
+
+
+# -- mentions and DMs ------------------------------------------------------------------------------
+
+async def on_message(client: RagbotClient, message: discord.Message) -> None:
+    me = client.user
+    if me is None or not addresses_bot(message, me):
+        return
+    try:
+        await answer_message(client, message)
+    except Exception:  # noqa: BLE001 - one bad message must not take the bot down
+        log.exception("failed to answer message %s", message.id)
+        with _best_effort():
+            await send_replies(message.channel, render_reply(error_reply(f"message {message.id}")),
+                               reply_to=message, interaction_id=None)
+
+
+async def answer_message(client: RagbotClient, message: discord.Message) -> None:
+    channel = message.channel
+    if isinstance(channel, discord.PartialMessageable) and message.guild is not None:
+        channel = await _full_channel(client, channel)
+    role = message.guild.self_role if message.guild is not None else None
+    text = strip_own_mentions(message.content, client.user.id, role.id if role else None)  # type: ignore[union-attr]
+    thread_id = await client.conversations.thread_id(message) if not is_thread(channel) else str(channel.id)
+    req = AskRequest(actor=actor_of(message.author), location=location_of(channel, guild_id_of(message)),
+                     text=text, thread_id=thread_id, event_id=f"message:{message.id}")
+    # the question is on its way before the typing request goes out: no added latency
+    asking = asyncio.create_task(client.core.ask(req))
+    async with typing_in(channel):
+        try:
+            reply = await asking
+        except Exception:  # noqa: BLE001
+            log.exception("the core failed on message %s", message.id)
+            reply = error_reply(f"message {message.id}")
+    messages = render_reply(reply)
+    if not messages:  # a re-delivered event: it was answered the first time
+        return
+    target, reply_to = await _answer_target(client, message, channel, text, reply)
+    sent = await send_replies(target, messages, reply_to=reply_to, interaction_id=reply.interaction_id)
+    for posted in sent:
+        client.conversations.remember(posted.id, thread_id)
+
+
+async def _answer_target(client: RagbotClient, message: discord.Message, channel: object, question: str,
+                         reply: Reply) -> tuple[discord.abc.Messageable, discord.Message | None]:
+    """Where the answer goes: a new thread on the question (``discord_reply_in_thread``, in a
+    guild text channel, for a real answer — a usage hint or a refusal opens no thread), else
+    a reply to the question."""
+    if (client.settings.discord_reply_in_thread and reply.kind in CONVERSATION_KINDS
+            and message.guild is not None and isinstance(channel, discord.TextChannel)):
+        try:
+            thread = await message.create_thread(name=truncate(question or "question", THREAD_NAME_LIMIT),
+                                                 auto_archive_duration=1440)
+            return thread, None
+        except discord.HTTPException as exc:  # e.g. no Create Public Threads permission
+            log.warning("could not open a thread on message %s (%s); replying instead", message.id, exc)
+    return message.channel, message
+
+
+async def _full_channel(client: RagbotClient, channel: discord.PartialMessageable) -> object:
+    """A channel the cache doesn't know (e.g. a thread created while offline): ask Discord
+    what it is, so threads are recognised and scoped to their parent."""
+    try:
+        return await client.fetch_channel(channel.id)
+    except discord.HTTPException:
+        return channel
+
+
+# -- /ask -------------------------------------------------------------------------------------------
+
+async def on_ask_command(interaction: discord.Interaction[RagbotClient], question: str) -> None:
+    client = interaction.client
+    ephemeral = client.settings.answer_ephemeral
+    # Discord allows 3 s before the first response; the answer comes as a follow-up
+    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+    channel = interaction.channel
+    thread_id = str(interaction.channel_id) if is_thread(channel) else str(interaction.id)
+    req = AskRequest(actor=actor_of(interaction.user, channel_permissions=interaction.permissions),
+                     location=location_of(channel or _bare_channel(interaction), interaction.guild_id),
+                     text=question, thread_id=thread_id, event_id=f"interaction:{interaction.id}")
+    try:
+        reply = await client.core.ask(req)
+    except Exception:  # noqa: BLE001
+        log.exception("the core failed on interaction %s", interaction.id)
+        reply = error_reply(f"interaction {interaction.id}")
+    messages = render_reply(reply)
+    if not messages:
+        with _best_effort():
+            await interaction.delete_original_response()
+        return
+    sent = await send_followups(interaction, messages, ephemeral=ephemeral, interaction_id=reply.interaction_id)
+    for posted in sent:
+        client.conversations.remember(posted.id, thread_id)
+
+
+# -- /ragbot-admin -----------------------------------------------------------------------------------
+
+async def on_admin_command(interaction: discord.Interaction[RagbotClient], command: str) -> None:
+    """Admin commands; the core decides who may run them and audits every attempt."""
+    client = interaction.client
+    await interaction.response.defer(thinking=True, ephemeral=True)
+    actor = actor_of(interaction.user, channel_permissions=interaction.permissions)
+    location = location_of(interaction.channel or _bare_channel(interaction), interaction.guild_id)
+    result = await client.core.admin(actor, location, command)
+    await send_ephemeral_texts(interaction, render_action(result))
+
+
+# -- buttons and the correction form -------------------------------------------------------------------
+
+async def on_feedback_click(interaction: discord.Interaction[RagbotClient], action: str,
+                            interaction_id: int) -> None:
+    if action == "fix":
+        await interaction.response.send_modal(CorrectionModal(interaction_id))
+        return
+    await interaction.response.defer(thinking=True, ephemeral=True)
+    actor = actor_of(interaction.user, channel_permissions=interaction.permissions)
+    result = await interaction.client.core.vote(actor, interaction_id, VOTES[action])
+    text = result.message
+    if result.ok and action == "down" and result.data.get("changed"):
+        text += " If you know the right answer, use **Suggest a correction**."
+    await send_ephemeral_texts(interaction, [text])
+
+
+async def on_correction_submit(interaction: discord.Interaction[RagbotClient], interaction_id: int,
+                               text: str) -> None:
+    await interaction.response.defer(thinking=True, ephemeral=True)
+    actor = actor_of(interaction.user, channel_permissions=interaction.permissions)
+    result = await interaction.client.core.correct(actor, interaction_id, text)
+    await send_ephemeral_texts(interaction, render_action(result))
+
+
+async def report_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Last resort for a failed command, button or form: log it, tell the user honestly."""
+    log.error("interaction %s failed", interaction.id, exc_info=error)
+    with _best_effort():
+        await send_ephemeral_texts(interaction, [error_reply(f"interaction {interaction.id}").text])
+
+
+def _bare_channel(interaction: discord.Interaction) -> discord.Object:
+    return discord.Object(id=interaction.channel_id or 0)
+
+
+@contextlib.contextmanager
+def _best_effort() -> Iterator[None]:
+    """Delivering an error report may itself fail (Discord down, channel gone): log, move on."""
+    try:
+        yield
+    except discord.HTTPException as exc:
+        log.warning("could not deliver a message: %s", exc)

@@ -1,0 +1,87 @@
+"""Feedback buttons that survive restarts, and the correction form.
+
+The buttons are ``DynamicItem``s: their ``custom_id`` carries the interaction
+id (``ragbot:up:123``), and the client registers the class with
+``add_dynamic_items``, so a click is routed by pattern — no per-message view
+has to be in memory, and a button posted before a restart keeps working.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+
+if TYPE_CHECKING:
+    from adapters.discord.client import RagbotClient
+
+
+FeedbackAction = Literal["up", "down", "fix"]
+CUSTOM_ID_TEMPLATE = r"ragbot:(?P<action>up|down|fix):(?P<interaction_id>[0-9]{1,18})"
+CORRECTION_MAX_CHARS = 4000  # Discord's text input limit, and the core's
+
+_LOOKS: dict[str, tuple[discord.ButtonStyle, str | None, str]] = {
+    "up": (discord.ButtonStyle.secondary, None, "👍"),
+    "down": (discord.ButtonStyle.secondary, None, "👎"),
+    "fix": (discord.ButtonStyle.secondary, "Suggest a correction", "✏️"),
+}
+
+
+def custom_id(action: FeedbackAction, interaction_id: int) -> str:
+    return f"ragbot:{action}:{interaction_id}"
+
+
+class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_TEMPLATE):
+    """👍 / 👎 / "Suggest a correction" for one answer (its interaction id is in the custom id)."""
+
+    def __init__(self, action: FeedbackAction, interaction_id: int) -> None:
+        style, label, emoji = _LOOKS[action]
+        super().__init__(discord.ui.Button(style=style, label=label, emoji=emoji,
+                                           custom_id=custom_id(action, interaction_id)))
+        self.action: FeedbackAction = action
+        self.interaction_id = interaction_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: Any, /) -> FeedbackButton:
+        return cls(match["action"], int(match["interaction_id"]))
+
+    async def callback(self, interaction: discord.Interaction[RagbotClient]) -> None:
+        from adapters.discord import handlers
+
+        await handlers.on_feedback_click(interaction, self.action, self.interaction_id)
+
+
+def feedback_view(interaction_id: int) -> discord.ui.View:
+    """A view made only of dynamic items: nothing is kept in memory per message."""
+    view = discord.ui.View(timeout=None)
+    for action in ("up", "down", "fix"):
+        view.add_item(FeedbackButton(action, interaction_id))  # type: ignore[arg-type]
+    return view
+
+
+class CorrectionModal(discord.ui.Modal):
+    """The "Suggest a correction" form. It lives in memory while open (15 minutes at most)."""
+
+    def __init__(self, interaction_id: int) -> None:
+        # unique per opening: two people correcting the same answer get separate forms
+        super().__init__(title="Suggest a correction", timeout=900,
+                         custom_id=f"ragbot:correction:{interaction_id}:{secrets.token_hex(4)}")
+        self.interaction_id = interaction_id
+        self.text = discord.ui.TextInput(style=discord.TextStyle.paragraph, custom_id="correction",
+                                         min_length=1, max_length=CORRECTION_MAX_CHARS,
+                                         placeholder="The correct answer, ideally with where it is written.")
+        self.add_item(discord.ui.Label(text="What should the answer say?",
+                                       description=f"About answer #{interaction_id}. Used in the next retraining.",
+                                       component=self.text))
+
+    async def on_submit(self, interaction: discord.Interaction[RagbotClient], /) -> None:
+        from adapters.discord import handlers
+
+        await handlers.on_correction_submit(interaction, self.interaction_id, self.text.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+        from adapters.discord import handlers
+
+        await handlers.report_interaction_error(interaction, error)

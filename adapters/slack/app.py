@@ -1,0 +1,59 @@
+"""The Bolt app: one ``AsyncApp`` wired to the bot core, for Socket Mode and HTTP alike."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.clients import web_client
+from adapters.slack.handlers import SlackHandlers
+from bot.core import BotCore
+from rag_engine.settings import Settings
+
+
+class SlackConfigError(ValueError):
+    """A token or secret the chosen mode needs is missing or malformed."""
+
+
+def check_credentials(settings: Settings, *, http: bool) -> None:
+    """Fail early, naming the setting (never its value), when a credential is missing."""
+    problems = []
+    bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    if not bot_token.startswith("xoxb-"):
+        problems.append("RAGBOT_SLACK_BOT_TOKEN must be set to the bot token (xoxb-…)")
+    if http:
+        if not (settings.slack_signing_secret and settings.slack_signing_secret.get_secret_value()):
+            problems.append("RAGBOT_SLACK_SIGNING_SECRET must be set for HTTP mode (Basic Information → "
+                            "Signing Secret)")
+    else:
+        app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+        if not app_token.startswith("xapp-"):
+            problems.append("RAGBOT_SLACK_APP_TOKEN must be set to an app-level token (xapp-…) with "
+                            "connections:write for Socket Mode, or run with --http")
+    if problems:
+        raise SlackConfigError("; ".join(problems))
+
+
+def build_app(core: BotCore, *, client: AsyncWebClient | None = None) -> AsyncApp:
+    """An ``AsyncApp`` whose listeners call ``core``.
+
+    Bolt verifies every HTTP request's signature with ``slack_signing_secret``
+    (Socket Mode requests need none) and learns the bot's own user id through
+    ``auth.test`` so it ignores its own messages.
+    """
+    settings = core.settings
+    client = client or web_client(settings)
+    if not client.token:
+        raise SlackConfigError("RAGBOT_SLACK_BOT_TOKEN must be set to the bot token (xoxb-…)")
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    app = AsyncApp(
+        name="ragbot",
+        client=client,
+        signing_secret=secret,  # passed explicitly: Bolt would otherwise read the environment
+        logger=logging.getLogger("adapters.slack.bolt"),
+        process_before_response=False,  # ack first, work after: Slack's 3-second limit
+    )
+    SlackHandlers(core).register(app)
+    return app

@@ -1,0 +1,282 @@
+"""Slack listeners: turn commands, mentions, DMs, buttons and the modal into bot-core calls.
+
+Bolt runs each listener as a task and answers Slack's HTTP request as soon as
+``ack()`` is called, so every listener acks first (events are acked by Bolt
+before the listener starts) and only then does the slow work. Failures are
+logged with a short reference the user is shown; no listener lets one escape.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import (
+    ACTION_CORRECT,
+    ACTION_VOTE_DOWN,
+    ACTION_VOTE_UP,
+    CORRECTION_BLOCK,
+    CORRECTION_INPUT,
+    CORRECTION_VIEW,
+    SlackMessage,
+    action_result_messages,
+    correction_metadata,
+    correction_modal,
+    notice,
+    reply_messages,
+)
+from adapters.slack.clients import post_to_response_url
+from adapters.slack.identity import ActorResolver, command_location, event_location
+from bot.core import ASK_USAGE, BotCore
+from bot.sanitize import clean_question
+from bot.types import AskRequest, Reply
+
+log = logging.getLogger(__name__)
+
+ASK_COMMAND = "/ask"
+ADMIN_COMMAND = "/ragbot-admin"
+WORKING_REACTION = "eyes"
+WORKING_TEXT = ":mag: Looking through the documents…"
+PUBLIC_KINDS = frozenset({"answer", "not_found", "ask_back"})  # everything else goes to the asker only
+FAILURE_TEXT = "Something went wrong on my side (reference {ref}). Please try again; the team can look it up."
+RETRY_HEADER = "x-slack-retry-num"
+
+Notify = Callable[[SlackMessage], Awaitable[Any]]
+
+
+class SlackHandlers:
+    def __init__(self, core: BotCore) -> None:
+        self.core = core
+        self.settings = core.settings
+        self.actors = ActorResolver(check_workspace_admins=self.settings.slack_workspace_admins_are_admins)
+
+    def register(self, app: AsyncApp) -> None:
+        app.command(ASK_COMMAND)(self.ask_command)
+        app.command(ADMIN_COMMAND)(self.admin_command)
+        app.event("app_mention")(self.mention)
+        app.event("message")(self.direct_message)
+        app.action(ACTION_VOTE_UP)(self.vote_up)
+        app.action(ACTION_VOTE_DOWN)(self.vote_down)
+        app.action(ACTION_CORRECT)(self.open_correction)
+        app.view(CORRECTION_VIEW)(self.save_correction)
+        app.error(self.on_error)
+
+    # -- /ask --------------------------------------------------------------------
+    async def ask_command(self, ack, command: dict, client: AsyncWebClient, context) -> None:
+        question = command.get("text") or ""
+        if not clean_question(question):
+            await ack(text=ASK_USAGE, response_type="ephemeral")
+            return
+        await ack(text=WORKING_TEXT, response_type="ephemeral")
+        response_url = command.get("response_url", "")
+
+        async def notify(message: SlackMessage, response_type: str = "ephemeral") -> None:
+            await post_to_response_url(response_url, {**message.payload(), "response_type": response_type,
+                                                      "unfurl_links": False, "unfurl_media": False})
+
+        async with _reporting_failures("/ask", notify):
+            actor = await self.actors.actor(client, command["user_id"], command.get("user_name"), check_admin=False)
+            reply = await self.core.ask(AskRequest(actor, command_location(command, context), question))
+            public = reply.kind in PUBLIC_KINDS
+            response_type = "in_channel" if public and not self.settings.answer_ephemeral else "ephemeral"
+            for message in reply_messages(reply, question=question if public else None,
+                                          reference=_reference_for(reply, "/ask")):
+                await notify(message, response_type)
+
+    # -- mentions and direct messages ----------------------------------------------
+    async def mention(self, body: dict, event: dict, client: AsyncWebClient, context, request) -> None:
+        await self._answer_event(body, event, client, context, request)
+
+    async def direct_message(self, body: dict, event: dict, client: AsyncWebClient, context, request) -> None:
+        # Bolt hands us every message event; only plain messages in the bot's DMs are questions
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        await self._answer_event(body, event, client, context, request)
+
+    async def _answer_event(self, body: dict, event: dict, client: AsyncWebClient, context, request) -> None:
+        user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
+        if not user or not channel or not ts:
+            return
+        thread = event.get("thread_ts") or ts  # the answer goes into (and its context comes from) this thread
+        location = event_location(body, event, context)
+        retried = bool(request.headers.get(RETRY_HEADER))
+
+        async def notify(message: SlackMessage) -> None:
+            await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, **message.payload())
+
+        # a re-delivery leaves the reaction to the first delivery, which removes it when done
+        reacted = not retried and await _try(client.reactions_add(channel=channel, timestamp=ts,
+                                                                    name=WORKING_REACTION))
+        try:
+            async with _reporting_failures("event", notify):
+                actor = await self.actors.actor(client, user, check_admin=False)
+                reply = await self.core.ask(AskRequest(actor, location, event.get("text") or "", thread_id=thread,
+                                                       event_id=body.get("event_id")))
+                if reply.kind == "duplicate":
+                    return
+                messages = reply_messages(reply, reference=_reference_for(reply, "event"))
+                for message in messages:
+                    if reply.kind in PUBLIC_KINDS or location.is_dm:
+                        await client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
+                                                      unfurl_media=False, **message.payload())
+                    else:
+                        await notify(message)
+        finally:
+            if reacted:
+                await _try(client.reactions_remove(channel=channel, timestamp=ts, name=WORKING_REACTION))
+
+    # -- feedback buttons and the correction modal ----------------------------------
+    async def vote_up(self, ack, body: dict, action: dict, client: AsyncWebClient) -> None:
+        await self._vote(ack, body, action, client, +1)
+
+    async def vote_down(self, ack, body: dict, action: dict, client: AsyncWebClient) -> None:
+        await self._vote(ack, body, action, client, -1)
+
+    async def _vote(self, ack, body: dict, action: dict, client: AsyncWebClient, vote: int) -> None:
+        await ack()
+        notify = _action_notifier(body, client)
+        async with _reporting_failures("vote", notify):
+            interaction_id = _interaction_id(action)
+            if interaction_id is None:
+                await notify(notice("That button does not belong to an answer I know."))
+                return
+            actor = await self.actors.actor(client, body["user"]["id"], check_admin=False)
+            result = await self.core.vote(actor, interaction_id, vote)
+            await notify(notice(result.message))
+
+    async def open_correction(self, ack, body: dict, action: dict, client: AsyncWebClient) -> None:
+        await ack()
+        notify = _action_notifier(body, client)
+        async with _reporting_failures("correction button", notify):
+            interaction_id = _interaction_id(action)
+            if interaction_id is None:
+                await notify(notice("That button does not belong to an answer I know."))
+                return
+            channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+            thread = (body.get("message") or {}).get("thread_ts")
+            # the trigger_id expires 3 s after the click: open the modal before anything else
+            await client.views_open(trigger_id=body["trigger_id"], view=correction_modal(interaction_id, channel,
+                                                                                         thread))
+
+    async def save_correction(self, ack, body: dict, view: dict, client: AsyncWebClient) -> None:
+        text = (((view.get("state") or {}).get("values") or {}).get(CORRECTION_BLOCK) or {}) \
+            .get(CORRECTION_INPUT, {}).get("value") or ""
+        if not text.strip():
+            await ack(response_action="errors", errors={CORRECTION_BLOCK: "Please write what the answer should say."})
+            return
+        try:
+            meta = correction_metadata(view.get("private_metadata", ""))
+        except ValueError as exc:
+            await ack(response_action="errors", errors={CORRECTION_BLOCK: f"{exc}; please use the button again."})
+            return
+        await ack()
+        user = body["user"]["id"]
+
+        async def notify(message: SlackMessage) -> None:
+            await _tell_user(client, user, meta.get("channel_id"), meta.get("thread_ts"), message)
+
+        async with _reporting_failures("correction", notify):
+            actor = await self.actors.actor(client, user, check_admin=True)  # admins' corrections are trusted more
+            result = await self.core.correct(actor, meta["interaction_id"], text)
+            message = result.message
+            if not result.ok:  # give the text back so nothing the user wrote is lost
+                message += "\n\nHere is what you wrote, so you can try again:\n\n" + text
+            await notify(notice(message))
+
+    # -- /ragbot-admin ---------------------------------------------------------------
+    async def admin_command(self, ack, command: dict, client: AsyncWebClient, context) -> None:
+        await ack()
+        response_url = command.get("response_url", "")
+
+        async def notify(message: SlackMessage) -> None:
+            await post_to_response_url(response_url, {**message.payload(), "response_type": "ephemeral"})
+
+        async with _reporting_failures(ADMIN_COMMAND, notify):
+            actor = await self.actors.actor(client, command["user_id"], command.get("user_name"), check_admin=True)
+            result = await self.core.admin(actor, command_location(command, context), command.get("text") or "")
+            title = "ragbot status" if result.ok and "status" in result.data else None
+            for message in action_result_messages(result, title=title):
+                await notify(message)
+
+    async def on_error(self, error: Exception, body: dict) -> None:
+        log.error("unhandled Slack request error (%s): %s", body.get("type") if isinstance(body, dict) else "?",
+                  error, exc_info=error)
+
+
+# -- helpers ------------------------------------------------------------------------
+@asynccontextmanager
+async def _reporting_failures(where: str, notify: Notify) -> AsyncIterator[None]:
+    """Log an unexpected failure with a short reference, and tell the user that reference."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - one failed request must not take the app down
+        ref = _new_reference()
+        log.error("Slack %s failed (reference %s)", where, ref, exc_info=exc)
+        await _try(notify(notice(FAILURE_TEXT.format(ref=ref))))
+
+
+def _reference_for(reply: Reply, where: str) -> str | None:
+    """Errors the core could not log (database down) still get an id to quote."""
+    if reply.kind != "error" or reply.interaction_id is not None:
+        return None
+    ref = _new_reference()
+    log.warning("Slack %s answered with an error (reference %s): %s", where, ref, reply.text)
+    return ref
+
+
+def _new_reference() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def _interaction_id(action: dict) -> int | None:
+    try:
+        value = int(action.get("value") or "")
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _action_notifier(body: dict, client: AsyncWebClient) -> Notify:
+    """Answer a button click to the clicker only: via its response_url, else an ephemeral message."""
+    response_url = body.get("response_url")
+    user = (body.get("user") or {}).get("id", "")
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    thread = (body.get("message") or {}).get("thread_ts")
+
+    async def notify(message: SlackMessage) -> None:
+        if response_url:
+            await post_to_response_url(response_url, {**message.payload(), "response_type": "ephemeral",
+                                                      "replace_original": False})
+        else:
+            await _tell_user(client, user, channel, thread, message)
+
+    return notify
+
+
+async def _tell_user(client: AsyncWebClient, user: str, channel: str | None, thread_ts: str | None,
+                     message: SlackMessage) -> None:
+    """An ephemeral note in the channel; a DM when the bot cannot post there (not a member, say)."""
+    if channel:
+        try:
+            await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **message.payload())
+            return
+        except SlackApiError as exc:
+            log.info("ephemeral message in %s failed (%s); sending a DM", channel, exc.response.get("error"))
+    await client.chat_postMessage(channel=user, **message.payload())
+
+
+async def _try(call: Awaitable[Any]) -> bool:
+    """Await a best-effort Slack call (reactions, failure notes); False if it failed."""
+    try:
+        await call
+        return True
+    except Exception as exc:  # noqa: BLE001 - cosmetic calls must never break the answer
+        log.debug("best-effort Slack call failed: %s", exc)
+        return False

@@ -1,0 +1,63 @@
+"""``ragbot discord``: run the Discord bot."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Optional
+
+import typer
+
+from bot.cli.common import err_console, friendly_errors, open_engine, settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("discord")(discord_bot)
+
+
+@friendly_errors
+def discord_bot(
+    sync_commands: Annotated[bool, typer.Option(
+        "--sync-commands/--no-sync-commands",
+        help="Register /ask and /ragbot-admin with Discord at start-up (needed once, and after upgrades).")] = True,
+    guild: Annotated[Optional[int], typer.Option(  # noqa: UP007 - typer needs Optional here
+        help="Register the commands in this guild only: they appear at once (global ones can take a while).")]
+    = None,
+) -> None:
+    """Run the Discord bot: @mentions, DMs, /ask, 👍/👎 and corrections, /ragbot-admin."""
+    from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, serve
+    from bot.core import BotCore
+    from bot.logging_setup import configure_logging
+
+    s = settings()
+    try:
+        token = check_credentials(s)
+    except DiscordConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    configure_logging(s)
+    engine = open_engine(s)
+    health = _start_health(s, engine)
+    core = BotCore(s, engine)
+    client = RagbotClient(core, s, sync_commands=sync_commands, sync_guild_id=guild)
+    try:
+        asyncio.run(serve(client, token))
+    except KeyboardInterrupt:
+        pass
+    except DiscordConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        core.writes.close()  # feedback queued during a database outage gets a last chance
+        if health is not None:
+            health.stop()
+        engine.close()
+
+
+def _start_health(s, engine):
+    if not s.health_port:
+        return None
+    from bot.health import HealthServer
+
+    server = HealthServer(port=s.health_port, db=engine.db, host=s.health_host)
+    server.start()
+    return server

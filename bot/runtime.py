@@ -36,7 +36,8 @@ class BotRuntime:
         watcher.start()
         health = None
         if settings.health_port:
-            health = HealthServer(port=settings.health_port, db=engine.db, model_status=lambda: model_status(engine))
+            health = HealthServer(port=settings.health_port, db=engine.db, host=settings.health_host,
+                                  model_status=lambda: model_status(engine))
             health.start()
             log.info("health and metrics on port %s", health.port)
         return cls(settings, engine, BotCore(settings, engine), watcher, health)

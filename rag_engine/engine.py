@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag_engine import collections as cols
+from rag_engine.attribution import attribute
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
 from rag_engine.generation.base import Generator
@@ -134,6 +135,9 @@ class RagEngine:
         if result is None:
             result = self.extractive.generate(question, hits, history)
         text, citations = parse_citations(result.text, hits)
+        if not citations and result.model != self.extractive.name:
+            shown = len(result.passages) or len(hits)
+            text, citations = parse_citations(attribute(text, hits, shown, self.embedder), hits)
         return Answer(
             text=text, citations=citations, hits=hits, status=status, timings={"generate": time.perf_counter() - t0},
             generator=result.model, adapter_version=result.adapter_version, prompt_version=result.prompt_version,

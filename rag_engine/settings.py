@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = 5.0
     db_statement_timeout_ms: int = 30_000
     db_retry_attempts: int = 3
+    db_prepared_statements: bool = Field(
+        default=True, description="Let psycopg prepare repeated queries; false behind PgBouncer < 1.21 in transaction mode."
+    )
 
     # --- embeddings ----------------------------------------------------------
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
@@ -52,9 +55,15 @@ class Settings(BaseSettings):
     search_k: int = 5
     hnsw_ef_search: int = 100
     candidate_depth: int = 50
+    vector_candidate_depth: int | None = None  # per-mode override of candidate_depth (hybrid)
+    lexical_candidate_depth: int | None = None
     fusion: Literal["rrf", "convex"] = "rrf"
     rrf_k: int = 60
-    lexical_rank_normalization: int = 0  # ts_rank_cd normalization bit mask
+    lexical_rank_normalization: int = 0  # ts_rank_cd normalization bit mask (lexical_scoring=ts_rank_cd)
+    lexical_scoring: Literal["bm25", "ts_rank_cd"] = "bm25"
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
+    context_weight: float = Field(default=2.0, description="BM25: an occurrence in the title/heading path counts this much.")
     vector_weight: float = 1.0
     lexical_weight: float = 1.0
     reranker_model: str | None = None
@@ -104,6 +113,11 @@ class Settings(BaseSettings):
     adapter_poll_s: float = 10.0
     worker_heartbeat_s: float = 5.0
     worker_stale_after_s: float = 60.0
+    train_heldout_fraction: float = Field(default=0.2, ge=0.0, lt=1.0,
+                                          description="Share of the training set held out for the gate (by hash).")
+    prefix_virtual_tokens: int = 16  # peft_method=prefix: learned prefix length
+    train_checkpoint_steps: int = 50  # also checkpointed on interrupt
+    eval_generate_max: int = Field(default=24, description="Held-out examples generated per model for F1/ROUGE-L.")
 
     # --- bot core ------------------------------------------------------------
     admin_user_ids: CommaList = Field(default_factory=list)
@@ -131,6 +145,7 @@ class Settings(BaseSettings):
 
     # --- operations ----------------------------------------------------------
     health_port: int = 0
+    health_host: str = Field(default="127.0.0.1", description="Address /healthz and /metrics bind to (0.0.0.0 in containers).")
     log_json: bool | None = None
     log_level: str = "INFO"
 

@@ -48,6 +48,11 @@ def test_falls_back_to_fused_score_without_cosines() -> None:
     assert clarifying_question("limits", hits) is None
 
 
+def test_lexical_only_hits_are_not_contenders_when_cosines_exist() -> None:
+    hits = [_hit(1, "Expense policy", 0.42), _hit(2, "Travel guide", None, 0.031)]
+    assert clarifying_question("limits", hits) is None
+
+
 def test_content_words_ignore_question_words() -> None:
     assert content_words("What is the expense limit?") == ["expense", "limit"]
     assert clarifying_question("what is it?", TIED) is None  # no content words at all

@@ -63,7 +63,7 @@ def _handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
                 return self._reply(status, {"error": {"message": f"scripted {status}"}})
             if state.delay_s:
                 time.sleep(state.delay_s)
-            if self.path == "/v1/load_lora_adapter":
+            if self.path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter"):
                 return self._reply(200, {})
             if self.path != "/v1/chat/completions":
                 return self._reply(404, {"error": "no such path"})
@@ -84,7 +84,7 @@ def server() -> Iterator[FakeServer]:
     state = FakeServer()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     yield state
@@ -138,6 +138,10 @@ def test_adapter_registration_posts_to_load_lora_adapter(server: FakeServer) -> 
     gen.load_adapter("v8", "/srv/adapters/v8", activate=True)
     assert server.paths[0] == "/v1/load_lora_adapter"
     assert server.requests[0] == {"lora_name": "v8", "lora_path": "/srv/adapters/v8"}
+    assert gen.adapters == ["v8"] and gen.active_adapter == "v8"
+    gen.unload_adapter("v8")
+    assert server.paths[-1] == "/v1/unload_lora_adapter" and server.requests[-1] == {"lora_name": "v8"}
+    assert gen.adapters == [] and gen.active_adapter is None
 
 
 def test_retries_after_503_and_429(server: FakeServer) -> None:

@@ -51,6 +51,14 @@ def test_history_limited_to_last_turns() -> None:
     assert len(built.messages) == 2
 
 
+def test_old_turns_dropped_when_question_and_history_exceed_budget() -> None:
+    history = [Turn("user", "old " * 400), Turn("assistant", "short reply")]
+    budget = COUNTER.count(build_messages("q?", [_hit(1, "fact")], history[1:]))
+    built = build_prompt("q?", [_hit(1, "fact")], history, counter=COUNTER, budget=budget, history_turns=4)
+    assert built.dropped_turns == 1 and [m["content"] for m in built.messages[1:-1]] == ["short reply"]
+    assert built.passages == ("fact",) and built.prompt_tokens <= budget
+
+
 def test_budget_drops_lowest_ranked_whole_passages_then_truncates() -> None:
     hits = [_hit(i, f"passage {i} " + "word " * 200) for i in range(1, 6)]  # ~290 est. tokens each
     budget = COUNTER.count(build_messages("q?", hits[:2])) + 100

@@ -195,3 +195,18 @@ def test_build_generator_backends(tmp_path: Path) -> None:
     assert isinstance(build_generator(_settings(tmp_path)), TransformersGenerator)
     with pytest.raises(GenerationError, match="OPENAI_BASE_URL"):
         build_generator(_settings(tmp_path, generator_backend="openai"))
+
+
+def test_initial_adapter_is_active_after_lazy_load(models: dict[str, Path], tmp_path: Path) -> None:
+    plain = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"], adapter=("v1", models["lora_a"]))
+    prompt = plain.prompt_text(QUESTION, _hits(1))
+    assert gen.active_adapter is None and not gen.loaded
+    logits = gen.next_token_logits(prompt)  # first use loads model + adapter
+    assert gen.active_adapter == "v1" and not torch.allclose(logits, plain.next_token_logits(prompt), atol=1e-3)
+
+
+def test_broken_initial_adapter_falls_back_to_base_model(models: dict[str, Path], tmp_path: Path) -> None:
+    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"], adapter=("v1", tmp_path / "missing"))
+    out = gen.generate(QUESTION, _hits(1), [])
+    assert out.adapter_version is None and gen.adapter_error and "not a PEFT adapter" in gen.adapter_error

@@ -25,8 +25,7 @@ def discord_bot(
 ) -> None:
     """Run the Discord bot: @mentions, DMs, /ask, 👍/👎 and corrections, /ragbot-admin."""
     from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, serve
-    from bot.core import BotCore
-    from bot.logging_setup import configure_logging
+    from bot.runtime import BotRuntime
 
     s = settings()
     try:
@@ -34,11 +33,8 @@ def discord_bot(
     except DiscordConfigError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    configure_logging(s)
-    engine = open_engine(s)
-    health = _start_health(s, engine)
-    core = BotCore(s, engine)
-    client = RagbotClient(core, s, sync_commands=sync_commands, sync_guild_id=guild)
+    runtime = BotRuntime.start(s, open_engine(s))
+    client = RagbotClient(runtime.core, s, sync_commands=sync_commands, sync_guild_id=guild)
     try:
         asyncio.run(serve(client, token))
     except KeyboardInterrupt:
@@ -47,17 +43,5 @@ def discord_bot(
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
     finally:
-        core.writes.close()  # feedback queued during a database outage gets a last chance
-        if health is not None:
-            health.stop()
-        engine.close()
+        runtime.close()
 
-
-def _start_health(s, engine):
-    if not s.health_port:
-        return None
-    from bot.health import HealthServer
-
-    server = HealthServer(port=s.health_port, db=engine.db, host=s.health_host)
-    server.start()
-    return server

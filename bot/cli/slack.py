@@ -27,8 +27,8 @@ def slack(
     from adapters.slack import SlackConfigError, build_app, check_credentials
     from adapters.slack.clients import web_client
     from adapters.slack.server import check_token, serve_http, serve_socket_mode
-    from bot.core import BotCore
     from bot.logging_setup import configure_logging
+    from bot.runtime import BotRuntime
 
     s = settings()
     try:
@@ -38,9 +38,8 @@ def slack(
     except SlackConfigError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    engine = open_engine(s)
-    health = _start_health(s, engine)
-    app = build_app(BotCore(s, engine))
+    runtime = BotRuntime.start(s, open_engine(s))
+    app = build_app(runtime.core)
     if http:
         runner = serve_http(app, host=host, port=port, path=path)
     else:
@@ -50,16 +49,5 @@ def slack(
     except KeyboardInterrupt:
         pass
     finally:
-        if health is not None:
-            health.stop()
-        engine.close()
+        runtime.close()
 
-
-def _start_health(s, engine):
-    if not s.health_port:
-        return None
-    from bot.health import HealthServer
-
-    server = HealthServer(port=s.health_port, db=engine.db)
-    server.start()
-    return server

@@ -28,9 +28,10 @@ def content_words(question: str) -> list[str]:
 
 def _relevance(window: Sequence[SearchHit]) -> list[float]:
     # Cosine similarity is comparable across documents; fused scores (RRF) are
-    # rank-based and nearly tied by construction, so prefer vector_score.
-    if all(h.vector_score is not None for h in window):
-        return [float(h.vector_score) for h in window]  # type: ignore[arg-type]
+    # rank-based and nearly tied by construction, so cosine is used whenever the
+    # vector side saw any hit (a hit it did not see counts as 0, not a contender).
+    if any(h.vector_score is not None for h in window):
+        return [float(h.vector_score) if h.vector_score is not None else 0.0 for h in window]
     return [h.score for h in window]
 
 
@@ -50,8 +51,8 @@ def clarifying_question(
 
     1. the question has 1 to ``max_content_words`` content words (words that are
        not in :data:`STOPWORDS`);
-    2. relevance is ``vector_score`` (cosine) when every hit in the top
-       ``window`` has one, else ``score``; the *contenders* are the top-``window``
+    2. relevance is ``vector_score`` (cosine; 0 for a hit without one) when any
+       hit in the top ``window`` has one, else ``score``; the *contenders* are the top-``window``
        hits whose relevance is at least ``best * (1 - tie_margin)`` (for a
        non-positive best: ``best - tie_margin``), i.e. none is clearly above the others;
     3. the contenders come from at least 2 different documents (``document_id``)
@@ -85,4 +86,7 @@ def clarifying_question(
     shown = [f"“{t}”" for t in titles[:max_topics]]
     options = ", ".join(shown[:-1]) + " or " + shown[-1]
     subject = " ".join(words)
-    return f"“{subject}” could mean a few things in the documents. Do you mean {options}? Tell me a bit more and I'll look again."
+    return (
+        f"“{subject}” could mean a few things in the documents. "
+        f"Do you mean {options}? Tell me a bit more and I'll look again."
+    )

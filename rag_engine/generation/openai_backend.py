@@ -70,7 +70,7 @@ class OpenAIGenerator:
             headers["Authorization"] = f"Bearer {settings.openai_api_key.get_secret_value()}"
         timeout = httpx.Timeout(settings.openai_timeout_s, connect=min(10.0, settings.openai_timeout_s))
         self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
-        self._backoff = wait_exponential_jitter(initial=backoff_s, max=backoff_max_s)
+        self._backoff = wait_exponential_jitter(multiplier=backoff_s, max=backoff_max_s, jitter=backoff_s)
         self._backoff_max_s = backoff_max_s
         self._adapters: dict[str, Path | None] = {}
         self._active: str | None = None
@@ -98,9 +98,23 @@ class OpenAIGenerator:
         if activate:
             self.set_active_adapter(version)
 
+    @property
+    def adapters(self) -> list[str]:
+        return list(self._adapters)
+
     def set_active_adapter(self, version: str | None) -> None:
         # Any name is accepted: the server is the judge of what it serves.
         self._active = version
+
+    def unload_adapter(self, version: str) -> None:
+        """Forget ``version`` (and unregister it from the server when ``openai_register_adapters``)."""
+        if version not in self._adapters:
+            return
+        del self._adapters[version]
+        if self._active == version:
+            self._active = None
+        if self.settings.openai_register_adapters:
+            self._post("/unload_lora_adapter", {"lora_name": version})
 
     # -- generation ------------------------------------------------------------
     def _sampling(self) -> dict[str, Any]:
@@ -168,11 +182,14 @@ class OpenAIGenerator:
                 f"{url} timed out after {self.settings.openai_timeout_s:g} s ({type(exc).__name__})"
             ) from exc
         except _RetryableStatus as exc:
-            raise GenerationError(f"{url} failed after {retrying.statistics.get('attempt_number', 1)} attempts: {exc}") from exc
+            attempts = retrying.statistics.get("attempt_number", 1)
+            raise GenerationError(f"{url} failed after {attempts} attempts: {exc}") from exc
         except httpx.HTTPError as exc:
             raise GenerationError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 404 and body.get("model"):
-            raise GenerationError(f"{url}: HTTP 404 for model {body['model']!r} (is it served / the adapter registered?)")
+            raise GenerationError(
+                f"{url}: HTTP 404 for model {body['model']!r} (is it served / the adapter registered?)"
+            )
         if response.is_error:
             raise GenerationError(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
         try:

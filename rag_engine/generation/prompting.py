@@ -134,30 +134,25 @@ def build_prompt(
 ) -> BuiltPrompt:
     """Build the prompt so that it renders to at most ``budget`` tokens.
 
-    Order of sacrifice: the oldest history turns beyond ``history_turns`` are
-    never sent; then, if the prompt is too long, whole passages are dropped
-    lowest-ranked first; the passage right after the last whole one that fits is
-    shown truncated when at least ``min_passage_tokens`` of it fit (or the top
-    passage itself, when even it does not fit whole); then, if still too long,
-    older history turns are dropped. Raises ``GenerationError`` when not even the
-    question fits.
+    Only the last ``history_turns`` turns are ever sent. If the question and
+    those turns alone (no passages) exceed the budget, turns are dropped oldest
+    first. Then as many passages as fit whole are kept in rank order (dropping
+    the lowest-ranked first), and the next one is shown truncated to the space
+    left when at least ``min_passage_tokens`` of it fit (any amount, for the top
+    passage). Raises ``GenerationError`` when not even the question fits.
     """
     turns = list(history[-history_turns:]) if history_turns > 0 else []
     hits = list(hits)
     texts = [h.text for h in hits]
 
-    def count(k: int, last_text: str | None = None, turns_: Sequence[Turn] = turns) -> int:
+    def count(k: int, last_text: str | None = None) -> int:
         shown = texts[:k] if last_text is None else [*texts[: k - 1], last_text]
-        return counter.count(build_messages(question, hits[:k], turns_, texts=shown))
+        return counter.count(build_messages(question, hits[:k], turns, texts=shown))
 
-    # Drop history (oldest first) only when the question alone with no passages
-    # would not fit: passages matter more than old turns, but a turn is cheap to keep.
     dropped_turns = 0
-    while count(0, turns_=turns) > budget:
+    while count(0) > budget:
         if not turns:
-            raise GenerationError(
-                f"prompt too long: the question alone needs {count(0, turns_=[])} tokens, budget is {budget}"
-            )
+            raise GenerationError(f"prompt too long: the question alone needs {count(0)} tokens, budget is {budget}")
         turns = turns[1:]
         dropped_turns += 1
 

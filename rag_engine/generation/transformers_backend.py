@@ -25,6 +25,7 @@ from rag_engine.generation.prompting import (
     PROMPT_VERSION,
     BuiltPrompt,
     Message,
+    TokenCounter,
     build_prompt,
     render_plain,
 )
@@ -98,6 +99,8 @@ class TransformersGenerator:
         self._model: Any = None  # the PreTrainedModel, or the PeftModel wrapping it
         self._tokenizer: Any = None
         self._load_error: GenerationError | None = None
+        self._ready = False  # model, tokenizer and initial adapter in place
+        self.adapter_error: str | None = None
         self._adapters: dict[str, str] = {}  # version -> peft adapter name
         self._active: str | None = None
         self._prompt_learning = False
@@ -114,18 +117,20 @@ class TransformersGenerator:
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._ready
 
     def load(self, *, retry: bool = False) -> None:
-        """Load model and tokenizer now (idempotent). Raises ``GenerationError``.
+        """Load model, tokenizer and the initial adapter now (idempotent). Raises ``GenerationError``.
 
         A failed load is remembered and re-raised on every call, so a broken
         model costs one attempt, not one per question; ``retry=True`` tries again.
+        An initial adapter that fails to load is logged and the base model
+        answers (``GeneratedText.adapter_version`` is then ``None``).
         """
-        if self._model is not None:
+        if self._ready:
             return
         with self._load_lock:
-            if self._model is not None:
+            if self._ready:
                 return
             if self._load_error is not None and not retry:
                 raise self._load_error
@@ -137,12 +142,19 @@ class TransformersGenerator:
                 raise
             except Exception as exc:  # noqa: BLE001 - any loader failure means "cannot use this model"
                 ref = self._model_ref or self.settings.generator_model
-                self._load_error = GenerationError(f"cannot load generator model {str(ref)!r}: {type(exc).__name__}: {exc}")
+                self._load_error = GenerationError(
+                    f"cannot load generator model {str(ref)!r}: {type(exc).__name__}: {exc}"
+                )
                 raise self._load_error from exc
-        if self._initial_adapter is not None:
-            version, path = self._initial_adapter
-            self.load_adapter(version, path)
-            self.set_active_adapter(version)
+            if self._initial_adapter is not None:
+                version, path = self._initial_adapter
+                try:
+                    self._load_adapter(version, Path(path))
+                    self.set_active_adapter(version)
+                except GenerationError as exc:
+                    self.adapter_error = str(exc)
+                    log.error("%s; answering with the base model", exc)
+            self._ready = True
 
     def _load(self) -> None:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -169,7 +181,7 @@ class TransformersGenerator:
                  device, dtype, self.load_seconds)
 
     def _require(self) -> None:
-        if self._model is None:
+        if not self._ready:
             self.load()
 
     @property
@@ -199,7 +211,11 @@ class TransformersGenerator:
     def load_adapter(self, version: str, path: Path | str, *, activate: bool = False) -> None:
         """Load a saved PEFT adapter under ``version``, over the already-loaded base weights."""
         self._require()
-        path = Path(path)
+        self._load_adapter(version, Path(path))
+        if activate:
+            self.set_active_adapter(version)
+
+    def _load_adapter(self, version: str, path: Path) -> None:
         if not (path / "adapter_config.json").is_file():
             raise GenerationError(f"not a PEFT adapter directory (no adapter_config.json): {path}")
         internal = _adapter_name(version)
@@ -207,21 +223,23 @@ class TransformersGenerator:
             if version in self._adapters or internal in self._adapters.values():
                 raise GenerationError(f"adapter {version!r} is already loaded")
             try:
-                if not self._adapters and not _is_peft(self._model):
+                if not _is_peft(self._model):
                     from peft import PeftModel
 
-                    self._model = PeftModel.from_pretrained(self._model, path, adapter_name=internal, is_trainable=False)
+                    self._model = PeftModel.from_pretrained(
+                        self._model, path, adapter_name=internal, is_trainable=False
+                    )
                 else:
                     self._model.load_adapter(path, adapter_name=internal, is_trainable=False)
             except Exception as exc:  # noqa: BLE001
-                raise GenerationError(f"cannot load adapter {version!r} from {path}: {type(exc).__name__}: {exc}") from exc
+                raise GenerationError(
+                    f"cannot load adapter {version!r} from {path}: {type(exc).__name__}: {exc}"
+                ) from exc
             self._model.eval()
             self._adapters[version] = internal
             self._prompt_learning = bool(self._model.peft_config[internal].is_prompt_learning)
             self._apply_active(self._active)  # loading must not change which adapter answers
         log.info("loaded adapter %s from %s", version, path)
-        if activate:
-            self.set_active_adapter(version)
 
     def set_active_adapter(self, version: str | None) -> None:
         """Answer with adapter ``version``, or with the base model when ``None``."""
@@ -316,10 +334,18 @@ class TransformersGenerator:
         # verbose=False: measuring an over-long prompt is how trimming works, not an error
         return list(self.tokenizer(text, add_special_tokens=not templated, verbose=False)["input_ids"])
 
+    def encode_prompt(self, text: str) -> list[int]:
+        """Token ids of rendered prompt text, encoded exactly as generation and scoring do."""
+        return self._encode(text)
+
+    def token_counter(self) -> TokenCounter:
+        """A ``TokenCounter`` in this model's tokens, for ``prompting.build_prompt``."""
+        return _TokenizerCounter(self)
+
     def build_prompt(self, question: str, hits: list[SearchHit], history: list[Turn]) -> BuiltPrompt:
         return build_prompt(
             question, hits, history,
-            counter=_TokenizerCounter(self),
+            counter=self.token_counter(),
             budget=self.prompt_budget(),
             history_turns=self.settings.history_turns,
         )
@@ -343,32 +369,42 @@ class TransformersGenerator:
     def generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> GeneratedText:
         self._require()
         prompt = self.build_prompt(question, hits, history)
-        text, prompt_tokens, new_tokens = self.generate_from_text(self.render(prompt.messages))
+        prompt_ids, new_ids, adapter = self._generate(self.render(prompt.messages))
+        text, new_tokens = self._decode(new_ids)
         return GeneratedText(
             text=text,
             model=self.model_name,
-            adapter_version=self._active,
+            adapter_version=adapter,
             prompt_version=PROMPT_VERSION,
-            prompt_tokens=prompt_tokens,
+            prompt_tokens=len(prompt_ids),
             completion_tokens=new_tokens,
             passages=prompt.passages,
         )
 
     def generate_from_text(self, prompt_text: str, **overrides: Any) -> tuple[str, int, int]:
         """Generate from an already-rendered prompt: (text, prompt tokens, new visible tokens)."""
-        prompt_ids, new_ids = self.generate_ids(prompt_text, **overrides)
-        tok = self.tokenizer
-        special = set(tok.all_special_ids)
-        n_new = sum(1 for t in new_ids if t not in special)
-        return tok.decode(new_ids, skip_special_tokens=True).strip(), len(prompt_ids), n_new
+        prompt_ids, new_ids, _ = self._generate(prompt_text, **overrides)
+        text, n_new = self._decode(new_ids)
+        return text, len(prompt_ids), n_new
 
     def generate_ids(self, prompt_text: str, **overrides: Any) -> tuple[list[int], list[int]]:
         """Token ids of the prompt and of the generated continuation (``overrides`` go to ``generate``)."""
+        prompt_ids, new_ids, _ = self._generate(prompt_text, **overrides)
+        return prompt_ids, new_ids
+
+    def _decode(self, new_ids: list[int]) -> tuple[str, int]:
+        tok = self.tokenizer
+        special = set(tok.all_special_ids)
+        visible = sum(1 for t in new_ids if t not in special)
+        return tok.decode(new_ids, skip_special_tokens=True).strip(), visible
+
+    def _generate(self, prompt_text: str, **overrides: Any) -> tuple[list[int], list[int], str | None]:
         prompt_ids = self._encode(prompt_text)
         ids = torch.tensor([prompt_ids], device=self.device)
         kwargs = {**self.generation_kwargs(), **overrides}
         try:
             with self._using_model() as model:
+                adapter = self._active  # stable while we hold the model
                 output = model.generate(
                     input_ids=ids,
                     attention_mask=torch.ones_like(ids),
@@ -380,7 +416,7 @@ class TransformersGenerator:
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA OOM: the engine falls back
             raise GenerationError(f"generation failed: {type(exc).__name__}: {exc}") from exc
         new = output[0] if self.is_seq2seq else output[0, ids.shape[1]:]
-        return prompt_ids, new.tolist()
+        return prompt_ids, new.tolist(), adapter
 
     # -- scoring hooks (tests, training, eval gate) ------------------------------
     def next_token_logits(self, prompt_text: str) -> torch.Tensor:

@@ -122,7 +122,7 @@ def _mute_special_tokens(model: torch.nn.Module, tok: PreTrainedTokenizerFast) -
 
 
 def make_tiny_llama(
-    path: Path, *, seed: int = 0, hidden_size: int = 64, max_positions: int = 512
+    path: Path, *, seed: int = 0, hidden_size: int = 64, max_positions: int = 512, mute_special_tokens: bool = True
 ) -> Path:
     """Write a 2-layer Llama-style causal LM (random weights) and its tokenizer to ``path``."""
     path = Path(path)
@@ -145,7 +145,8 @@ def make_tiny_llama(
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()
-    _mute_special_tokens(model, tok)
+    if mute_special_tokens:
+        _mute_special_tokens(model, tok)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     model.save_pretrained(path)
@@ -153,7 +154,9 @@ def make_tiny_llama(
     return path
 
 
-def make_tiny_t5(path: Path, *, seed: int = 0, d_model: int = 64, max_positions: int = 512) -> Path:
+def make_tiny_t5(
+    path: Path, *, seed: int = 0, d_model: int = 64, max_positions: int = 512, mute_special_tokens: bool = True
+) -> Path:
     """Write a tiny T5 (2+2 layers, random weights) and its tokenizer to ``path``.
 
     T5 has relative positions and no fixed context; the tokenizer's
@@ -175,7 +178,8 @@ def make_tiny_t5(path: Path, *, seed: int = 0, d_model: int = 64, max_positions:
     )
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config).eval()
-    _mute_special_tokens(model, tok)
+    if mute_special_tokens:
+        _mute_special_tokens(model, tok)
     model.generation_config.decoder_start_token_id = tok.pad_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id

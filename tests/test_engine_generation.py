@@ -1,0 +1,62 @@
+"""The engine's generator path: attribution, fallback on failure, unloadable models."""
+
+from __future__ import annotations
+
+from rag_engine.engine import RagEngine
+from rag_engine.types import AnswerStatus, GeneratedText
+from tests.conftest import make_settings
+
+
+class ParaphrasingGenerator:
+    """A stand-in model that answers from passage 2 without writing citation markers."""
+
+    name = "paraphraser"
+
+    def generate(self, question, hits, history):
+        return GeneratedText(text=f"{hits[1].text.split('.')[0]}.", model=self.name,
+                             passages=tuple(h.text for h in hits[:3]))
+
+
+class FailingGenerator:
+    name = "broken"
+
+    def generate(self, question, hits, history):
+        raise RuntimeError("CUDA out of memory")
+
+
+def _docs(tmp_path):
+    (tmp_path / "vpn.md").write_text("# VPN\n\nRequest VPN access in #it-help with /it vpn-request.\n")
+    (tmp_path / "mfa.md").write_text("# MFA\n\nVPN logins require a YubiKey tap as the second factor.\n")
+    return tmp_path
+
+
+def test_unmarked_generated_answer_gets_citations(db, embedder, settings, tmp_path):
+    engine = RagEngine(settings, db=db, embedder=embedder, generator=ParaphrasingGenerator(), reranker=None)
+    engine.ingest([_docs(tmp_path)], "default")
+    answer = engine.answer("which second factor does a VPN login require from me every time I sign in?")
+    assert answer.status is AnswerStatus.ANSWERED and answer.generator == "paraphraser"
+    assert answer.text.endswith("[1]") or answer.text.endswith("[2]")
+    cited = answer.citations[0]
+    assert cited.chunk_id == answer.hits[1].chunk_id  # the passage it paraphrased, not simply the top one
+
+
+def test_generator_failure_falls_back_to_extractive(db, embedder, settings, tmp_path):
+    engine = RagEngine(settings, db=db, embedder=embedder, generator=FailingGenerator(), reranker=None)
+    engine.ingest([_docs(tmp_path)], "default")
+    answer = engine.answer("how do I get VPN access?")
+    assert answer.status is AnswerStatus.FALLBACK
+    assert "CUDA out of memory" in answer.fallback_reason
+    assert answer.generator == "extractive" and "#it-help" in answer.text and answer.citations
+
+
+def test_model_that_cannot_load_falls_back_and_keeps_answering(db, embedder, scratch_dir, tmp_path):
+    settings = make_settings(scratch_dir, generator_backend="transformers", generator_model=str(tmp_path / "nope"))
+    engine = RagEngine(settings, db=db, embedder=embedder, reranker=None)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    engine.ingest([_docs(docs)], "default")
+    for _ in range(2):
+        answer = engine.answer("how do I get VPN access?")
+        assert answer.status is AnswerStatus.FALLBACK
+        assert "nope" in answer.fallback_reason
+        assert "#it-help" in answer.text

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future
 from http import HTTPStatus
@@ -17,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bot import metrics
+from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -161,3 +164,25 @@ def _handler_for(server: HealthServer) -> type[BaseHTTPRequestHandler]:
             log.debug("%s %s", self.address_string(), format % args)
 
     return Handler
+
+
+def probe(url: str, timeout_s: float = 5.0) -> bool:
+    """True when ``url`` answers 200 (the container health check)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - local URL from settings
+            return response.status == HTTPStatus.OK
+    except OSError:  # refused, timed out, or an HTTP error status (HTTPError is an OSError)
+        return False
+
+
+def main() -> int:
+    """``python -m bot.health``: probe this container's own ``/healthz``."""
+    settings = Settings()
+    if settings.health_port == 0:
+        print("RAGBOT_HEALTH_PORT is 0 (a random port): nothing fixed to probe", file=sys.stderr)
+        return 1
+    return 0 if probe(f"http://127.0.0.1:{settings.health_port}/healthz") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,7 +26,7 @@ MASK = "***"
 _MIN_SECRET_LEN = 4  # shorter "secrets" would mask ordinary words all over the logs
 _HANDLER_MARK = "_ragbot_handler"
 _SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|api_?key|cookie", re.IGNORECASE)
-_NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "websockets", "discord.gateway", "aiohttp.access")
+_NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "websockets", "aiohttp.access")  # a line per request
 
 # Shapes of credentials that may reach a log line without having come from settings
 # (an error echoing a request, a token pasted into a question, a URL in a traceback).
@@ -149,7 +149,7 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> N
     root.addHandler(handler)
     root.setLevel(level)
     for name in _NOISY_LOGGERS:  # per-request chatter (and URLs) only when debugging
-        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
     logging.captureWarnings(True)
 
     structlog.configure(

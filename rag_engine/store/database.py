@@ -47,10 +47,16 @@ class Database:
             pool_timeout=settings.db_connect_timeout_s,
             connect_args={
                 "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
-                "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                # 0 sends none, leaving the role's default (PgBouncer rejects unknown `options`)
+                **({"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
+                   if settings.db_statement_timeout_ms > 0 else {}),
+                # server-side prepared statements are session state: off behind an old PgBouncer
+                **({} if settings.db_prepared_statements else {"prepare_threshold": None}),
             },
         )
         event.listen(self.engine, "connect", _register_vector)
+        # a connection opened before `CREATE EXTENSION vector` (e.g. by the migration) registers later
+        event.listen(self.engine, "checkout", _register_vector)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -96,13 +102,18 @@ class Database:
         self.engine.dispose()
 
 
-def _register_vector(dbapi_conn, _record) -> None:
+def _register_vector(dbapi_conn, record, *_proxy) -> None:
+    if record.info.get("vector_registered"):
+        return
     from pgvector.psycopg import register_vector
 
     try:
         register_vector(dbapi_conn)
+        record.info["vector_registered"] = True
     except Exception:  # the extension may not exist yet (before migrations)
         log.debug("pgvector type not registered on this connection")
+    finally:
+        dbapi_conn.rollback()  # end the look-up's implicit transaction: hand over an idle connection
 
 
 def _is_connection_error(exc: OperationalError) -> bool:

@@ -56,3 +56,10 @@ def test_lexical_only_hits_are_not_contenders_when_cosines_exist() -> None:
 def test_content_words_ignore_question_words() -> None:
     assert content_words("What is the expense limit?") == ["expense", "limit"]
     assert clarifying_question("what is it?", TIED) is None  # no content words at all
+
+
+def test_related_documents_named_by_the_question_are_not_ambiguous() -> None:
+    hits = [_hit(1, "VPN Setup and MFA", 0.55), _hit(2, "VPN Troubleshooting", 0.52)]
+    assert clarifying_question("vpn access?", hits) is None
+    unrelated = [_hit(1, "Expense Policy", 0.41), _hit(2, "Travel and Per Diem", 0.40)]
+    assert clarifying_question("limits?", unrelated) is not None

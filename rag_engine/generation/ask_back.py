@@ -58,7 +58,10 @@ def clarifying_question(
     3. the contenders come from at least 2 different documents (``document_id``)
        with at least 2 different titles;
     4. retrieval is weak: the best hit's ``vector_score``, when known, is below
-       ``strong_match`` (a strong match means the question is answerable as asked).
+       ``strong_match`` (a strong match means the question is answerable as asked);
+    5. the question does not already name the contenders' shared topic: if one of
+       its content words is in every contender's title (``vpn`` for "VPN setup"
+       and "VPN troubleshooting"), the documents are related, not rival topics.
 
     The question names the contenders' distinct titles in rank order, at most
     ``max_topics`` of them.
@@ -75,6 +78,9 @@ def clarifying_question(
         return None
     best_hit = top[relevance.index(best)]
     if best_hit.vector_score is not None and best_hit.vector_score >= strong_match:
+        return None
+    titles_words = [set(content_words(h.title)) for h in contenders]
+    if any(all(word in tw for tw in titles_words) for word in words):
         return None
     titles: list[str] = []
     for hit in contenders:

@@ -1,0 +1,205 @@
+"""The interaction log: every question the bot was asked and what it answered.
+
+One row per ask, written in one transaction that returns its id (feedback and
+corrections refer to it). Failed asks are logged too, with status ``error``.
+Retrieved chunks are stored with their scores, collections and titles so the
+training set can rebuild the exact prompt the generator saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from rag_engine.store import schema as t
+from rag_engine.store.database import Database
+from rag_engine.types import Answer, AnswerStatus, Turn
+
+ERROR_STATUS = AnswerStatus.ERROR.value
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionContext:
+    """Where a question came from (platform-neutral)."""
+
+    platform: str  # slack | discord | cli | ...
+    workspace_id: str  # team / guild id ("dm" for direct messages)
+    channel_id: str
+    thread_id: str | None
+    user_key: str  # stable per person and platform, e.g. "slack:T1:U2"
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievedChunk:
+    """One retrieved chunk as logged: enough to rebuild the prompt's passage block."""
+
+    chunk_id: int
+    score: float
+    collection_id: int
+    document_id: int | None = None
+    title: str = ""
+    heading_path: str = ""
+    source_uri: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRecord:
+    """A stored interaction (the columns of ``interactions``)."""
+
+    id: int
+    created_at: datetime
+    platform: str
+    workspace_id: str
+    channel_id: str
+    thread_id: str | None
+    user_key: str
+    question: str
+    collection_ids: list[int]
+    retrieved: list[RetrievedChunk]
+    passages: list[str]
+    prompt_version: str | None
+    generator: str | None
+    adapter_version: str | None
+    answer: str
+    citations: list[dict[str, Any]]
+    status: str
+    fallback_reason: str | None
+    flags: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def retrieved_collection_ids(self) -> set[int]:
+        return {c.collection_id for c in self.retrieved}
+
+
+def log_interaction(
+    db: Database,
+    ctx: InteractionContext,
+    question: str,
+    answer: Answer | None,
+    collection_ids: list[int] | None,
+    *,
+    error: str | None = None,
+    interaction_id: int | None = None,
+) -> int:
+    """Store one ask and return its ``interactions.id``.
+
+    ``interaction_id`` (taken from the table's sequence beforehand) makes a
+    retried write idempotent: a second insert of the same id is a key conflict.
+
+    ``answer=None`` records a failed ask (status ``error``, ``error`` kept as the
+    reason). An answer whose generator did not report the passages it showed
+    (extractive, not-found) is stored with the retrieved hit texts instead.
+    """
+    if answer is None and not error:
+        raise ValueError("log_interaction needs an answer or an error")
+    values: dict[str, Any] = {
+        "platform": ctx.platform,
+        "workspace_id": ctx.workspace_id,
+        "channel_id": ctx.channel_id,
+        "thread_id": ctx.thread_id,
+        "user_key": ctx.user_key,
+        "question": question,
+        "collection_ids": list(collection_ids or []),
+    }
+    if interaction_id is not None:
+        values["id"] = interaction_id
+    if answer is None:
+        values.update(status=ERROR_STATUS, fallback_reason=str(error)[:2000])
+    else:
+        hits = answer.hits
+        values.update(
+            retrieved=[
+                asdict(RetrievedChunk(h.chunk_id, float(h.score), h.collection_id, h.document_id, h.title,
+                                      h.heading_path, h.source_uri))
+                for h in hits
+            ],
+            passages=list(answer.passages) if answer.passages else [h.text for h in hits],
+            prompt_version=answer.prompt_version,
+            generator=answer.generator,
+            adapter_version=answer.adapter_version,
+            answer=answer.text,
+            citations=[_citation_dict(c) for c in answer.citations],
+            status=AnswerStatus(answer.status).value,
+            fallback_reason=error or answer.fallback_reason,
+            flags=list(answer.flags),
+            timings={k: float(v) for k, v in answer.timings.items()},
+        )
+    with db.begin() as conn:
+        return int(conn.execute(t.interactions.insert().values(**values).returning(t.interactions.c.id)).scalar_one())
+
+
+def get_interaction(db: Database, interaction_id: int) -> InteractionRecord | None:
+    with db.connect() as conn:
+        row = conn.execute(select(t.interactions).where(t.interactions.c.id == interaction_id)).first()
+    return record_from_row(row) if row is not None else None
+
+
+def thread_history(db: Database, platform: str, channel_id: str, thread_id: str, limit: int) -> list[Turn]:
+    """The last ``limit`` turns of a thread (user question, assistant answer, ...), oldest first.
+
+    ``limit`` counts turns, like ``settings.history_turns``. Failed asks are
+    skipped: an error message is not something to build on.
+    """
+    if limit <= 0:
+        return []
+    c = t.interactions.c
+    rows = (
+        select(c.question, c.answer, c.id)
+        .where(c.platform == platform, c.channel_id == channel_id, c.thread_id == thread_id,
+               c.status != ERROR_STATUS)
+        .order_by(c.id.desc())
+        .limit(limit)
+    )
+    with db.connect() as conn:
+        found = conn.execute(rows).all()
+    turns: list[Turn] = []
+    for row in reversed(found):
+        turns.append(Turn("user", row.question))
+        if row.answer:
+            turns.append(Turn("assistant", row.answer))
+    return turns[-limit:]
+
+
+def record_from_row(row: Any) -> InteractionRecord:
+    return InteractionRecord(
+        id=row.id,
+        created_at=row.created_at,
+        platform=row.platform,
+        workspace_id=row.workspace_id,
+        channel_id=row.channel_id,
+        thread_id=row.thread_id,
+        user_key=row.user_key,
+        question=row.question,
+        collection_ids=list(row.collection_ids or []),
+        retrieved=[_retrieved_from_json(item) for item in row.retrieved or []],
+        passages=list(row.passages or []),
+        prompt_version=row.prompt_version,
+        generator=row.generator,
+        adapter_version=row.adapter_version,
+        answer=row.answer,
+        citations=list(row.citations or []),
+        status=row.status,
+        fallback_reason=row.fallback_reason,
+        flags=list(row.flags or []),
+        timings=dict(row.timings or {}),
+    )
+
+
+def _retrieved_from_json(item: dict[str, Any]) -> RetrievedChunk:
+    known = {k: item[k] for k in RetrievedChunk.__dataclass_fields__ if k in item}
+    return RetrievedChunk(**known)
+
+
+def _citation_dict(citation: Any) -> dict[str, Any]:
+    return {
+        "n": citation.n,
+        "chunk_id": citation.chunk_id,
+        "document_id": citation.document_id,
+        "title": citation.title,
+        "source_uri": citation.source_uri,
+        "heading_path": citation.heading_path,
+    }

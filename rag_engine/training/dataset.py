@@ -1,0 +1,280 @@
+"""The training set: (question, passages as shown, answer) built from feedback.
+
+Sources, strongest first when the same question appears more than once:
+
+1. an admin's correction of an interaction,
+2. anyone's correction (the latest one),
+3. a curated example (imported Q&A history; passages retrieved now),
+4. an interaction whose votes add up to 👍 (the answer as given).
+
+A 👎 without a correction is left out (and counted). An example is usable only
+when *every* collection among its retrieved chunks allows training, so an
+adapter never learns text from a collection some channel may not see. The
+held-out split is by a hash of the normalized question, so it is stable as
+data grows and the same question never lands on both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import func, select, true
+
+from rag_engine.eval.metrics import normalize_answer
+from rag_engine.interactions import record_from_row
+from rag_engine.settings import Settings
+from rag_engine.store import schema as t
+from rag_engine.store.database import Database
+from rag_engine.types import AnswerStatus, SearchHit
+
+Origin = Literal["admin_correction", "correction", "curated", "upvote"]
+_PRIORITY: dict[str, int] = {"admin_correction": 4, "correction": 3, "curated": 2, "upvote": 1}
+_VOTED_STATUSES = {AnswerStatus.ANSWERED.value, AnswerStatus.FALLBACK.value}
+
+# Finds passages for a curated example: (question, allowed collection ids) -> hits.
+Retrieve = Callable[[str, list[int]], list[SearchHit]]
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    title: str
+    heading_path: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingExample:
+    question: str
+    answer: str
+    passages: tuple[Passage, ...]
+    origin: Origin
+    source_id: int  # interactions.id or curated_examples.id
+    collection_ids: tuple[int, ...]
+
+    @property
+    def key(self) -> str:
+        """Identity for de-duplication and the split: the normalized question."""
+        return question_key(self.question)
+
+    def hits(self) -> list[SearchHit]:
+        """The passages as hits, for the generator's prompt builder (marker ``[n]`` = passage n)."""
+        return [
+            SearchHit(chunk_id=0, document_id=0, collection_id=0, title=p.title, source_uri="",
+                      heading_path=p.heading_path, text=p.text, score=0.0)
+            for p in self.passages
+        ]
+
+    def to_json(self, split: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "question": self.question,
+            "answer": self.answer,
+            "passages": [{"title": p.title, "heading_path": p.heading_path, "text": p.text} for p in self.passages],
+            "origin": self.origin,
+            "source_id": self.source_id,
+            "collection_ids": list(self.collection_ids),
+        }
+        if split is not None:
+            data["split"] = split
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainingExample:
+        return cls(
+            question=data["question"], answer=data["answer"],
+            passages=tuple(Passage(p.get("title", ""), p.get("heading_path", ""), p["text"])
+                           for p in data.get("passages", [])),
+            origin=data.get("origin", "curated"), source_id=int(data.get("source_id", 0)),
+            collection_ids=tuple(data.get("collection_ids", [])),
+        )
+
+
+@dataclass(slots=True)
+class TrainingSet:
+    train: list[TrainingExample]
+    heldout: list[TrainingExample]
+    excluded: Counter[str] = field(default_factory=Counter)  # reason -> count
+    snapshot: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.train) + len(self.heldout)
+
+
+def question_key(question: str) -> str:
+    return hashlib.sha256(normalize_answer(question).encode()).hexdigest()
+
+
+def is_heldout(key: str, fraction: float) -> bool:
+    return int(key[:8], 16) / 0x1_0000_0000 < fraction
+
+
+def build_training_set(db: Database, settings: Settings, *, retrieve: Retrieve | None = None) -> TrainingSet:
+    """Collect, filter, de-duplicate and split the examples feedback has produced so far.
+
+    ``retrieve`` finds passages for curated examples; without it they are
+    skipped (counted as ``curated: no retriever``).
+    """
+    built_at = datetime.now(UTC)
+    with db.connect() as conn:
+        allowed = {row.id: row.allow_training for row in conn.execute(select(t.collections.c.id,
+                                                                              t.collections.c.allow_training))}
+    excluded: Counter[str] = Counter()
+    candidates = [*_from_interactions(db, allowed, excluded), *_from_curated(db, allowed, retrieve, excluded)]
+    chosen = _deduplicate(candidates, excluded)
+    train, heldout = split(chosen, settings.train_heldout_fraction)
+    snapshot = {
+        "built_at": built_at.isoformat(),
+        "train": len(train),
+        "heldout": len(heldout),
+        "origins": dict(Counter(e.origin for e in chosen)),
+        "excluded": dict(excluded),
+        "sha256": _digest(chosen),
+        "heldout_fraction": settings.train_heldout_fraction,
+    }
+    return TrainingSet(train=train, heldout=heldout, excluded=excluded, snapshot=snapshot)
+
+
+def split(examples: Sequence[TrainingExample], fraction: float) -> tuple[list[TrainingExample], list[TrainingExample]]:
+    """Deterministic train / held-out split by question hash.
+
+    With two or more examples and ``fraction > 0``, neither side is left empty:
+    the example with the lowest hash moves to held-out (or the highest to train),
+    which depends only on the set itself.
+    """
+    ordered = sorted(examples, key=lambda e: e.key)
+    heldout = [e for e in ordered if is_heldout(e.key, fraction)]
+    train = [e for e in ordered if not is_heldout(e.key, fraction)]
+    if fraction > 0 and len(ordered) >= 2:
+        if not heldout:
+            heldout, train = [train[0]], train[1:]
+        elif not train:
+            train, heldout = [heldout[-1]], heldout[:-1]
+    return train, heldout
+
+
+def write_jsonl(training_set: TrainingSet, path: Path) -> int:
+    """Write both splits (with a ``split`` field) to ``path``; returns the number of lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for name, examples in (("train", training_set.train), ("heldout", training_set.heldout)):
+            for example in examples:
+                out.write(json.dumps(example.to_json(name), ensure_ascii=False) + "\n")
+    return len(training_set)
+
+
+def read_jsonl(path: Path) -> TrainingSet:
+    train: list[TrainingExample] = []
+    heldout: list[TrainingExample] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            data = json.loads(line)
+            (heldout if data.get("split") == "heldout" else train).append(TrainingExample.from_json(data))
+    return TrainingSet(train=train, heldout=heldout)
+
+
+# -- sources ---------------------------------------------------------------------
+_Dated = tuple[TrainingExample, datetime]  # an example and when its answer was given
+
+
+def _from_interactions(db: Database, allowed: dict[int, bool], excluded: Counter[str]) -> list[_Dated]:
+    i, f, c = t.interactions.c, t.feedback.c, t.corrections.c
+    votes = (
+        select(f.interaction_id, func.sum(f.vote).label("score"))
+        .group_by(f.interaction_id)
+        .subquery()
+    )
+    latest = (
+        select(c.text, c.is_admin, c.created_at)
+        .where(c.interaction_id == i.id)
+        .order_by(c.is_admin.desc(), c.created_at.desc(), c.id.desc())
+        .limit(1)
+        .lateral()
+    )
+    query = (
+        select(t.interactions, votes.c.score, latest.c.text.label("correction"), latest.c.is_admin,
+               latest.c.created_at.label("corrected_at"))
+        .outerjoin(votes, votes.c.interaction_id == i.id)
+        .outerjoin(latest, true())
+        .where((votes.c.interaction_id.is_not(None)) | (latest.c.text.is_not(None)))
+        .order_by(i.id)
+    )
+    found: list[_Dated] = []
+    with db.connect() as conn:
+        rows = conn.execute(query).all()
+    for row in rows:
+        record = record_from_row(row)
+        if row.correction is not None:
+            origin: Origin = "admin_correction" if row.is_admin else "correction"
+            answer, when = row.correction, row.corrected_at
+        elif (row.score or 0) > 0 and record.status in _VOTED_STATUSES:
+            origin, answer, when = "upvote", record.answer, record.created_at
+        else:
+            excluded["downvoted" if (row.score or 0) < 0 else "no positive feedback"] += 1
+            continue
+        collection_ids = sorted(record.retrieved_collection_ids)
+        if not record.passages or not record.retrieved:
+            excluded["no passages"] += 1
+            continue
+        if not all(allowed.get(cid, False) for cid in collection_ids):
+            excluded["collection does not allow training"] += 1
+            continue
+        passages = tuple(Passage(r.title, r.heading_path, text) for r, text in zip(record.retrieved, record.passages))
+        found.append((TrainingExample(record.question, answer.strip(), passages, origin, record.id,
+                                      tuple(collection_ids)), when))
+    return found
+
+
+def _from_curated(db: Database, allowed: dict[int, bool], retrieve: Retrieve | None,
+                  excluded: Counter[str]) -> list[_Dated]:
+    with db.connect() as conn:
+        rows = conn.execute(select(t.curated_examples).order_by(t.curated_examples.c.id)).all()
+    if rows and retrieve is None:
+        excluded["curated: no retriever"] += len(rows)
+        return []
+    trainable = sorted(cid for cid, ok in allowed.items() if ok)
+    found: list[_Dated] = []
+    for row in rows:
+        if row.collection_id is not None and not allowed.get(row.collection_id, False):
+            excluded["collection does not allow training"] += 1
+            continue
+        scope = [row.collection_id] if row.collection_id is not None else trainable
+        hits = retrieve(row.question, scope) if scope else []  # type: ignore[misc]
+        hits = [h for h in hits if allowed.get(h.collection_id, False)]
+        if not hits:
+            excluded["no passages"] += 1
+            continue
+        passages = tuple(Passage(h.title, h.heading_path, h.text) for h in hits)
+        collection_ids = tuple(sorted({h.collection_id for h in hits}))
+        found.append((TrainingExample(row.question, row.answer.strip(), passages, "curated", row.id, collection_ids),
+                      row.created_at))
+    return found
+
+
+def _deduplicate(candidates: Iterable[_Dated], excluded: Counter[str]) -> list[TrainingExample]:
+    """One example per normalized question: strongest origin, then the newest."""
+    best: dict[str, _Dated] = {}
+    for example, when in candidates:
+        if not example.answer:
+            excluded["empty answer"] += 1
+            continue
+        current = best.get(example.key)
+        if current is None:
+            best[example.key] = (example, when)
+            continue
+        excluded["duplicate question"] += 1
+        if (_PRIORITY[example.origin], when) > (_PRIORITY[current[0].origin], current[1]):
+            best[example.key] = (example, when)
+    return [example for example, _ in best.values()]
+
+
+def _digest(examples: Sequence[TrainingExample]) -> str:
+    h = hashlib.sha256()
+    for example in sorted(examples, key=lambda e: e.key):
+        h.update(json.dumps(example.to_json(), sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()

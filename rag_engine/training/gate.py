@@ -1,0 +1,132 @@
+"""The evaluation gate: a candidate adapter goes live only if it is measurably better.
+
+On the held-out examples, each model (the candidate, the active adapter if
+any, the base model) is scored by
+
+* **NLL**: mean negative log-likelihood per reference-answer token (plus the
+  end-of-turn token), given the serving prompt: the promotion criterion;
+* **token F1 / ROUGE-L** of answers it generates (greedy, first
+  ``eval_generate_max`` examples): reported, not gating, as generation on a
+  small held-out set is noisy.
+
+Promotion rule: with reference = the active adapter (or the base model when
+none is active), the candidate is promoted iff
+
+    nll(candidate) <= nll(reference) * (1 - promotion_margin)   and   nll(candidate) < nll(base)
+
+i.e. it must cut the reference's per-token NLL by at least ``promotion_margin``
+(relative; 0.02 = 2 %) and never be worse than the base model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rag_engine.eval.metrics import rouge_l, token_f1
+from rag_engine.generation.transformers_backend import TransformersGenerator
+from rag_engine.settings import Settings
+from rag_engine.training.dataset import TrainingExample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScore:
+    nll: float
+    token_f1: float | None
+    rouge_l: float | None
+    examples: int
+    answer_tokens: int
+    generated: int
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    promote: bool
+    reason: str
+    candidate: ModelScore
+    base: ModelScore
+    active: ModelScore | None
+    active_version: str | None
+    margin: float
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "candidate": asdict(self.candidate),
+            "active": asdict(self.active) if self.active else None,
+            "active_version": self.active_version,
+            "base": asdict(self.base),
+            "margin": self.margin,
+            "promote": self.promote,
+            "reason": self.reason,
+        }
+
+
+def score(gen: TransformersGenerator, adapter: str | None, examples: Sequence[TrainingExample], *,
+          generate_max: int) -> ModelScore:
+    """Score ``examples`` with ``adapter`` active on ``gen`` (None = the base model)."""
+    gen.set_active_adapter(adapter)
+    tok = gen.tokenizer
+    total_nll = 0.0
+    total_tokens = 0
+    f1s: list[float] = []
+    rouges: list[float] = []
+    for i, example in enumerate(examples):
+        prompt = gen.prompt_text(example.question, example.hits())
+        n_tokens = len(tok(example.answer, add_special_tokens=False)["input_ids"]) + (tok.eos_token_id is not None)
+        total_nll += gen.score_nll(prompt, example.answer) * n_tokens  # token-weighted mean over the set
+        total_tokens += n_tokens
+        if i < generate_max:
+            text, _, _ = gen.generate_from_text(prompt)
+            f1s.append(token_f1(text, example.answer))
+            rouges.append(rouge_l(text, example.answer))
+    return ModelScore(
+        nll=total_nll / total_tokens if total_tokens else float("nan"),
+        token_f1=sum(f1s) / len(f1s) if f1s else None,
+        rouge_l=sum(rouges) / len(rouges) if rouges else None,
+        examples=len(examples),
+        answer_tokens=total_tokens,
+        generated=len(f1s),
+    )
+
+
+def decide(candidate: ModelScore, base: ModelScore, active: ModelScore | None, margin: float) -> tuple[bool, str]:
+    """The promotion rule (see the module docstring)."""
+    reference, name = (active, "the active adapter") if active is not None else (base, "the base model")
+    needed = reference.nll * (1 - margin)
+    if candidate.nll < base.nll and candidate.nll <= needed:
+        return True, (f"held-out NLL {candidate.nll:.4f} beats {name} ({reference.nll:.4f}) "
+                      f"by more than the {margin:.1%} margin")
+    if candidate.nll >= base.nll:
+        return False, f"held-out NLL {candidate.nll:.4f} is no better than the base model's ({base.nll:.4f})"
+    return False, (f"held-out NLL {candidate.nll:.4f} does not beat {name} ({reference.nll:.4f}) "
+                   f"by the {margin:.1%} margin (needs <= {needed:.4f})")
+
+
+def evaluate(
+    settings: Settings,
+    heldout: Sequence[TrainingExample],
+    candidate: tuple[str, Path],
+    active: tuple[str, Path] | None,
+    *,
+    model: str | Path | None = None,
+) -> GateDecision:
+    """Load the base model once, the adapters over it, and judge the candidate."""
+    if not heldout:
+        raise ValueError("no held-out examples to evaluate on")
+    gen = TransformersGenerator(settings, model=model)
+    gen.load_adapter(*candidate)
+    if active is not None:
+        gen.load_adapter(*active)
+    limit = max(0, settings.eval_generate_max)
+    base_score = score(gen, None, heldout, generate_max=limit)
+    active_score = score(gen, active[0], heldout, generate_max=limit) if active else None
+    cand_score = score(gen, candidate[0], heldout, generate_max=limit)
+    promote, reason = decide(cand_score, base_score, active_score, settings.promotion_margin)
+    log.info("gate for %s: %s", candidate[0], reason)
+    return GateDecision(promote, reason, cand_score, base_score, active_score, active[0] if active else None,
+                        settings.promotion_margin)

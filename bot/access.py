@@ -1,24 +1,54 @@
 """Which collections a chat location may read.
 
-Public collections are readable everywhere unless excluded for that location;
-private collections only where granted. Grants and exclusions match exactly or
-by wildcard (``*``) on platform, workspace and channel; DMs use channel ``dm``.
-The resulting ids are passed to retrieval, which filters inside the SQL.
+A location is (platform, workspace/guild, channel); direct messages use the
+channel ``dm``. Public collections are readable everywhere unless excluded;
+private collections only where granted. Rules may use ``*`` for the platform,
+the workspace or the channel, and for each collection the most specific rule
+that matches decides (channel beats workspace beats platform; on a tie an
+exclusion wins). So ``exclude hr *`` + ``grant hr C42`` reads "hr only in C42".
+
+A wildcard channel never *grants* a direct message: anyone in a workspace can
+DM the bot, so DMs see a private collection only through an explicit ``dm``
+rule. A wildcard exclusion does cover DMs (excluding is the safe direction).
+
+The resulting ids go to retrieval, which filters inside the SQL.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
 from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert
 
 from bot.types import Location
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
 
 WILDCARD = "*"
+DM_CHANNEL = "dm"
+Access = Literal["grant", "exclude"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRule:
+    collection_id: int
+    collection: str
+    platform: str
+    workspace_id: str
+    channel_id: str
+    access: Access
+    created_at: datetime | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.platform}/{self.workspace_id or '-'}/{self.channel_id}"
 
 
 def location_keys(location: Location) -> tuple[str, str, str]:
-    channel = "dm" if location.is_dm else location.channel_id
+    channel = DM_CHANNEL if location.is_dm else location.channel_id
     return location.platform, location.workspace_id or "", channel
 
 
@@ -31,18 +61,48 @@ def _matches(platform: str, workspace: str, channel: str):
     )
 
 
+def _specificity(platform: str, workspace: str, channel: str) -> int:
+    return (channel != WILDCARD) * 4 + (workspace != WILDCARD) * 2 + (platform != WILDCARD)
+
+
+def decide(visibility: str, rules: list[tuple[str, str, str, str]], *, is_dm: bool) -> bool:
+    """Whether a collection is readable, given the rules (platform, workspace, channel, access) that match here."""
+    if is_dm:  # a wildcard channel may exclude a DM but never grant one
+        rules = [r for r in rules if not (r[3] == "grant" and r[2] == WILDCARD)]
+    if not rules:
+        return visibility == "public"
+    top = max(_specificity(*r[:3]) for r in rules)
+    deciding = {r[3] for r in rules if _specificity(*r[:3]) == top}
+    return "exclude" not in deciding
+
+
 def allowed_collection_ids(db: Database, location: Location) -> list[int]:
+    """Ids of the collections ``location`` may read (one query)."""
     platform, workspace, channel = location_keys(location)
     c, ca = t.collections.c, t.collection_access.c
+    query = (
+        select(c.id, c.visibility, ca.platform, ca.workspace_id, ca.channel_id, ca.access)
+        .select_from(t.collections.outerjoin(
+            t.collection_access, and_(ca.collection_id == c.id, _matches(platform, workspace, channel))))
+    )
     with db.connect() as conn:
-        rules = conn.execute(
-            select(ca.collection_id, ca.access).where(_matches(platform, workspace, channel))
-        ).all()
-        visibility = dict(conn.execute(select(c.id, c.visibility)).all())
-    granted = {r.collection_id for r in rules if r.access == "grant"}
-    excluded = {r.collection_id for r in rules if r.access == "exclude"}
-    allowed = {cid for cid, vis in visibility.items() if vis == "public"} | granted
-    return sorted(allowed - excluded)
+        rows = conn.execute(query).all()
+    visibility: dict[int, str] = {}
+    rules: dict[int, list[tuple[str, str, str, str]]] = {}
+    for row in rows:
+        visibility[row.id] = row.visibility
+        if row.access is not None:
+            rules.setdefault(row.id, []).append((row.platform, row.workspace_id, row.channel_id, row.access))
+    return sorted(cid for cid, vis in visibility.items()
+                  if decide(vis, rules.get(cid, []), is_dm=location.is_dm))
+
+
+def _check_keys(platform: str, workspace_id: str, channel_id: str) -> None:
+    if not platform or not channel_id:
+        raise ValueError("an access rule needs a platform and a channel (use * for every one)")
+    for value in (platform, workspace_id, channel_id):
+        if len(value) > 200 or any(ch.isspace() for ch in value):
+            raise ValueError(f"invalid location key {value[:40]!r} (no spaces, at most 200 characters)")
 
 
 def set_access(db: Database, collection_id: int, platform: str, workspace_id: str, channel_id: str,
@@ -50,8 +110,7 @@ def set_access(db: Database, collection_id: int, platform: str, workspace_id: st
     """Grant or exclude a collection for a location (replacing any earlier rule for it)."""
     if access not in ("grant", "exclude"):
         raise ValueError("access must be grant or exclude")
-    from sqlalchemy.dialects.postgresql import insert
-
+    _check_keys(platform, workspace_id, channel_id)
     stmt = insert(t.collection_access).values(collection_id=collection_id, platform=platform,
                                               workspace_id=workspace_id, channel_id=channel_id, access=access)
     stmt = stmt.on_conflict_do_update(
@@ -62,8 +121,21 @@ def set_access(db: Database, collection_id: int, platform: str, workspace_id: st
 
 
 def revoke(db: Database, collection_id: int, platform: str, workspace_id: str, channel_id: str) -> int:
+    """Delete the rule for exactly this location (wildcards are matched literally); returns rows removed."""
     ca = t.collection_access.c
     with db.begin() as conn:
         return conn.execute(t.collection_access.delete().where(
             ca.collection_id == collection_id, ca.platform == platform, ca.workspace_id == workspace_id,
             ca.channel_id == channel_id)).rowcount
+
+
+def list_rules(db: Database, collection_id: int | None = None) -> list[AccessRule]:
+    """Every access rule (of one collection, if given), by collection and location."""
+    c, ca = t.collections.c, t.collection_access.c
+    query = (select(ca.collection_id, c.name, ca.platform, ca.workspace_id, ca.channel_id, ca.access, ca.created_at)
+             .join(t.collections, c.id == ca.collection_id)
+             .order_by(c.name, ca.platform, ca.workspace_id, ca.channel_id))
+    if collection_id is not None:
+        query = query.where(ca.collection_id == collection_id)
+    with db.connect() as conn:
+        return [AccessRule(*row) for row in conn.execute(query).all()]

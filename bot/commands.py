@@ -1,10 +1,19 @@
-"""Parsing of the admin command (``/ragbot-admin ...``) into typed commands."""
+"""Parsing of the admin command (``/ragbot-admin ...``) into typed commands.
+
+``parse_admin_command`` accepts any string: it returns an ``AdminCommand`` or
+raises ``CommandError`` (and nothing else) with a message that says what is
+expected. Channel targets may be written as ids or as the platforms' channel
+mentions (Slack ``<#C123|name>``, Discord ``<#123>``).
+"""
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Literal
+
+from bot.sanitize import strip_control
 
 AdminAction = Literal["help", "status", "retrain", "rollback", "ingest", "collections"]
 
@@ -16,9 +25,13 @@ Usage: /ragbot-admin <command>
   ingest PATH... [--collection NAME]  ingest files on the bot's server
   collections list
   collections create NAME [--private]
-  collections grant|exclude|revoke NAME [here|CHANNEL_ID|*]"""
+  collections grant|exclude|revoke NAME [here|CHANNEL_ID|#channel|*]"""
 
+MAX_COMMAND_CHARS = 2000
+MAX_NAME_CHARS = 100
 _SUBCOMMANDS = {"list", "create", "grant", "exclude", "revoke"}
+_CHANNEL_MENTION = re.compile(r"^<#([A-Za-z0-9]{1,64})(?:\|[^<>]{0,100})?>$")
+_CHANNEL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class CommandError(ValueError):
@@ -36,8 +49,11 @@ class AdminCommand:
 
 
 def parse_admin_command(text: str) -> AdminCommand:
+    text = strip_control(text or "")
+    if len(text) > MAX_COMMAND_CHARS:
+        raise CommandError(f"the command is {len(text):,} characters long; the limit is {MAX_COMMAND_CHARS:,}.")
     try:
-        words = shlex.split(text or "")
+        words = shlex.split(text)
     except ValueError as exc:
         raise CommandError(f"could not parse the command ({exc}).\n{ADMIN_USAGE}") from None
     if not words or words[0].lower() in ("help", "-h", "--help"):
@@ -51,21 +67,58 @@ def parse_admin_command(text: str) -> AdminCommand:
         paths, options = _split_options(rest, {"--collection": "collection"})
         if not paths:
             raise CommandError(f"`ingest` needs at least one path.\n{ADMIN_USAGE}")
+        if "collection" in options:
+            _check_name(options["collection"])
         return AdminCommand("ingest", tuple(paths), options)
     if action == "collections":
-        if not rest or rest[0].lower() not in _SUBCOMMANDS:
-            raise CommandError(f"`collections` needs one of: {', '.join(sorted(_SUBCOMMANDS))}.\n{ADMIN_USAGE}")
-        sub, args = rest[0].lower(), rest[1:]
-        flags = {"private": "true"} if "--private" in args else {}
-        args = [a for a in args if a != "--private"]
-        if sub == "list" and args:
+        return _collections(rest)
+    raise CommandError(f"unknown command `{_shown(action)}`.\n{ADMIN_USAGE}")
+
+
+def _collections(rest: list[str]) -> AdminCommand:
+    if not rest or rest[0].lower() not in _SUBCOMMANDS:
+        raise CommandError(f"`collections` needs one of: {', '.join(sorted(_SUBCOMMANDS))}.\n{ADMIN_USAGE}")
+    sub, args = rest[0].lower(), rest[1:]
+    flags = {"private": "true"} if "--private" in args and sub == "create" else {}
+    args = [a for a in args if not (sub == "create" and a == "--private")]
+    unknown = [a for a in args if a.startswith("--")]
+    if unknown:
+        raise CommandError(f"unknown option {_shown(unknown[0])} for `collections {sub}`.")
+    if sub == "list":
+        if args:
             raise CommandError("`collections list` takes no arguments.")
-        if sub != "list" and not args:
-            raise CommandError(f"`collections {sub}` needs a collection name.")
-        if len(args) > 2:
-            raise CommandError(f"too many arguments for `collections {sub}`.")
-        return AdminCommand("collections", (sub, *args), flags)
-    raise CommandError(f"unknown command `{action[:40]}`.\n{ADMIN_USAGE}")
+        return AdminCommand("collections", ("list",))
+    if not args:
+        raise CommandError(f"`collections {sub}` needs a collection name.")
+    most = 1 if sub == "create" else 2
+    if len(args) > most:
+        raise CommandError(f"too many arguments for `collections {sub}`.")
+    _check_name(args[0])
+    if len(args) == 2:
+        args[1] = parse_channel_target(args[1])
+    return AdminCommand("collections", (sub, *args), flags)
+
+
+def parse_channel_target(word: str) -> str:
+    """``here``, ``*`` (every channel), ``dm``, a channel id, or a channel mention → the id."""
+    if word.lower() in ("here", "dm") or word == "*":
+        return word.lower()
+    mention = _CHANNEL_MENTION.match(word)
+    if mention:
+        return mention.group(1)
+    if _CHANNEL_ID.match(word):
+        return word
+    raise CommandError(f"`{_shown(word)}` is not a channel: use here, *, a channel id or a #channel mention.")
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise CommandError(f"a collection name must be 1-{MAX_NAME_CHARS} characters.")
+
+
+def _shown(word: str) -> str:
+    """A user's word quoted back in a message, short and without backticks."""
+    return word[:40].replace("`", "'")
 
 
 def _split_options(words: list[str], known: dict[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -79,7 +132,7 @@ def _split_options(words: list[str], known: dict[str, str]) -> tuple[list[str], 
                 raise CommandError(f"{word} needs a value")
             options[known[word]] = value
         elif word.startswith("--"):
-            raise CommandError(f"unknown option {word[:40]}")
+            raise CommandError(f"unknown option {_shown(word)}")
         else:
             positional.append(word)
     return positional, options

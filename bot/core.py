@@ -17,10 +17,10 @@ from bot.permissions import is_admin
 from bot.ratelimit import AskLimits, TokenBucketLimiter
 from bot.sanitize import clean_question, sanitize_output
 from bot.types import ActionResult, Actor, AskRequest, Location, Reply, SourceRef
+from bot.write_queue import DurableWrites, QueueFull
 from rag_engine import collections as cols
 from rag_engine.engine import RagEngine
-from rag_engine.feedback import record_correction, record_vote
-from rag_engine.interactions import InteractionContext, log_interaction, thread_history
+from rag_engine.interactions import InteractionContext, thread_history
 from rag_engine.settings import Settings
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database, DatabaseUnavailable
@@ -50,6 +50,8 @@ class BotCore:
             TokenBucketLimiter(settings.rate_limit_user_per_min, settings.rate_limit_user_burst),
             TokenBucketLimiter(settings.rate_limit_channel_per_min, settings.rate_limit_channel_burst),
         )
+        # interaction and feedback writes: retried, queued while the database is away
+        self.writes = DurableWrites(self.db, settings)
 
     # -- asking ------------------------------------------------------------------
     async def ask(self, req: AskRequest) -> Reply:
@@ -93,11 +95,11 @@ class BotCore:
         except Exception as exc:  # noqa: BLE001 - the user gets an honest message with an id to quote
             log.exception("answering failed")
             metrics.observe_error("answer")
-            interaction_id = log_interaction(self.db, ctx, question, None, collection_ids,
-                                             error=f"{type(exc).__name__}: {exc}"[:500])
-            return Reply("error", f"Something went wrong while answering (interaction {interaction_id}). "
-                                  "The team can look it up by that id.", interaction_id=interaction_id)
-        interaction_id = log_interaction(self.db, ctx, question, answer, collection_ids)
+            interaction_id = self.writes.log_interaction(ctx, question, None, collection_ids,
+                                                         error=f"{type(exc).__name__}: {exc}"[:500])
+            ref = f" (interaction {interaction_id}). The team can look it up by that id" if interaction_id else ""
+            return Reply("error", f"Something went wrong while answering{ref}.", interaction_id=interaction_id)
+        interaction_id = self.writes.log_interaction(ctx, question, answer, collection_ids)
         metrics.observe_answer(req.location.platform, answer)
         return self.render(answer, interaction_id)
 
@@ -119,16 +121,23 @@ class BotCore:
 
     # -- feedback ----------------------------------------------------------------
     async def vote(self, actor: Actor, interaction_id: int, vote: int, reason: str | None = None) -> ActionResult:
+        label = "👍" if vote > 0 else "👎"
         try:
-            outcome = await asyncio.to_thread(record_vote, self.db, interaction_id, actor.user_key, vote,
-                                              (reason or "")[:1000] or None)
+            done = await asyncio.to_thread(self.writes.record_vote, interaction_id, actor.user_key, vote,
+                                           (reason or "")[:1000] or None)
         except LookupError:
             return ActionResult(False, f"I can't find answer {interaction_id} any more.")
-        except DatabaseUnavailable:
+        except ValueError as exc:
+            return ActionResult(False, str(exc))
+        except (DatabaseUnavailable, QueueFull):
             return ActionResult(False, UNAVAILABLE)
+        if done.queued:  # the database is away: the vote waits in memory and is written when it is back
+            metrics.observe_feedback("up" if vote > 0 else "down")
+            return ActionResult(True, f"Thanks for the {label}! (I'll save it as soon as my database is back.)",
+                                data={"changed": True, "queued": True})
+        outcome = done.result
         if outcome.created or outcome.changed:
             metrics.observe_feedback("up" if vote > 0 else "down")
-        label = "👍" if vote > 0 else "👎"
         if not outcome.created and not outcome.changed:
             return ActionResult(True, f"You already voted {label} on this answer.", data={"changed": False})
         return ActionResult(True, f"Thanks for the {label}!", data={"changed": True})
@@ -140,13 +149,18 @@ class BotCore:
         if len(text) > MAX_CORRECTION_CHARS:
             return ActionResult(False, f"Corrections are limited to {MAX_CORRECTION_CHARS:,} characters.")
         try:
-            await asyncio.to_thread(record_correction, self.db, interaction_id, actor.user_key, text,
-                                    is_admin=is_admin(actor, self.settings))
+            done = await asyncio.to_thread(self.writes.record_correction, interaction_id, actor.user_key, text,
+                                           is_admin=is_admin(actor, self.settings))
         except LookupError:
             return ActionResult(False, f"I can't find answer {interaction_id} any more.")
-        except DatabaseUnavailable:
+        except ValueError as exc:
+            return ActionResult(False, str(exc))
+        except (DatabaseUnavailable, QueueFull):
             return ActionResult(False, UNAVAILABLE)
         metrics.observe_feedback("correction")
+        if done.queued:
+            return ActionResult(True, "Thanks — I'll save your correction as soon as my database is back; "
+                                      "it will be used in the next retraining.", data={"queued": True})
         return ActionResult(True, "Thanks — your correction was saved and will be used in the next retraining.")
 
     # -- admin -------------------------------------------------------------------

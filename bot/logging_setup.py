@@ -34,9 +34,12 @@ SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{6,}"), MASK),  # Slack bot/user/app-config tokens
     (re.compile(r"\bxapp-[A-Za-z0-9-]{6,}"), MASK),  # Slack app-level (Socket Mode) tokens
     (re.compile(r"\b(Bot|Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {MASK}"),  # Authorization values
-    (re.compile(r"\b[A-Za-z0-9_-]{24,}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}"), MASK),  # Discord tokens, JWTs
+    # (?<!…) instead of \b: a match may only start where a run of token characters starts, so a long
+    # run (a 1 MB message) is scanned once instead of once per position (quadratic time)
+    (re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24,}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}"), MASK),  # Discord, JWTs
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),  # OpenAI-style API keys
-    (re.compile(r"([a-z][a-z0-9+.-]*://[^:/?#\s@]*):([^@\s/]+)@", re.IGNORECASE), rf"\1:{MASK}@"),  # URL passwords
+    (re.compile(r"((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^:/?#\s@]*):([^@\s/]+)@", re.IGNORECASE),
+     rf"\1:{MASK}@"),  # URL passwords
     (re.compile(r"\b(password\s*=\s*)[^\s&;'\"]+", re.IGNORECASE), rf"\1{MASK}"),  # libpq key=value DSNs
 )
 

@@ -1,51 +1,95 @@
-"""Output sanitization shared by every adapter.
+"""Input cleaning and output sanitization shared by every adapter.
 
 Text that reaches a chat platform may come from documents or a model; none of it
-may ping people or inject platform markup. Mass mentions are defused with a
-zero-width space so they read the same but notify nobody.
+may ping people, inject platform markup, hide characters or leak a credential.
+Mass mentions are defused with a zero-width space so they read the same but
+notify nobody. Adapters still escape their own markup (Slack: ``& < >``) and
+send with mentions disabled; this is the layer both adapters share.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from bot.logging_setup import MASK, Redactor, secret_values
+
+__all__ = ["clean_question", "defuse_mentions", "redact_secrets", "sanitize_output", "secret_values",
+           "strip_control", "truncate"]
 
 ZWSP = "\u200b"
+REDACTED = MASK
+_SHAPES = Redactor([])  # token shapes only; exact values need the settings
+_GLUED_TOKEN = re.compile(r"(?:xox[a-z]|xapp)-[A-Za-z0-9-]{6,}")  # also when glued to a word
 
 # Slack: <!channel> <!here> <!everyone> <!subteam^ID|@name> <@U123> <#C123> <!date^...>
 _SLACK_SPECIAL = re.compile(r"<\s*([!@#])\s*([^<>\n]{0,200})>")
-# Discord: @everyone @here <@123> <@!123> <@&123> <#123>
-_DISCORD_MENTION = re.compile(r"<(@[!&]?|#)(\d{1,25})>")
-_AT_MASS = re.compile(r"@(everyone|here|channel)\b", re.I)
+# Discord: <@123> <@!123> <@&123> <#123>, slash-command mentions </name:123>, guild nav <id:home>
+_DISCORD_MENTION = re.compile(r"<(@[!&]?|#|/[^<>\s:]{1,64}(?: [^<>\s:]{1,64}){0,2}:|id:)\s*([\w-]{1,32})>")
+_AT_MASS = re.compile(r"@(everyone|here|channel|group)", re.I)  # no \b: cutting "@everyoneX" would make one
+# what is left of a mention opener after the passes above (nested or unterminated forms)
+_OPENER = re.compile(r"<(?=\s*(?:[!@#]|/[^\s/]|id:))")
+# [text](scheme:target) -> "text (scheme:target)": a link shows where it really goes
+_MASKED_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\(\s*<?([A-Za-z][A-Za-z0-9+.-]{0,20}:[^()\s<>]{1,2000})>?\s*\)")
+
+# Characters that render as nothing or reorder text: C0/C1 controls (but \t \n),
+# bidi overrides and isolates, BOM, interlinear annotations and the Unicode
+# "tag" block (invisible ASCII look-alikes used to smuggle text to models).
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb"
+    "\U000e0000-\U000e007f]"
+)
+_LINE_SEPARATORS = re.compile("[\r\u2028\u2029\x85]")
 
 
 def defuse_mentions(text: str) -> str:
-    """Neutralize every mention form of Slack and Discord."""
-    text = _SLACK_SPECIAL.sub(lambda m: f"<{ZWSP}{m.group(1)}{m.group(2)}>".replace("<", "‹").replace(">", "›"),
-                              text)
-    text = _DISCORD_MENTION.sub(lambda m: f"‹{m.group(1)}{ZWSP}{m.group(2)}›", text)
+    """Neutralize every mention form of Slack and Discord (and masked links)."""
+    text = _MASKED_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)  # first: it joins text up
+    text = _SLACK_SPECIAL.sub(lambda m: f"‹{ZWSP}{m.group(1)}{m.group(2)}›", text)
+    text = _DISCORD_MENTION.sub(lambda m: f"‹{ZWSP}{m.group(1)}{m.group(2)}›", text)
+    text = _OPENER.sub("‹", text)
     return _AT_MASS.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
 
 
 def strip_control(text: str) -> str:
-    return "".join(ch for ch in text if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127))
+    """Remove invisible and reordering characters; line separators become newlines."""
+    return _INVISIBLE.sub("", _LINE_SEPARATORS.sub("\n", text.replace("\r\n", "\n")))
+
+
+def redact_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask credential-shaped strings (the same shapes the log redactor masks) and each exact value
+    in ``secrets`` (e.g. ``secret_values(settings)``)."""
+    secrets = [s for s in secrets if s]
+    text = (Redactor(secrets) if secrets else _SHAPES)(text)
+    return _GLUED_TOKEN.sub(REDACTED, text)
+
+
+_DANGLING_MARKER = re.compile(r"\[\d{0,3}$")  # a citation marker cut in half
 
 
 def truncate(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word boundary when one is near, ending in "…"."""
+    if limit <= 0:
+        return ""
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
     space = cut.rfind(" ")
-    return (cut[:space] if space > limit * 0.8 else cut).rstrip() + "…"
+    cut = cut[:space] if space > limit * 0.8 else cut
+    return _DANGLING_MARKER.sub("", cut.rstrip()).rstrip() + "…"
 
 
 def sanitize_output(text: str, *, limit: int) -> str:
-    return truncate(defuse_mentions(strip_control(text)), limit)
+    """Text safe to post: no hidden characters, mentions, masked links or credentials; at most ``limit``."""
+    return truncate(redact_secrets(defuse_mentions(strip_control(text or ""))), limit)
 
 
-_MENTION_PREFIX = re.compile(r"^\s*(?:<@[!&]?[A-Za-z0-9]+(?:\|[^>]*)?>\s*)+")
+# Leading mentions of the bot: Slack <@U123> / <@U123|name>, Discord <@123> / <@!123> / <@&role>.
+_MENTION_PREFIX = re.compile(r"^\s*(?:<@[!&]?[A-Za-z0-9]{1,40}(?:\|[^<>\n]{0,100})?>[\s,:]*)+")
 
 
 def clean_question(text: str) -> str:
-    """The question as asked: leading bot mentions removed, whitespace normalized."""
-    text = _MENTION_PREFIX.sub("", strip_control(text or ""))
-    return " ".join(text.split())
+    """The question as asked: leading bot mentions removed, hidden characters dropped, whitespace
+    normalized, and a pasted credential masked (the question is logged and may become training data)."""
+    text = strip_control(text or "").replace(ZWSP, "").replace("\u2060", "")
+    return redact_secrets(" ".join(_MENTION_PREFIX.sub("", text).split()))

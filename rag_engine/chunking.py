@@ -78,8 +78,8 @@ def _windows(units: list[str], max_tokens: int, overlap: int, count: TokenCounte
             chunks.append(" ".join(u for u, _ in window))
             carry: list[tuple[str, int]] = []
             kept = 0
-            for u, m in reversed(window):  # overlap: whole trailing sentences
-                if kept + m > overlap:
+            for u, m in reversed(window):  # overlap: whole trailing sentences that leave room for the next
+                if kept + m > overlap or kept + m + n > max_tokens:
                     break
                 carry.insert(0, (u, m))
                 kept += m

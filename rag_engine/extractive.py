@@ -2,7 +2,9 @@
 
 It picks the sentences from the top chunks most similar to the question, keeps
 them in source order and cites each as ``[n]``. It is the baseline and the
-fallback whenever a model-based generator cannot answer.
+fallback whenever a model-based generator cannot answer. Sentences that try to
+give orders (``safety.looks_like_injection``) are never quoted; the engine
+flags their chunks in the interaction log.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 
 from rag_engine.chunking import split_sentences
 from rag_engine.embedding import Embedder
+from rag_engine.safety import looks_like_injection
 from rag_engine.types import GeneratedText, SearchHit, Turn
 
 NAME = "extractive"
@@ -30,7 +33,7 @@ class ExtractiveAnswerer:
         candidates: list[tuple[int, int, str]] = []  # (passage number, position, sentence)
         for n, hit in enumerate(hits[: self.max_passages], start=1):
             for pos, sentence in enumerate(split_sentences(hit.text)):
-                if len(sentence.split()) >= 3:
+                if len(sentence.split()) >= 3 and not looks_like_injection(sentence):
                     candidates.append((n, pos, sentence))
         if not candidates:
             return GeneratedText(text="", model=NAME)

@@ -73,6 +73,10 @@ def parse_bytes(data: bytes, kind: str, *, fallback_title: str) -> ParsedDocumen
             doc = parse_html(text, fallback_title)
         else:
             doc = parse_plain_text(text, fallback_title)
+    for s in doc.sections:  # a PDF's extracted text or a YAML "\0" escape can still carry NUL
+        s.text = s.text.replace("\x00", "")
+        s.heading_path = [h.replace("\x00", "") for h in s.heading_path]
+    doc.title = doc.title.replace("\x00", "")
     doc.sections = [s for s in doc.sections if s.text.strip()]
     if not doc.sections:
         raise ParseError("no text found")
@@ -80,7 +84,7 @@ def parse_bytes(data: bytes, kind: str, *, fallback_title: str) -> ParsedDocumen
 
 
 def decode_text(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data:  # anywhere: Postgres text cannot hold NUL, and a late one would fail the write
         raise ParseError("binary content (NUL bytes) in a text file")
     try:
         return data.decode("utf-8-sig")
@@ -103,12 +107,14 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k).replace("\x00", ""): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):
+        return value.replace("\x00", "")  # jsonb cannot hold \u0000
+    if value is None or isinstance(value, (int, float, bool)):
         return value
-    return str(value)
+    return str(value).replace("\x00", "")
 
 
 def strip_template_tags(text: str) -> str:

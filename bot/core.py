@@ -73,6 +73,10 @@ class BotCore:
             metrics.observe_error("database")
             return Reply("error", UNAVAILABLE)
 
+    def close(self) -> None:
+        """Give writes queued during a database outage a last chance to land."""
+        self.writes.close()
+
     def _first_delivery(self, req: AskRequest) -> bool:
         key = f"{req.location.platform}:{req.event_id}"
         with self.db.begin() as conn:

@@ -46,6 +46,7 @@ class BotRuntime:
         if self.health is not None:
             self.health.stop()
         self.watcher.stop()
+        self.core.close()
         self.engine.close()
 
 

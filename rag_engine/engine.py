@@ -101,6 +101,8 @@ class RagEngine:
         answer = self._ask_back(question, hits)
         if answer is None:
             answer = self._generate(question, hits, history)
+        if not answer.text.strip():  # nothing quotable survived (e.g. every sentence was an injection)
+            answer.text, answer.status, answer.citations = NOT_FOUND_TEXT, AnswerStatus.NOT_FOUND, []
         answer.flags = flags
         answer.timings = {**timings, **answer.timings, "total": time.perf_counter() - started}
         return answer

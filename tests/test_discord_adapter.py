@@ -68,7 +68,7 @@ async def start_client(fake, docs_engine, discord_settings):
     yield start
     for client in clients:
         await client.close()
-        client.core.writes.close()
+        client.core.close()
 
 
 def mention(fake: FakeDiscord, text: str, **kwargs) -> dict:

@@ -46,7 +46,7 @@ async def test_a_rejected_token_is_reported_without_showing_it(engine, scratch_d
         assert wrong not in str(failure.value) and wrong not in caplog.text
     finally:
         await fake.stop()
-        client.core.writes.close()
+        client.core.close()
 
 
 async def test_the_token_is_not_logged_when_connecting(engine, scratch_dir, caplog):
@@ -61,4 +61,4 @@ async def test_the_token_is_not_logged_when_connecting(engine, scratch_dir, capl
     finally:
         await client.close()
         await fake.stop()
-        client.core.writes.close()
+        client.core.close()

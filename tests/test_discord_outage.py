@@ -87,4 +87,4 @@ async def test_database_outage_gives_a_friendly_message_and_the_bot_recovers(fak
                 (1, f"discord:{fake.alice.id}")]
     finally:
         await client.close()
-        core.writes.close()
+        core.close()

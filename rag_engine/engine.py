@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 
 from rag_engine import collections as cols
-from rag_engine.attribution import attribute
+from rag_engine.attribution import support
+from rag_engine.generation.citations import parse_citations
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
 from rag_engine.generation.base import Generator
@@ -19,7 +21,8 @@ from rag_engine.safety import injection_flags
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.store.migrate import ensure_schema
-from rag_engine.types import Answer, AnswerStatus, IngestReport, Record, SearchHit, SearchMode, Turn
+from rag_engine.types import (Answer, AnswerStatus, GeneratedText, IngestReport, Record, SearchHit, SearchMode,
+                              Turn)
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +121,6 @@ class RagEngine:
         return Answer(text=clarification, hits=hits, status=AnswerStatus.ASK_BACK, generator="ask-back")
 
     def _generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> Answer:
-        from rag_engine.generation.citations import parse_citations
-
         t0 = time.perf_counter()
         generator = self.generator
         status, reason = AnswerStatus.ANSWERED, None
@@ -136,15 +137,31 @@ class RagEngine:
                 status, reason, result = AnswerStatus.FALLBACK, f"{type(exc).__name__}: {exc}"[:500], None
         if result is None:
             result = self.extractive.generate(question, hits, history)
+        if result.model != self.extractive.name:
+            result, status, reason = self._check_grounding(question, result, hits, history, status, reason)
         text, citations = parse_citations(result.text, hits)
-        if not citations and result.model != self.extractive.name:
-            shown = len(result.passages) or len(hits)
-            text, citations = parse_citations(attribute(text, hits, shown, self.embedder), hits)
         return Answer(
             text=text, citations=citations, hits=hits, status=status, timings={"generate": time.perf_counter() - t0},
             generator=result.model, adapter_version=result.adapter_version, prompt_version=result.prompt_version,
             fallback_reason=reason, passages=list(result.passages),
         )
+
+    def _check_grounding(self, question: str, result: GeneratedText, hits: list[SearchHit], history: list[Turn],
+                         status: AnswerStatus, reason: str | None):
+        """Cite unmarked answers post hoc; replace a mostly unsupported answer by the extractive one."""
+        shown = len(result.passages) or len(hits)
+        has_markers = bool(parse_citations(result.text, hits)[1])
+        if has_markers and not self.settings.min_grounded_fraction:
+            return result, status, reason
+        found = support(result.text, hits, shown, self.embedder)
+        if found.fraction < self.settings.min_grounded_fraction:
+            log.info("generated answer %.0f%% supported by its passages: answering extractively",
+                     100 * found.fraction)
+            return (self.extractive.generate(question, hits, history), AnswerStatus.FALLBACK,
+                    f"generated answer not supported by the passages ({found.fraction:.0%} of sentences)")
+        if not has_markers:
+            result = replace(result, text=found.annotated)
+        return result, status, reason
 
     @property
     def generator(self) -> Generator | None:

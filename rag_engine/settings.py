@@ -85,9 +85,14 @@ class Settings(BaseSettings):
     num_beams: int = 4
     temperature: float = 0.7
     top_p: float = 0.9
+    repetition_penalty: float = Field(default=1.0, description="Penalty on repeated tokens (1.0 = off).")
+    no_repeat_ngram_size: int = Field(default=4, description="Never repeat an n-gram of this size (0 = off).")
     generation_concurrency: int = 1
     generation_queue_timeout_s: float = 60.0
     history_turns: int = 4
+    min_grounded_fraction: float = Field(
+        default=0.5, description="Share of a generated answer's sentences that must paraphrase a passage, "
+        "else the extractive answer is given instead (0 = no check).")
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_model: str = "ragbot-base"

@@ -60,3 +60,29 @@ def test_model_that_cannot_load_falls_back_and_keeps_answering(db, embedder, scr
         assert answer.status is AnswerStatus.FALLBACK
         assert "nope" in answer.fallback_reason
         assert "#it-help" in answer.text
+
+
+class InventingGenerator:
+    """A stand-in model that answers fluently with facts in no passage."""
+
+    name = "inventor"
+
+    def generate(self, question, hits, history):
+        return GeneratedText(text="The VPN is set up by the facilities team. Ask at the front desk for a badge.",
+                             model=self.name, passages=tuple(h.text for h in hits[:3]))
+
+
+def test_ungrounded_generated_answer_is_replaced_by_the_extractive_one(db, embedder, settings, tmp_path):
+    engine = RagEngine(settings, db=db, embedder=embedder, generator=InventingGenerator(), reranker=None)
+    engine.ingest([_docs(tmp_path)], "default")
+    answer = engine.answer("how do I get VPN access?")
+    assert answer.status is AnswerStatus.FALLBACK and "not supported" in answer.fallback_reason
+    assert "facilities" not in answer.text and "#it-help" in answer.text
+
+
+def test_grounding_check_can_be_switched_off(db, embedder, scratch_dir, tmp_path):
+    settings = make_settings(scratch_dir, min_grounded_fraction=0.0)
+    engine = RagEngine(settings, db=db, embedder=embedder, generator=InventingGenerator(), reranker=None)
+    engine.ingest([_docs(tmp_path)], "default")
+    answer = engine.answer("how do I get VPN access?")
+    assert answer.status is AnswerStatus.ANSWERED and "facilities" in answer.text

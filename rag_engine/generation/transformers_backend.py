@@ -358,6 +358,11 @@ class TransformersGenerator:
     def generation_kwargs(self) -> dict[str, Any]:
         s = self.settings
         kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens}
+        # small models loop ("You should not panic. You should not panic. ...") without these
+        if s.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = s.repetition_penalty
+        if s.no_repeat_ngram_size:
+            kwargs["no_repeat_ngram_size"] = s.no_repeat_ngram_size
         if s.decoding == "sample":
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p, num_beams=1)
         elif s.decoding == "beam":

@@ -52,6 +52,38 @@ ORDER BY score DESC, c.id
 LIMIT :depth
 """
 
+# BM25 in SQL over the same OR query. Per query term, the GIN index finds the
+# chunks holding it; its frequency there comes from ts_rank_cd on that one term,
+# which for a single-term query is the sum of its occurrences' weights (an
+# occurrence in the title/heading path, weight A, counts ``context_weight`` times
+# a body one; ts_rank_cd weights must be <= 1, hence the scaling). Document
+# frequencies are counted from the same rows, lengths come from the chunk's
+# token count, and idf is over the searched collections.
+BM25_SQL = """
+WITH terms AS (
+    SELECT lex, to_tsquery('simple', quote_literal(lex)) AS query
+    FROM (SELECT DISTINCT lex FROM unnest(tsvector_to_array(to_tsvector('english', :q))) AS lex
+          WHERE strpos(lex, E'\\\\') = 0) AS l
+),
+stats AS (
+    SELECT count(*)::float8 AS n, greatest(avg(c.token_count), 1)::float8 AS avgdl
+    FROM chunks c WHERE true {filter}
+),
+tf AS MATERIALIZED (
+    SELECT c.id, c.token_count, t.lex,
+           ts_rank_cd(ARRAY[:body_w, :body_w, :body_w, :context_w]::float4[], c.tsv, t.query, 0) * :tf_scale AS tf
+    FROM terms t JOIN chunks c ON c.tsv @@ t.query {filter}
+),
+df AS (SELECT lex, count(*)::float8 AS n FROM tf GROUP BY lex)
+SELECT tf.id,
+       sum(ln(1 + (stats.n - df.n + 0.5) / (df.n + 0.5))
+           * tf.tf * (:k1 + 1) / (tf.tf + :k1 * (1 - :b + :b * tf.token_count / stats.avgdl))) AS score
+FROM tf JOIN df USING (lex) CROSS JOIN stats
+GROUP BY tf.id
+ORDER BY score DESC, tf.id
+LIMIT :depth
+"""
+
 DETAILS_SQL = """
 SELECT c.id, c.document_id, c.collection_id, c.heading_path, c.text, d.title, d.source_uri,
        1 - (c.embedding <=> :qv) AS cosine
@@ -109,13 +141,15 @@ class Retriever:
         if collection_ids is not None and len(collection_ids) == 0:
             return []
         qv = self.embedder.embed_query(query)
-        depth = max(k, self.settings.candidate_depth)
+        s = self.settings
         with self.db.begin() as conn:
             vector_run: dict[int, float] = {}
             lexical_run: dict[int, float] = {}
             if mode in ("vector", "hybrid"):
+                depth = max(k, s.vector_candidate_depth or s.candidate_depth)
                 vector_run = self.vector_candidates(conn, qv, collection_ids, depth, ef_search)
             if mode in ("lexical", "hybrid"):
+                depth = max(k, s.lexical_candidate_depth or s.candidate_depth)
                 lexical_run = self.lexical_candidates(conn, query, collection_ids, depth)
             if mode == "vector":
                 fused = vector_run
@@ -131,7 +165,9 @@ class Retriever:
             top = sorted(fused, key=lambda i: (-fused[i], i))[:keep]
             hits = self._details(conn, top, qv, fused, vector_run, lexical_run)
         if use_rerank:
-            hits = self.reranker.rerank(query, hits)
+            # only the top ``rerank_depth`` are re-scored (cross-encoders are slow); the rest keep the fused order
+            depth = self.settings.rerank_depth
+            hits = self.reranker.rerank(query, hits[:depth]) + hits[depth:]
         return hits[:k]
 
     def vector_candidates(self, conn: Connection, qv: np.ndarray, collection_ids: Sequence[int] | None,
@@ -148,8 +184,16 @@ class Retriever:
 
     def lexical_candidates(self, conn: Connection, query: str, collection_ids: Sequence[int] | None,
                            depth: int) -> dict[int, float]:
-        sql = text(LEXICAL_SQL.format(filter=_FILTER if collection_ids is not None else ""))
-        params: dict = {"q": query, "depth": depth, "norm": self.settings.lexical_rank_normalization}
+        s = self.settings
+        template = BM25_SQL if s.lexical_scoring == "bm25" else LEXICAL_SQL
+        sql = text(template.format(filter=_FILTER if collection_ids is not None else ""))
+        params: dict = {"q": query, "depth": depth}
+        if s.lexical_scoring == "bm25":
+            cw = max(s.context_weight, 1e-6)  # ts_rank_cd weights are <= 1: scale down, multiply back
+            params.update(k1=s.bm25_k1, b=s.bm25_b, body_w=min(1.0, 1.0 / cw), context_w=min(1.0, cw),
+                          tf_scale=max(1.0, cw))
+        else:
+            params["norm"] = s.lexical_rank_normalization
         if collection_ids is not None:
             sql = sql.bindparams(bindparam("cids", type_=ARRAY(Integer)))
             params["cids"] = list(collection_ids)

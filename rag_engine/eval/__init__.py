@@ -1,0 +1,1 @@
+"""Evaluation: answer metrics, BEIR data sets, retrieval and answer evaluation runs."""

@@ -1,0 +1,164 @@
+"""Retrieval evaluation: ingest a BEIR corpus through the normal path, run every
+query in each search mode, score the runs with ``ranx``.
+
+Chunks are mapped back to their documents (first, i.e. best, chunk per
+document), because BEIR judgments are per document.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rag_engine.eval.beir import BeirDataset, doc_id_of
+from rag_engine.eval.metrics import latency_summary
+from rag_engine.types import SearchHit
+
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+EVAL_DEPTH = 100  # chunks retrieved per query: Recall@100 needs 100
+BASE_MODES = ("vector", "lexical", "hybrid")
+RERANK_MODE = "hybrid+rerank"
+
+Run = dict[str, dict[str, float]]  # query id -> {doc id: score}
+
+
+@dataclass(slots=True)
+class ModeResult:
+    mode: str
+    metrics: dict[str, float]
+    latency: dict[str, float]  # p50_ms, p95_ms, mean_ms (the whole search call, query embedding included)
+
+
+@dataclass(slots=True)
+class RetrievalEvalResult:
+    dataset: str
+    collection: str
+    queries: int
+    documents: int
+    ingest: dict[str, float | int]
+    modes: list[ModeResult] = field(default_factory=list)
+    settings: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def mode(self, name: str) -> ModeResult:
+        return next(m for m in self.modes if m.mode == name)
+
+
+def hits_to_run(hits: Sequence[SearchHit], depth: int = EVAL_DEPTH) -> dict[str, float]:
+    """Document scores that keep the engine's order exactly (ties in fused scores included)."""
+    run: dict[str, float] = {}
+    for hit in hits:
+        doc = doc_id_of(hit.source_uri)
+        if doc not in run:
+            run[doc] = float(depth - len(run))
+    return run
+
+
+def evaluate_run(qrels: dict[str, dict[str, int]], run: Run, metrics: Sequence[str] = METRICS) -> dict[str, float]:
+    """Mean of each metric over the judged queries (a query without results scores 0)."""
+    from ranx import Qrels
+    from ranx import Run as RanxRun
+    from ranx import evaluate
+
+    full = {q: dict(run.get(q, {})) for q in qrels}
+    scores = evaluate(Qrels.from_dict(qrels), RanxRun.from_dict(full), list(metrics), make_comparable=True)
+    if isinstance(scores, float):  # ranx returns a bare float for a single metric
+        scores = {metrics[0]: scores}
+    return {name: float(scores[name]) for name in metrics}
+
+
+def ingest_dataset(engine, dataset: BeirDataset, collection: str, progress: Callable[[str], None] | None = None):
+    """Ingest the corpus into ``collection``; unchanged documents are neither re-chunked nor re-embedded."""
+    return engine.ingest_records(list(dataset.records()), collection, progress=progress)
+
+
+def run_mode(engine, dataset: BeirDataset, collection_ids: list[int], mode: str, *, depth: int = EVAL_DEPTH,
+             progress: Callable[[], None] | None = None) -> tuple[Run, list[float]]:
+    """Every query of ``dataset`` in ``mode``; returns the run and per-query seconds."""
+    search_mode, rerank = ("hybrid", True) if mode == RERANK_MODE else (mode, False)
+    run: Run = {}
+    seconds: list[float] = []
+    for qid, query in dataset.queries.items():
+        t0 = time.perf_counter()
+        hits = engine.retriever.search(query, collection_ids, depth, search_mode, rerank=rerank)
+        seconds.append(time.perf_counter() - t0)
+        run[qid] = hits_to_run(hits, depth)
+        if progress:
+            progress()
+    return run, seconds
+
+
+def available_modes(engine) -> list[str]:
+    return [*BASE_MODES, RERANK_MODE] if engine.retriever.reranker is not None else list(BASE_MODES)
+
+
+def evaluate_retrieval(engine, dataset: BeirDataset, collection: str, *, modes: Sequence[str] | None = None,
+                       depth: int = EVAL_DEPTH, on_document: Callable[[str], None] | None = None,
+                       on_query: Callable[[str], None] | None = None) -> RetrievalEvalResult:
+    """Ingest (cached), then every mode; ``on_document(uri)`` / ``on_query(mode)`` report progress."""
+    modes = list(modes or available_modes(engine))
+    unknown = [m for m in modes if m not in (*BASE_MODES, RERANK_MODE)]
+    if unknown:
+        raise ValueError(f"unknown mode {unknown[0]!r}: use {', '.join((*BASE_MODES, RERANK_MODE))}")
+    if RERANK_MODE in modes and engine.retriever.reranker is None:
+        raise ValueError("hybrid+rerank needs a reranker: set RAGBOT_RERANKER_MODEL")
+    report = ingest_dataset(engine, dataset, collection, progress=on_document)
+    cids = engine.collection_ids([collection])
+    s = engine.settings
+    result = RetrievalEvalResult(
+        dataset=dataset.name, collection=collection, queries=len(dataset.queries), documents=len(dataset.corpus),
+        ingest={"documents_written": report.documents_written, "documents_unchanged": report.documents_unchanged,
+                "chunks_written": report.chunks_written, "embedded": report.embedded,
+                "skipped": len(report.skipped), "seconds": round(report.seconds, 3)},
+        settings={"embedding_model": engine.embedder.model_name, "embedding_backend": engine.embedder.backend,
+                  "fusion": s.fusion, "rrf_k": s.rrf_k, "vector_weight": s.vector_weight,
+                  "lexical_weight": s.lexical_weight, "candidate_depth": s.candidate_depth,
+                  "hnsw_ef_search": s.hnsw_ef_search, "chunk_tokens": s.chunk_tokens,
+                  "chunk_overlap": s.chunk_overlap, "reranker_model": s.reranker_model,
+                  "rerank_depth": s.rerank_depth, "depth": depth},
+    )
+    for mode in modes:
+        step = (lambda mode=mode: on_query(mode)) if on_query else None
+        run, seconds = run_mode(engine, dataset, cids, mode, depth=depth, progress=step)
+        result.modes.append(ModeResult(mode, evaluate_run(dataset.qrels, run), latency_summary(seconds)))
+    return result
+
+
+def plot_retrieval(rows: Sequence[tuple[str, dict[str, float], dict[str, float]]], path: Path | str,
+                   title: str = "") -> None:
+    """Grouped bars of the metrics per mode, and p50/p95 latency per mode. ``rows``: (mode, metrics, latency)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = [r[0] for r in rows]
+    metric_names = list(rows[0][1]) if rows else list(METRICS)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    x = np.arange(len(metric_names))
+    width = 0.8 / max(1, len(rows))
+    for i, (name, metrics, _) in enumerate(rows):
+        bars = ax1.bar(x + i * width - 0.4 + width / 2, [metrics[m] for m in metric_names], width, label=name)
+        ax1.bar_label(bars, fmt="%.3f", fontsize=6, rotation=90, padding=2)
+    ax1.set_xticks(x, metric_names)
+    ax1.set_ylim(0, 1.1)
+    ax1.set_ylabel("score")
+    ax1.set_title(f"retrieval quality {title}".strip())
+    ax1.legend(fontsize=7, ncol=2)
+    timed = [(n, lat) for n, _, lat in rows if lat]
+    y = np.arange(len(timed))
+    ax2.barh(y - 0.2, [lat["p50_ms"] for _, lat in timed], 0.4, label="p50")
+    ax2.barh(y + 0.2, [lat["p95_ms"] for _, lat in timed], 0.4, label="p95")
+    ax2.set_yticks(y, [n for n, _ in timed])
+    ax2.set_xlabel("query latency (ms)")
+    ax2.set_title("latency")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

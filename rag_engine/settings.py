@@ -55,8 +55,10 @@ class Settings(BaseSettings):
     search_k: int = 5
     hnsw_ef_search: int = 100
     candidate_depth: int = 100  # per side; 50 -> 100 gained +0.003 nDCG@10 on msmarco-5k (docs/retrieval.md)
-    vector_candidate_depth: int | None = None  # per-mode override of candidate_depth (hybrid)
-    lexical_candidate_depth: int | None = None
+    vector_candidate_depth: int | None = Field(
+        default=None, description="Candidates from the vector side (hybrid); unset = candidate_depth.")
+    lexical_candidate_depth: int | None = Field(
+        default=None, description="Candidates from the lexical side (hybrid); unset = candidate_depth.")
     # defaults measured on msmarco-5k (docs/retrieval.md): plain RRF averages in the weaker lexical
     # ranking; a dense-weighted convex combination of min-max normalized scores beats both single modes
     fusion: Literal["rrf", "convex"] = "convex"

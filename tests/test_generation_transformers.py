@@ -40,7 +40,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
-    base = {"data_dir": tmp_path, "max_new_tokens": 8, "generator_device": "cpu", "num_beams": 3}
+    # repetition constraints off: these tests compare raw decoding strategies
+    base = {"data_dir": tmp_path, "max_new_tokens": 8, "generator_device": "cpu", "num_beams": 3,
+            "no_repeat_ngram_size": 0}
     return Settings(**{**base, **overrides})
 
 
@@ -84,6 +86,16 @@ def test_beam_search_is_used_and_finds_a_likelier_sequence(models: dict[str, Pat
     assert len(greedy) == len(beam) == 6 and greedy != beam
     # on this fixed model beam search escapes greedy's locally-best path
     assert _sequence_logprob(beam_gen, p_ids, beam) > _sequence_logprob(greedy_gen, p_ids, greedy)
+
+
+def test_repetition_constraints_reach_generate(models: dict[str, Path], tmp_path: Path) -> None:
+    gen = TransformersGenerator(_settings(tmp_path, no_repeat_ngram_size=2, repetition_penalty=1.3),
+                                model=models["llama"])
+    kwargs = gen.generation_kwargs()
+    assert kwargs["no_repeat_ngram_size"] == 2 and kwargs["repetition_penalty"] == 1.3
+    _, new_ids = gen.generate_ids(gen.prompt_text(QUESTION, _hits(1)), max_new_tokens=24)
+    pairs = list(zip(new_ids, new_ids[1:]))
+    assert len(pairs) == len(set(pairs))  # no bigram twice
 
 
 def test_prompt_fits_context_with_long_passages(models: dict[str, Path], tmp_path: Path) -> None:

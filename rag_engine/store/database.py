@@ -72,23 +72,13 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A connection inside a transaction; commits on success."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            if _is_connection_error(exc):
-                raise DatabaseUnavailable(_public_reason(exc)) from exc
-            raise
+        with _unavailable_on_connection_loss(), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as exc:
-            if _is_connection_error(exc):
-                raise DatabaseUnavailable(_public_reason(exc)) from exc
-            raise
+        with _unavailable_on_connection_loss(), self.engine.connect() as conn:
+            yield conn
 
     def ping(self) -> bool:
         try:
@@ -114,6 +104,17 @@ def _register_vector(dbapi_conn, record, *_proxy) -> None:
         log.debug("pgvector type not registered on this connection")
     finally:
         dbapi_conn.rollback()  # end the look-up's implicit transaction: hand over an idle connection
+
+
+@contextmanager
+def _unavailable_on_connection_loss() -> Iterator[None]:
+    """A lost or refused connection becomes ``DatabaseUnavailable``; other errors pass through."""
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_connection_error(exc):
+            raise DatabaseUnavailable(_public_reason(exc)) from exc
+        raise
 
 
 def _is_connection_error(exc: OperationalError) -> bool:

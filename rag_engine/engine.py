@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rag_engine import collections as cols
 from rag_engine.attribution import support
+from rag_engine.generation.ask_back import clarifying_question
 from rag_engine.generation.citations import parse_citations
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
@@ -111,10 +112,6 @@ class RagEngine:
         return answer
 
     def _ask_back(self, question: str, hits: list[SearchHit]) -> Answer | None:
-        try:
-            from rag_engine.generation.ask_back import clarifying_question
-        except ImportError:
-            return None
         clarification = clarifying_question(question, hits)
         if clarification is None:
             return None

@@ -8,13 +8,13 @@ ends with it (on a path boundary).
 from __future__ import annotations
 
 import html
-import json
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rag_engine.eval.jsonl import read_jsonl
 from rag_engine.eval.metrics import bleu, exact_match, latency_summary, mean, rouge_l, sentence_bleu, token_f1
 from rag_engine.types import Answer, AnswerStatus
 
@@ -71,19 +71,12 @@ class AnswerEvalResult:
 def load_qa(path: Path | str) -> list[QAItem]:
     items: list[QAItem] = []
     path = Path(path)
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise QAFormatError(f"{path.name} line {n}: not JSON ({exc.msg})") from None
-            if not isinstance(obj, dict) or not str(obj.get("question", "")).strip() or "answer" not in obj:
-                raise QAFormatError(f"{path.name} line {n}: needs a non-empty \"question\" and an \"answer\"")
-            source = obj.get("source")
-            items.append(QAItem(str(obj["question"]).strip(), str(obj["answer"]),
-                                str(source).strip() or None if source is not None else None))
+    for n, obj in read_jsonl(path, QAFormatError):
+        if not isinstance(obj, dict) or not str(obj.get("question", "")).strip() or "answer" not in obj:
+            raise QAFormatError(f"{path.name} line {n}: needs a non-empty \"question\" and an \"answer\"")
+        source = obj.get("source")
+        items.append(QAItem(str(obj["question"]).strip(), str(obj["answer"]),
+                            str(source).strip() or None if source is not None else None))
     if not items:
         raise QAFormatError(f"{path.name} has no questions")
     return items

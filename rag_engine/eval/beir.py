@@ -8,11 +8,11 @@ with a header line). Bad lines are reported with their file and line number.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag_engine.eval.jsonl import read_jsonl
 from rag_engine.types import Record
 
 SOURCE_PREFIX = "beir:"  # documents' source_uri is "beir:<corpus _id>"
@@ -72,17 +72,10 @@ def load_beir(root: Path | str, split: str = "test", *, max_queries: int | None 
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BeirFormatError(f"{path.name} line {n}: not JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise BeirFormatError(f"{path.name} line {n}: expected an object")
-            yield n, obj
+    for n, obj in read_jsonl(path, BeirFormatError):
+        if not isinstance(obj, dict):
+            raise BeirFormatError(f"{path.name} line {n}: expected an object")
+        yield n, obj
 
 
 def _qrels(path: Path) -> dict[str, dict[str, int]]:

@@ -126,24 +126,17 @@ class BotCore:
     # -- feedback ----------------------------------------------------------------
     async def vote(self, actor: Actor, interaction_id: int, vote: int, reason: str | None = None) -> ActionResult:
         label = "👍" if vote > 0 else "👎"
-        try:
-            done = await asyncio.to_thread(self.writes.record_vote, interaction_id, actor.user_key, vote,
-                                           (reason or "")[:1000] or None)
-        except LookupError:
-            return ActionResult(False, f"I can't find answer {interaction_id} any more.")
-        except ValueError as exc:
-            return ActionResult(False, str(exc))
-        except (DatabaseUnavailable, QueueFull):
-            return ActionResult(False, UNAVAILABLE)
+        done, refusal = await self._feedback_write(interaction_id, self.writes.record_vote, interaction_id,
+                                                   actor.user_key, vote, (reason or "")[:1000] or None)
+        if refusal is not None:
+            return refusal
         if done.queued:  # the database is away: the vote waits in memory and is written when it is back
             metrics.observe_feedback("up" if vote > 0 else "down")
             return ActionResult(True, f"Thanks for the {label}! (I'll save it as soon as my database is back.)",
                                 data={"changed": True, "queued": True})
-        outcome = done.result
-        if outcome.created or outcome.changed:
-            metrics.observe_feedback("up" if vote > 0 else "down")
-        if not outcome.created and not outcome.changed:
+        if not done.result.created and not done.result.changed:
             return ActionResult(True, f"You already voted {label} on this answer.", data={"changed": False})
+        metrics.observe_feedback("up" if vote > 0 else "down")
         return ActionResult(True, f"Thanks for the {label}!", data={"changed": True})
 
     async def correct(self, actor: Actor, interaction_id: int, text: str) -> ActionResult:
@@ -152,20 +145,26 @@ class BotCore:
             return ActionResult(False, "A correction needs some text.")
         if len(text) > MAX_CORRECTION_CHARS:
             return ActionResult(False, f"Corrections are limited to {MAX_CORRECTION_CHARS:,} characters.")
-        try:
-            done = await asyncio.to_thread(self.writes.record_correction, interaction_id, actor.user_key, text,
-                                           is_admin=is_admin(actor, self.settings))
-        except LookupError:
-            return ActionResult(False, f"I can't find answer {interaction_id} any more.")
-        except ValueError as exc:
-            return ActionResult(False, str(exc))
-        except (DatabaseUnavailable, QueueFull):
-            return ActionResult(False, UNAVAILABLE)
+        done, refusal = await self._feedback_write(interaction_id, self.writes.record_correction, interaction_id,
+                                                   actor.user_key, text, is_admin=is_admin(actor, self.settings))
+        if refusal is not None:
+            return refusal
         metrics.observe_feedback("correction")
         if done.queued:
             return ActionResult(True, "Thanks — I'll save your correction as soon as my database is back; "
                                       "it will be used in the next retraining.", data={"queued": True})
         return ActionResult(True, "Thanks — your correction was saved and will be used in the next retraining.")
+
+    async def _feedback_write(self, interaction_id: int, write, *args, **kwargs):
+        """Run a feedback write off the loop: (its result, None), or (None, the refusal to show)."""
+        try:
+            return await asyncio.to_thread(write, *args, **kwargs), None
+        except LookupError:
+            return None, ActionResult(False, f"I can't find answer {interaction_id} any more.")
+        except ValueError as exc:
+            return None, ActionResult(False, str(exc))
+        except (DatabaseUnavailable, QueueFull):
+            return None, ActionResult(False, UNAVAILABLE)
 
     # -- admin -------------------------------------------------------------------
     async def admin(self, actor: Actor, location: Location, text: str) -> ActionResult:

@@ -4,7 +4,7 @@ vector mode against an exact scan, in one run.
     .venv/bin/python benchmarks/retrieval.py [--n 10000,100000] [--queries 100]
 
 Data (documented synthetic set): vectors from ``benchmarks/scale.py``'s
-three-level clustered generator; each chunk's text is 60 pseudo-words drawn
+topic-mixture generator (calibrated on real all-MiniLM-L6-v2 embeddings); each chunk's text is 60 pseudo-words drawn
 from a Zipf(1.1) distribution over a 20,000-word vocabulary (so lexical queries
 meet common and rare terms as in real text); a query is 8 words from the same
 distribution plus its vector. Rows go through the project's schema and the
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scale import PgBench, clustered_vectors, exact_topk  # noqa: E402
+from scale import PgBench, exact_topk, topic_vectors  # noqa: E402
 
 from rag_engine.retrieval import Retriever  # noqa: E402
 from rag_engine.settings import Settings  # noqa: E402
@@ -91,14 +91,12 @@ def main() -> None:
     settings = Settings(_env_file=None, data_dir=args.data_dir, database_url=None)
     db = Database.from_settings(settings)
     ensure_schema(db, DIM)
-    pg = PgBench(db, DIM)
+    pg = PgBench(db, DIM, maintenance_work_mem="2GB")
     rng = np.random.default_rng(11)
     vocab = vocabulary(rng, 20_000)
     results = []
     for n in (int(x) for x in args.n.split(",")):
-        points = clustered_vectors(n + args.queries, DIM, rng)
-        pick = rng.permutation(len(points))  # queries from anywhere in the tree, not its last branch
-        base, qvecs = np.ascontiguousarray(points[pick[:n]]), points[pick[n:]]
+        base, qvecs = topic_vectors(n, DIM, rng), topic_vectors(args.queries, DIM, rng)
         texts = [" ".join(zipf_words(rng, vocab, 60)) for _ in range(n)]
         queries = [" ".join(zipf_words(rng, vocab, 8)) + f" q{i}" for i in range(args.queries)]
         cid = load(pg, base, texts)

@@ -36,6 +36,8 @@ class EmbeddedPostgres:
         return parse_qs(urlsplit(self._server.get_uri()).query)["host"][0]
 
     def _stop_quietly(self) -> None:
+        if not (self.pgdata / "postmaster.pid").exists():
+            return  # already stopped (pg_ctl would log a failure at exit)
         try:
             self.stop()
         except Exception:  # noqa: BLE001 - already stopped or its directory is gone

@@ -4,10 +4,10 @@ vector mode against an exact scan, in one run.
     .venv/bin/python benchmarks/retrieval.py [--n 10000,100000] [--queries 100]
 
 Data (documented synthetic set): vectors from ``benchmarks/scale.py``'s
-topic-mixture generator (calibrated on real all-MiniLM-L6-v2 embeddings); each chunk's text is 60 pseudo-words drawn
-from a Zipf(1.1) distribution over a 20,000-word vocabulary (so lexical queries
-meet common and rare terms as in real text); a query is 8 words from the same
-distribution plus its vector. Rows go through the project's schema and the
+topic-mixture generator (calibrated on real all-MiniLM-L6-v2 embeddings); each
+chunk's text is 60 pseudo-words drawn from a Zipf(1.1) distribution over a
+20,000-word vocabulary (so lexical queries meet common and rare terms as in
+real text); a query is 8 words from the same distribution plus its vector. Rows go through the project's schema and the
 real ``Retriever.search`` (k=5, default settings) times each call; the query
 "embedding" is looked up from the generated set, so the numbers are the
 database's share of latency (add the embedder's query time, ~10-30 ms on CPU).

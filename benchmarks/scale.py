@@ -125,18 +125,19 @@ def knn_largest_component(x: np.ndarray, k: int) -> float:
 
 def real_embeddings(corpus_dir: Path, cache: Path, settings: Settings) -> np.ndarray | None:
     """The embedder's vectors for a BEIR corpus (cached), or None when it is not at hand."""
-    corpus = corpus_dir / "corpus.jsonl"
-    if not corpus.exists():
+    if not (corpus_dir / "corpus.jsonl").exists():
         return None
     if cache.exists():
         return np.load(cache)
     from rag_engine.embedding import build_embedder
+    from rag_engine.eval.beir import load_beir
 
-    docs = [json.loads(line) for line in corpus.read_text().splitlines() if line.strip()]
-    vectors = build_embedder(settings).embed_documents([f"{d.get('title', '')}\n{d['text']}".strip() for d in docs])
+    corpus = load_beir(corpus_dir).corpus
+    vectors = np.asarray(build_embedder(settings).embed_documents(
+        [f"{title}\n{text}".strip() for title, text in corpus.values()]), dtype=np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.save(cache, np.asarray(vectors, dtype=np.float32))
-    return np.load(cache)
+    np.save(cache, vectors)
+    return vectors
 
 
 def exact_topk(base: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:

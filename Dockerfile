@@ -41,7 +41,12 @@ LABEL org.opencontainers.image.title="ragbot" \
       org.opencontainers.image.description="Slack/Discord bot answering from your documents, with citations" \
       org.opencontainers.image.licenses="Apache-2.0" \
       ragbot.torch-variant="${TORCH_VARIANT}"
-RUN useradd --create-home --uid 10001 ragbot \
+# tini as PID 1: forwards docker stop's SIGTERM to ragbot (which then shuts down cleanly,
+# docs/operations.md) and reaps zombie processes
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 ragbot \
  && mkdir -p /data \
  && chown ragbot:ragbot /data
 COPY --from=build /opt/ragbot /opt/ragbot
@@ -61,5 +66,5 @@ EXPOSE 8080
 # exits 0 while /healthz answers 200 (database reachable)
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
     CMD ["python", "-m", "bot.health"]
-ENTRYPOINT ["ragbot"]
+ENTRYPOINT ["tini", "--", "ragbot"]
 CMD ["--help"]

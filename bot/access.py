@@ -10,6 +10,13 @@ exclusion wins). So ``exclude hr *`` + ``grant hr C42`` reads "hr only in C42".
 A wildcard channel never *grants* a direct message: anyone in a workspace can
 DM the bot, so DMs see a private collection only through an explicit ``dm``
 rule. A wildcard exclusion does cover DMs (excluding is the safe direction).
+DM rules have one scope per platform, ``(platform, *, dm)``: a Discord DM
+belongs to no guild, and a rule that names a workspace for DMs is refused
+rather than stored to never match.
+
+Outsiders (``Actor.is_external``: Slack Connect guests) read only collections
+granted by a rule naming exactly this platform, workspace and channel: never
+public content, never anything a wildcard rule grants.
 
 The resulting ids go to retrieval, which filters inside the SQL.
 """
@@ -29,6 +36,7 @@ from rag_engine.store.database import Database
 
 WILDCARD = "*"
 DM_CHANNEL = "dm"
+PLATFORMS = ("slack", "discord", "cli", WILDCARD)
 Access = Literal["grant", "exclude"]
 
 
@@ -48,8 +56,21 @@ class AccessRule:
 
 
 def location_keys(location: Location) -> tuple[str, str, str]:
+    """The keys rules are matched against (a DM keeps its workspace, so a workspace-wide
+    exclusion covers its DMs; DM rules themselves match every workspace)."""
     channel = DM_CHANNEL if location.is_dm else location.channel_id
     return location.platform, location.workspace_id or "", channel
+
+
+def rule_keys(location: Location, target: str) -> tuple[str, str, str]:
+    """The rule a chat command means by ``target`` (``here``, ``dm``, ``*`` or a channel id),
+    given where it was typed. ``dm``, and ``here`` in a DM, are the platform's DM rule."""
+    if target == DM_CHANNEL or (target == "here" and location.is_dm):
+        return location.platform, WILDCARD, DM_CHANNEL
+    if not location.workspace_id:
+        raise ValueError("a DM belongs to no server: give this command in the server whose channel you mean")
+    channel = location.channel_id if target == "here" else target
+    return location.platform, location.workspace_id, channel
 
 
 def _matches(platform: str, workspace: str, channel: str):
@@ -65,8 +86,11 @@ def _specificity(platform: str, workspace: str, channel: str) -> int:
     return (channel != WILDCARD) * 4 + (workspace != WILDCARD) * 2 + (platform != WILDCARD)
 
 
-def decide(visibility: str, rules: list[tuple[str, str, str, str]], *, is_dm: bool) -> bool:
+def decide(visibility: str, rules: list[tuple[str, str, str, str]], *, is_dm: bool, outsider: bool = False) -> bool:
     """Whether a collection is readable, given the rules (platform, workspace, channel, access) that match here."""
+    if outsider:  # only a rule naming exactly this location counts, and nothing is public to an outsider
+        rules = [r for r in rules if WILDCARD not in r[:3]]
+        visibility = "private"
     if is_dm:  # a wildcard channel may exclude a DM but never grant one
         rules = [r for r in rules if not (r[3] == "grant" and r[2] == WILDCARD)]
     if not rules:
@@ -76,8 +100,8 @@ def decide(visibility: str, rules: list[tuple[str, str, str, str]], *, is_dm: bo
     return "exclude" not in deciding
 
 
-def allowed_collection_ids(db: Database, location: Location) -> list[int]:
-    """Ids of the collections ``location`` may read (one query)."""
+def allowed_collection_ids(db: Database, location: Location, *, outsider: bool = False) -> list[int]:
+    """Ids of the collections ``location`` may read (one query); ``outsider``: for an external member."""
     platform, workspace, channel = location_keys(location)
     c, ca = t.collections.c, t.collection_access.c
     query = (
@@ -94,12 +118,20 @@ def allowed_collection_ids(db: Database, location: Location) -> list[int]:
         if row.access is not None:
             rules.setdefault(row.id, []).append((row.platform, row.workspace_id, row.channel_id, row.access))
     return sorted(cid for cid, vis in visibility.items()
-                  if decide(vis, rules.get(cid, []), is_dm=location.is_dm))
+                  if decide(vis, rules.get(cid, []), is_dm=location.is_dm, outsider=outsider))
 
 
 def _check_keys(platform: str, workspace_id: str, channel_id: str) -> None:
+    """Refuse malformed rules and rules that could never match."""
     if not platform or not channel_id:
         raise ValueError("an access rule needs a platform and a channel (use * for every one)")
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform[:40]!r}: use one of {', '.join(PLATFORMS)}")
+    if channel_id == DM_CHANNEL and workspace_id != WILDCARD:
+        raise ValueError("DM rules cover a platform's DMs as a whole and name no workspace "
+                         "(CLI: --dm without --workspace; chat: `dm`)")
+    if not workspace_id:
+        raise ValueError("an access rule needs a workspace (use * for every one)")
     for value in (platform, workspace_id, channel_id):
         if len(value) > 200 or any(ch.isspace() for ch in value):
             raise ValueError(f"invalid location key {value[:40]!r} (no spaces, at most 200 characters)")

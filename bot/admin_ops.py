@@ -1,4 +1,4 @@
-"""Admin operations on retraining: retrain, status, rollback (platform-neutral).
+"""Admin operations on retraining: retrain, status, rollback, correction review (platform-neutral).
 
 The caller (``BotCore``, the CLI) has already checked that the actor is an
 admin and writes the audit row; these functions only do the work and return
@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.sanitize import sanitize_output
 from rag_engine import jobs
-from rag_engine.feedback import FeedbackCounts, feedback_counts
+from rag_engine.feedback import FeedbackCounts, ReviewOutcome, feedback_counts, pending_corrections, review_correction
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.training import registry
@@ -23,13 +24,17 @@ __all__ = [
     "NothingToRollBack",
     "RetrainRequest",
     "RollbackResult",
+    "ReviewReport",
     "RunSummary",
+    "pending_review",
     "request_retrain",
+    "review_corrections",
     "rollback",
     "status",
 ]
 
 LAST_RUNS = 3
+PENDING_SHOWN = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,9 @@ class AdminStatus:
             lines.append("No retrain queued or running.")
         fb = self.feedback_since_training
         since = f"since the last training ({_when(self.last_trained_at)})" if self.last_trained_at else "so far"
-        lines.append(f"Feedback {since}: {fb.up} 👍, {fb.down} 👎, {fb.corrections} corrections.")
+        pending = (f" ({fb.pending_corrections} awaiting review: /ragbot-admin feedback pending)"
+                   if fb.pending_corrections else "")
+        lines.append(f"Feedback {since}: {fb.up} 👍, {fb.down} 👎, {fb.corrections} corrections{pending}.")
         for run in self.last_runs:
             lines.append(_run_line(run))
         if not self.last_runs:
@@ -146,6 +153,62 @@ def last_training_time(db: Database) -> datetime | None:
         return datetime.fromisoformat(built) if built else newest.created_at
     except (TypeError, ValueError):
         return newest.created_at
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewReport:
+    """What one approve / reject command did, id by id."""
+
+    approve: bool
+    decided: list[ReviewOutcome]
+    unknown: list[int]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.decided) and not self.unknown
+
+    def message(self) -> str:
+        done = "approved" if self.approve else "rejected"
+        changed = [o.correction_id for o in self.decided if o.changed]
+        same = [o.correction_id for o in self.decided if not o.changed]
+        parts = []
+        if changed:
+            use = ": training data from the next retraining" if self.approve else ": never used for training"
+            parts.append(f"{done.capitalize()} correction {_ids(changed)}{use}")
+        if same:
+            parts.append(f"correction {_ids(same)} was already {done}")
+        if self.unknown:
+            parts.append(f"there is no correction {_ids(self.unknown)} (see feedback pending)")
+        return "; ".join(parts) + "."
+
+
+def review_corrections(db: Database, ids: list[int], *, approve: bool, reviewer: str) -> ReviewReport:
+    """Approve or reject each correction in ``ids`` as ``reviewer``; unknown ids are reported, not fatal."""
+    decided: list[ReviewOutcome] = []
+    unknown: list[int] = []
+    for correction_id in ids:
+        try:
+            decided.append(review_correction(db, correction_id, approve=approve, reviewer=reviewer))
+        except LookupError:
+            unknown.append(correction_id)
+    return ReviewReport(approve, decided, unknown)
+
+
+def pending_review(db: Database, limit: int = PENDING_SHOWN) -> tuple[str, list[str]]:
+    """A headline and one line per correction awaiting review (oldest first), for chat."""
+    found, total = pending_corrections(db, limit)
+    if not total:
+        return "No corrections await review.", []
+    more = f" (the oldest {len(found)} shown)" if total > len(found) else ""
+    lines = [f"{p.id}: by {p.user_key} at {_when(p.created_at)}; question "
+             f"\"{sanitize_output(' '.join(p.question.split()), limit=120)}\" -> correction "
+             f"\"{sanitize_output(' '.join(p.text.split()), limit=400)}\"" for p in found]
+    return (f"{total} correction(s) await review{more}. Approve or reject by id: "
+            f"feedback approve ID... / feedback reject ID...", lines)
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)
 
 
 def _summary(job: jobs.Job) -> RunSummary:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.sanitize import redact_secrets, strip_control
 from bot.types import Actor
+from rag_engine.settings import Settings
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
 
@@ -35,24 +36,25 @@ class AuditEntry:
     result: str | None
 
 
-def _clean(value: Any, depth: int = 0) -> Any:
+def _clean(value: Any, settings: Settings, depth: int = 0) -> Any:
     """JSON-safe, size-bounded, redacted copy of an argument value."""
     if depth > 4:
         return "…"
     if isinstance(value, dict):
-        return {str(k)[:100]: _clean(v, depth + 1) for k, v in list(value.items())[:MAX_ARG_ITEMS]}
+        return {str(k)[:100]: _clean(v, settings, depth + 1) for k, v in list(value.items())[:MAX_ARG_ITEMS]}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_clean(v, depth + 1) for v in list(value)[:MAX_ARG_ITEMS]]
+        return [_clean(v, settings, depth + 1) for v in list(value)[:MAX_ARG_ITEMS]]
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return redact_secrets(strip_control(str(value)))[:MAX_ARG_CHARS]
+    return redact_secrets(strip_control(str(value)), settings)[:MAX_ARG_CHARS]
 
 
 def write_audit(db: Database, actor: Actor, action: str, args: dict, *, ok: bool, result: str) -> None:
     with db.begin() as conn:
         conn.execute(t.audit_log.insert().values(
-            platform=actor.platform, actor=actor.user_key, action=str(action)[:100], args=_clean(dict(args or {})),
-            ok=ok, result=redact_secrets(strip_control(result or ""))[:MAX_RESULT_CHARS]))
+            platform=actor.platform, actor=actor.user_key, action=str(action)[:100],
+            args=_clean(dict(args or {}), db.settings),
+            ok=ok, result=redact_secrets(strip_control(result or ""), db.settings)[:MAX_RESULT_CHARS]))
 
 
 def recent(db: Database, limit: int = 50, *, actor: str | None = None, action: str | None = None) -> list[AuditEntry]:

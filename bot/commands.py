@@ -13,23 +13,28 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bot.messages import command_too_long
 from bot.sanitize import strip_control
 
-AdminAction = Literal["help", "status", "retrain", "rollback", "ingest", "collections"]
+AdminAction = Literal["help", "status", "retrain", "rollback", "ingest", "collections", "feedback"]
 
 ADMIN_USAGE = """\
 Usage: /ragbot-admin <command>
   status                              queue, last runs, active adapter, feedback since last training
   retrain                             queue a retraining job on the collected feedback
   rollback                            go back to the previous adapter
-  ingest PATH... [--collection NAME]  ingest files on the bot's server
+  ingest PATH... [--collection NAME]  ingest files below RAGBOT_INGEST_ROOTS into an existing collection
   collections list
-  collections create NAME [--private]
-  collections grant|exclude|revoke NAME [here|CHANNEL_ID|#channel|*]"""
+  collections create NAME --private|--public
+  collections grant|exclude|revoke NAME [here|CHANNEL_ID|#channel|*]
+  feedback pending                    corrections awaiting review, oldest first
+  feedback approve|reject ID...       approve corrections as training data, or reject them"""
 
 MAX_COMMAND_CHARS = 2000
 MAX_NAME_CHARS = 100
+MAX_REVIEW_IDS = 50
 _SUBCOMMANDS = {"list", "create", "grant", "exclude", "revoke"}
+_VISIBILITY_FLAGS = ("--private", "--public")
 _CHANNEL_MENTION = re.compile(r"^<#([A-Za-z0-9]{1,64})(?:\|[^<>]{0,100})?>$")
 _CHANNEL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -47,11 +52,16 @@ class AdminCommand:
     def audit_args(self) -> dict:
         return {"args": list(self.args), **self.options}
 
+    @property
+    def name(self) -> str:
+        """What permissions are decided on: the action, with the subcommand of ``collections``."""
+        return f"{self.action} {self.args[0]}" if self.action == "collections" and self.args else self.action
+
 
 def parse_admin_command(text: str) -> AdminCommand:
     text = strip_control(text or "")
     if len(text) > MAX_COMMAND_CHARS:
-        raise CommandError(f"the command is {len(text):,} characters long; the limit is {MAX_COMMAND_CHARS:,}.")
+        raise CommandError(command_too_long(len(text), MAX_COMMAND_CHARS))
     try:
         words = shlex.split(text)
     except ValueError as exc:
@@ -72,6 +82,8 @@ def parse_admin_command(text: str) -> AdminCommand:
         return AdminCommand("ingest", tuple(paths), options)
     if action == "collections":
         return _collections(rest)
+    if action == "feedback":
+        return _feedback(rest)
     raise CommandError(f"unknown command `{_shown(action)}`.\n{ADMIN_USAGE}")
 
 
@@ -79,8 +91,8 @@ def _collections(rest: list[str]) -> AdminCommand:
     if not rest or rest[0].lower() not in _SUBCOMMANDS:
         raise CommandError(f"`collections` needs one of: {', '.join(sorted(_SUBCOMMANDS))}.\n{ADMIN_USAGE}")
     sub, args = rest[0].lower(), rest[1:]
-    flags = {"private": "true"} if "--private" in args and sub == "create" else {}
-    args = [a for a in args if not (sub == "create" and a == "--private")]
+    visibility = [a[2:] for a in args if sub == "create" and a in _VISIBILITY_FLAGS]
+    args = [a for a in args if not (sub == "create" and a in _VISIBILITY_FLAGS)]
     unknown = [a for a in args if a.startswith("--")]
     if unknown:
         raise CommandError(f"unknown option {_shown(unknown[0])} for `collections {sub}`.")
@@ -96,7 +108,31 @@ def _collections(rest: list[str]) -> AdminCommand:
     _check_name(args[0])
     if len(args) == 2:
         args[1] = parse_channel_target(args[1])
-    return AdminCommand("collections", (sub, *args), flags)
+    if sub == "create":  # who may read it is said, never assumed: a default would make a typo public
+        if len(set(visibility)) != 1:
+            raise CommandError("`collections create NAME` needs exactly one of --private (readable only where "
+                               "granted) or --public (readable everywhere the bot answers).")
+        return AdminCommand("collections", (sub, *args), {"visibility": visibility[0]})
+    return AdminCommand("collections", (sub, *args))
+
+
+def _feedback(rest: list[str]) -> AdminCommand:
+    sub = rest[0].lower() if rest else ""
+    if sub == "pending":
+        if len(rest) > 1:
+            raise CommandError("`feedback pending` takes no arguments.")
+        return AdminCommand("feedback", ("pending",))
+    if sub not in ("approve", "reject"):
+        raise CommandError(f"`feedback` needs one of: pending, approve, reject.\n{ADMIN_USAGE}")
+    ids = [part.removeprefix("#") for word in rest[1:] for part in word.split(",") if part]
+    if not ids:
+        raise CommandError(f"`feedback {sub}` needs the ids of the corrections (see `feedback pending`).")
+    bad = next((i for i in ids if not (i.isascii() and i.isdigit() and len(i) <= 18)), None)
+    if bad is not None:
+        raise CommandError(f"`{_shown(bad)}` is not a correction id (a number from `feedback pending`).")
+    if len(ids) > MAX_REVIEW_IDS:
+        raise CommandError(f"at most {MAX_REVIEW_IDS} corrections at a time.")
+    return AdminCommand("feedback", (sub, *dict.fromkeys(str(int(i)) for i in ids)))
 
 
 def parse_channel_target(word: str) -> str:

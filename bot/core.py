@@ -6,30 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from sqlalchemy.dialects.postgresql import insert
 
-from bot import access, admin_ops, metrics
+from bot import access, admin_ops, messages, metrics
+from bot.answer_codes import AnswerCodes
 from bot.audit import write_audit
 from bot.commands import ADMIN_USAGE, AdminCommand, CommandError, parse_admin_command
-from bot.permissions import is_admin
+from bot.fallback_notes import fallback_note
+from bot.ingest_roots import chat_ingest_paths
+from bot.lifecycle import SHUTTING_DOWN, InFlight, admitted
+from bot.messages import ASK_USAGE, UNAVAILABLE  # re-exported: the adapters show them too
+from bot.permissions import RULE_ACTIONS, AdminScope, admin_scope, can_run, is_global_admin, refusal_message
 from bot.ratelimit import AskLimits, TokenBucketLimiter
-from bot.sanitize import clean_question, sanitize_output
+from bot.sanitize import clean_question, redact_secrets, sanitize_output
+from bot.tenants import NOT_ENABLED, tenant_allowed
 from bot.types import ActionResult, Actor, AskRequest, Location, Reply, SourceRef
 from bot.write_queue import DurableWrites, QueueFull
 from rag_engine import collections as cols
 from rag_engine.engine import RagEngine
-from rag_engine.interactions import InteractionContext, thread_history
+from rag_engine.generation.citations import cited_sources
+from rag_engine.interactions import History, InteractionContext, thread_history
 from rag_engine.settings import Settings
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database, DatabaseUnavailable
-from rag_engine.types import Answer, AnswerStatus, section_label
+from rag_engine.types import Answer, AnswerStatus, Citation
 
 log = logging.getLogger(__name__)
 
-ASK_USAGE = "Ask me a question about your team's documents, for example: `/ask how do I get VPN access?`"
-UNAVAILABLE = "I'm temporarily unavailable (my database can't be reached). Please try again in a minute."
 MAX_CORRECTION_CHARS = 4000
 
 _KIND_BY_STATUS = {
@@ -52,30 +56,42 @@ class BotCore:
         )
         # interaction and feedback writes: retried, queued while the database is away
         self.writes = DurableWrites(self.db, settings)
+        self.in_flight = InFlight()  # closed when the process stops: see bot/lifecycle.py
+        self.codes = AnswerCodes.from_settings(settings)  # the short ids users see instead of interaction ids
 
     # -- asking ------------------------------------------------------------------
+    @admitted(lambda: Reply("refused", SHUTTING_DOWN))
     async def ask(self, req: AskRequest) -> Reply:
+        if not tenant_allowed(req.location, self.settings):  # a workspace this deployment does not serve
+            return Reply("refused", NOT_ENABLED)
+        # a re-delivery (Slack retry, gateway replay) is silent: no message, no rate-limit token
+        if req.event_id and not await self._first_delivery_or_unknown(req):
+            return Reply("duplicate", "")
         question = clean_question(req.text)
         if not question:
             return Reply("usage", ASK_USAGE)
         if len(question) > self.settings.max_question_chars:
-            return Reply("refused", f"Your question is {len(question):,} characters long; the limit is "
-                                    f"{self.settings.max_question_chars:,}. Please shorten it and ask again.")
+            return Reply("refused", messages.question_too_long(len(question), self.settings.max_question_chars))
         wait = self.limits.check(req.actor.user_key, _channel_key(req.location))
         if wait:
-            return Reply("rate_limited", f"You're asking faster than I can answer. Try again in {wait:.0f} s.",
-                         retry_after_s=wait)
+            return Reply("rate_limited", messages.rate_limited(wait), retry_after_s=wait)
         try:
-            if req.event_id and not await asyncio.to_thread(self._first_delivery, req):
-                return Reply("duplicate", "")
             return await asyncio.to_thread(self._answer, req, question)
         except DatabaseUnavailable:
             metrics.observe_error("database")
             return Reply("error", UNAVAILABLE)
 
-    def close(self) -> None:
-        """Give writes queued during a database outage a last chance to land."""
-        self.writes.close()
+    def close(self, flush_timeout_s: float = 5.0) -> None:
+        """Give writes queued during a database outage up to ``flush_timeout_s`` to land."""
+        self.writes.close(flush_timeout_s)
+
+    async def _first_delivery_or_unknown(self, req: AskRequest) -> bool:
+        """False only for a delivery already seen; with the database away it cannot tell, and the
+        checks that need no database still answer (the answer itself will say it is unavailable)."""
+        try:
+            return await asyncio.to_thread(self._first_delivery, req)
+        except DatabaseUnavailable:
+            return True
 
     def _first_delivery(self, req: AskRequest) -> bool:
         key = f"{req.location.platform}:{req.event_id}"
@@ -86,45 +102,60 @@ class BotCore:
 
     def _answer(self, req: AskRequest, question: str) -> Reply:
         ctx = InteractionContext(req.location.platform, req.location.workspace_id, req.location.channel_id,
-                                 req.thread_id, req.actor.user_key)
-        collection_ids = access.allowed_collection_ids(self.db, req.location)
-        history = []
-        if req.thread_id:
+                                 req.thread_id, req.actor.user_key, ephemeral=req.ephemeral)
+        collection_ids = access.allowed_collection_ids(self.db, req.location, outsider=req.actor.is_external)
+        if not collection_ids:
+            return Reply("refused", messages.NO_COLLECTIONS_HERE)
+        history = History()
+        if req.thread_id:  # only turns whose collections this location may read now
             history = thread_history(self.db, req.location.platform, req.location.channel_id, req.thread_id,
-                                     self.settings.history_turns)
+                                     self.settings.history_turns, readable=collection_ids,
+                                     user_key=req.actor.user_key)
         try:
-            answer = self.engine.answer(question, collection_ids, history)
+            answer = self.engine.answer(question, collection_ids, history.turns)
         except DatabaseUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - the user gets an honest message with an id to quote
             log.exception("answering failed")
             metrics.observe_error("answer")
             interaction_id = self.writes.log_interaction(ctx, question, None, collection_ids,
-                                                         error=f"{type(exc).__name__}: {exc}"[:500])
-            ref = f" (interaction {interaction_id}). The team can look it up by that id" if interaction_id else ""
-            return Reply("error", f"Something went wrong while answering{ref}.", interaction_id=interaction_id)
-        interaction_id = self.writes.log_interaction(ctx, question, answer, collection_ids)
+                                                         error=f"{type(exc).__name__}: {exc}"[:500], history=history)
+            code = self.answer_code(interaction_id) if interaction_id else None
+            return Reply("error", messages.answer_failed(code), interaction_id=interaction_id, answer_code=code)
+        interaction_id = self.writes.log_interaction(ctx, question, answer, collection_ids, history=history)
         metrics.observe_answer(req.location.platform, answer)
         return self.render(answer, interaction_id)
 
     def render(self, answer: Answer, interaction_id: int | None) -> Reply:
         kind = _KIND_BY_STATUS[answer.status]
-        sources = [] if kind in ("not_found", "ask_back") else [
-            SourceRef(n=c.n, title=sanitize_output(c.title, limit=200), location=c.source_uri,
-                      url=c.source_uri if c.source_uri.startswith(("http://", "https://")) else None,
-                      heading_path=sanitize_output(section_label(c.title, c.heading_path), limit=200))
-            for c in answer.citations
-        ]
+        sources = [] if kind in ("not_found", "ask_back") else _source_refs(answer.citations)
         meta = {"generator": answer.generator, "status": answer.status.value}
         if answer.adapter_version:
             meta["adapter"] = answer.adapter_version
-        if answer.fallback_reason:
-            meta["fallback"] = "extractive"
-        return Reply(kind, sanitize_output(answer.text, limit=self.settings.max_answer_chars), sources,
-                     interaction_id=interaction_id, feedback_enabled=interaction_id is not None, meta=meta)
+        if answer.fallback_code:
+            meta["fallback"] = answer.fallback_code.value
+        text = sanitize_output(answer.text, limit=self.settings.max_answer_chars)
+        if kind == "not_found":
+            text = f"{text} {messages.NOT_FOUND_NEXT_STEP}"
+        return Reply(kind, text, sources, interaction_id=interaction_id,
+                     answer_code=self.answer_code(interaction_id) if interaction_id else None,
+                     feedback_enabled=interaction_id is not None, meta=meta,
+                     fallback_note=fallback_note(answer.fallback_code) if kind == "answer" else None)
+
+    def answer_code(self, interaction_id: int) -> str:
+        """The short code users see for an answer (an id no answer can have is shown as ``#id``)."""
+        try:
+            return self.codes.encode(interaction_id)
+        except ValueError:
+            return f"#{interaction_id}"
 
     # -- feedback ----------------------------------------------------------------
-    async def vote(self, actor: Actor, interaction_id: int, vote: int, reason: str | None = None) -> ActionResult:
+    @admitted(lambda: ActionResult(False, SHUTTING_DOWN))
+    async def vote(self, actor: Actor, interaction_id: int, vote: int, reason: str | None = None, *,
+                   location: Location | None = None) -> ActionResult:
+        """``location``: where the button was clicked (a workspace the bot does not serve is refused)."""
+        if location is not None and not tenant_allowed(location, self.settings):
+            return ActionResult(False, NOT_ENABLED)
         label = "👍" if vote > 0 else "👎"
         done, refusal = await self._feedback_write(interaction_id, self.writes.record_vote, interaction_id,
                                                    actor.user_key, vote, (reason or "")[:1000] or None)
@@ -139,40 +170,54 @@ class BotCore:
         metrics.observe_feedback("up" if vote > 0 else "down")
         return ActionResult(True, f"Thanks for the {label}!", data={"changed": True})
 
-    async def correct(self, actor: Actor, interaction_id: int, text: str) -> ActionResult:
+    @admitted(lambda: ActionResult(False, SHUTTING_DOWN))
+    async def correct(self, actor: Actor, interaction_id: int, text: str, *,
+                      location: Location | None = None) -> ActionResult:
+        """``location``: where the correction was given (a workspace the bot does not serve is refused)."""
+        if location is not None and not tenant_allowed(location, self.settings):
+            return ActionResult(False, NOT_ENABLED)
         text = (text or "").strip()
         if not text:
-            return ActionResult(False, "A correction needs some text.")
+            return ActionResult(False, messages.CORRECTION_EMPTY)
         if len(text) > MAX_CORRECTION_CHARS:
-            return ActionResult(False, f"Corrections are limited to {MAX_CORRECTION_CHARS:,} characters.")
+            return ActionResult(False, messages.correction_too_long(MAX_CORRECTION_CHARS))
+        wait = self.limits.check_user(actor.user_key)  # the ask budget: corrections are not a free channel
+        if wait:
+            return ActionResult(False, messages.corrections_rate_limited(wait), data={"retry_after_s": wait})
+        # approving corrections acts on the shared adapter: only a global admin's are approved on entry
+        approved = is_global_admin(actor, self.settings)
         done, refusal = await self._feedback_write(interaction_id, self.writes.record_correction, interaction_id,
-                                                   actor.user_key, text, is_admin=is_admin(actor, self.settings))
+                                                   actor.user_key, text, is_admin=approved)
         if refusal is not None:
             return refusal
         metrics.observe_feedback("correction")
+        use = ("As an admin's, it is approved and will be used in the next retraining." if approved else
+               "An admin reviews corrections before they are used for training.")
         if done.queued:
-            return ActionResult(True, "Thanks — I'll save your correction as soon as my database is back; "
-                                      "it will be used in the next retraining.", data={"queued": True})
-        return ActionResult(True, "Thanks — your correction was saved and will be used in the next retraining.")
+            return ActionResult(True, f"Thanks — I'll save your correction as soon as my database is back. {use}",
+                                data={"queued": True, "approved": approved})
+        return ActionResult(True, f"Thanks — your correction was saved. {use}", data={"approved": approved})
 
     async def _feedback_write(self, interaction_id: int, write, *args, **kwargs):
         """Run a feedback write off the loop: (its result, None), or (None, the refusal to show)."""
         try:
             return await asyncio.to_thread(write, *args, **kwargs), None
         except LookupError:
-            return None, ActionResult(False, f"I can't find answer {interaction_id} any more.")
+            return None, ActionResult(False, messages.unknown_answer(self.answer_code(interaction_id)))
         except ValueError as exc:
             return None, ActionResult(False, str(exc))
         except (DatabaseUnavailable, QueueFull):
             return None, ActionResult(False, UNAVAILABLE)
 
     # -- admin -------------------------------------------------------------------
+    @admitted(lambda: ActionResult(False, SHUTTING_DOWN))
     async def admin(self, actor: Actor, location: Location, text: str) -> ActionResult:
+        served = tenant_allowed(location, self.settings)
         try:
             command = parse_admin_command(text)
-        except CommandError as exc:
-            return ActionResult(False, str(exc))
-        if command.action == "help":
+        except CommandError as exc:  # not a command: answered, not audited
+            return ActionResult(False, str(exc) if served else NOT_ENABLED)
+        if command.action == "help" and served:
             return ActionResult(True, ADMIN_USAGE)
         try:
             return await asyncio.to_thread(self._admin, actor, location, command)
@@ -180,15 +225,35 @@ class BotCore:
             return ActionResult(False, UNAVAILABLE)
 
     def _admin(self, actor: Actor, location: Location, command: AdminCommand) -> ActionResult:
-        if not is_admin(actor, self.settings):
-            result = ActionResult(False, "Sorry, only ragbot admins can run admin commands.")
-        else:
-            try:
-                result = self._run_admin(actor, location, command)
-            except (ValueError, LookupError, cols.CollectionNotFound) as exc:
-                result = ActionResult(False, str(exc))
-        write_audit(self.db, actor, command.action, command.audit_args(), ok=result.ok, result=result.message)
+        """Run an admin command. Exactly one audit row, whether it is allowed, refused or fails."""
+        result = ActionResult(False, "failed: interrupted")  # replaced unless a BaseException escapes
+        try:
+            result = self._authorized_admin(actor, location, command)
+        except (ValueError, LookupError, cols.CollectionNotFound) as exc:
+            result = ActionResult(False, str(exc))
+        except DatabaseUnavailable:
+            result = ActionResult(False, UNAVAILABLE)
+            raise
+        except Exception as exc:  # noqa: BLE001 - the admin and the audit trail both learn of the failure
+            log.exception("admin command %s failed", command.name)
+            result = ActionResult(False, redact_secrets(f"Sorry, `{command.name}` failed unexpectedly "
+                                                        f"({type(exc).__name__}: {str(exc)[:200]})."))
+        finally:
+            write_audit(self.db, actor, command.action, command.audit_args(), ok=result.ok, result=result.message)
         return result
+
+    def _authorized_admin(self, actor: Actor, location: Location, command: AdminCommand) -> ActionResult:
+        """Refuse unless the workspace is served and the actor's admin scope covers the command."""
+        if not tenant_allowed(location, self.settings):
+            return ActionResult(False, NOT_ENABLED)
+        scope = admin_scope(actor, location, self.settings)
+        if scope is None:
+            return ActionResult(False, refusal_message(None, command.name))
+        if command.name in RULE_ACTIONS:  # decided on the collection and the rule's target
+            return self._collection_rule(scope, location, command)
+        if not can_run(scope, command.name):
+            return ActionResult(False, refusal_message(scope, command.name))
+        return self._run_admin(actor, location, command)
 
     def _run_admin(self, actor: Actor, location: Location, command: AdminCommand) -> ActionResult:
         if command.action == "retrain":
@@ -204,12 +269,34 @@ class BotCore:
             result = admin_ops.rollback(self.db, self.settings, actor.user_key)
             return ActionResult(True, result.message, data={"result": result})
         if command.action == "ingest":
-            collection = command.options.get("collection", "default")
-            report = self.engine.ingest([Path(p) for p in command.args], collection)
-            msg = (f"Ingested into {collection}: {report.documents_written} written, "
-                   f"{report.documents_unchanged} unchanged, {len(report.skipped)} skipped.")
-            return ActionResult(True, msg, detail_lines=[f"skipped {p}: {r}" for p, r in report.skipped])
+            return self._ingest(command)
+        if command.action == "feedback":
+            return self._feedback_review(actor, command)
         return self._collections(location, command)
+
+    def _ingest(self, command: AdminCommand) -> ActionResult:
+        """Chat ingestion: below RAGBOT_INGEST_ROOTS only, no symbolic links, into an existing collection
+        (a mistyped name must not become a new public collection)."""
+        paths = chat_ingest_paths(command.args, self.settings.ingest_roots)  # PathRefused is a ValueError
+        collection = command.options.get("collection", "default")
+        try:
+            report = self.engine.ingest(paths, collection, create=False, follow_symlinks=False)
+        except cols.CollectionNotFound as exc:
+            return ActionResult(False, f"{exc}. Ingesting never creates a collection: create it first with "
+                                       "`collections create NAME --private` (or `--public`).")
+        msg = (f"Ingested into {collection}: {report.documents_written} written, "
+               f"{report.documents_unchanged} unchanged, {len(report.skipped)} skipped.")
+        return ActionResult(True, msg, detail_lines=[f"skipped {p}: {r}" for p, r in report.skipped])
+
+    def _feedback_review(self, actor: Actor, command: AdminCommand) -> ActionResult:
+        """``feedback pending | approve ID... | reject ID...``: what becomes training data."""
+        sub, *ids = command.args
+        if sub == "pending":
+            headline, lines = admin_ops.pending_review(self.db)
+            return ActionResult(True, headline, detail_lines=lines)
+        report = admin_ops.review_corrections(self.db, [int(i) for i in ids], approve=sub == "approve",
+                                              reviewer=actor.user_key)
+        return ActionResult(report.ok, report.message())
 
     def _collections(self, location: Location, command: AdminCommand) -> ActionResult:
         sub, *args = command.args
@@ -221,22 +308,40 @@ class BotCore:
             return ActionResult(True, f"{len(found)} collections", detail_lines=lines)
         name = args[0]
         if sub == "create":
-            visibility = "private" if command.options.get("private") else "public"
+            visibility = command.options["visibility"]  # the parser requires --private or --public
             with self.db.begin() as conn:
                 cols.create(conn, name, visibility=visibility)
             return ActionResult(True, f"Created {visibility} collection {name}.")
+        raise ValueError(f"unknown collections command {sub}")
+
+    def _collection_rule(self, scope: AdminScope, location: Location, command: AdminCommand) -> ActionResult:
+        """grant / exclude / revoke: allowed by the collection's visibility and the rule's target."""
+        sub, name, *rest = command.args
         with self.db.connect() as conn:
             (coll,) = cols.resolve(conn, [name])
-        target = args[1] if len(args) > 1 else "here"
-        platform, workspace, channel = access.location_keys(location)
-        if target != "here":
-            channel = target
+        platform, workspace, channel = access.rule_keys(location, rest[0] if rest else "here")
+        if not can_run(scope, command.name, workspace_id=workspace, private=coll.visibility == "private",
+                       dm=channel == access.DM_CHANNEL):
+            return ActionResult(False, refusal_message(scope, command.name))
+        where = "DMs" if channel == access.DM_CHANNEL else f"channel {channel}"
         if sub == "revoke":
             n = access.revoke(self.db, coll.id, platform, workspace, channel)
-            return ActionResult(True, f"Removed {n} rule(s) for {name} in {channel}.")
+            return ActionResult(True, f"Removed {n} rule(s) for {name} in {where}.")
         access.set_access(self.db, coll.id, platform, workspace, channel, "grant" if sub == "grant" else "exclude")
-        return ActionResult(True, f"{'Granted' if sub == 'grant' else 'Excluded'} {name} for channel {channel}.")
+        return ActionResult(True, f"{'Granted' if sub == 'grant' else 'Excluded'} {name} for {where}.")
 
 
 def _channel_key(location: Location) -> str:
     return f"{location.platform}:{location.workspace_id}:{location.channel_id}"
+
+
+def _source_refs(citations: list[Citation]) -> list[SourceRef]:
+    """One entry per cited document, listing every section cited from it."""
+    refs = []
+    for source in cited_sources(citations):
+        c = source.citation
+        # display_path and url, never source_uri: that is the server's absolute path
+        refs.append(SourceRef(n=source.n, title=sanitize_output(c.title, limit=200),
+                              location=sanitize_output(c.display_path, limit=300), url=c.url,
+                              heading_path=sanitize_output("; ".join(source.sections), limit=200)))
+    return refs

@@ -8,86 +8,21 @@ fields: timestamp, level, logger, event, and ``interaction_id`` while inside
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
-from urllib.parse import unquote, urlsplit
 
 import structlog
-from pydantic import SecretStr
 
+from rag_engine.redact import MASK, Redactor
 from rag_engine.settings import Settings
 
-MASK = "***"
-_MIN_SECRET_LEN = 4  # shorter "secrets" would mask ordinary words all over the logs
 _HANDLER_MARK = "_ragbot_handler"
 _SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|api_?key|cookie", re.IGNORECASE)
 _NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "websockets", "aiohttp.access")  # a line per request
-
-# Shapes of credentials that may reach a log line without having come from settings
-# (an error echoing a request, a token pasted into a question, a URL in a traceback).
-SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{6,}"), MASK),  # Slack bot/user/app-config tokens
-    (re.compile(r"\bxapp-[A-Za-z0-9-]{6,}"), MASK),  # Slack app-level (Socket Mode) tokens
-    (re.compile(r"\b(Bot|Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {MASK}"),  # Authorization values
-    # (?<!…) instead of \b: a match may only start where a run of token characters starts, so a long
-    # run (a 1 MB message) is scanned once instead of once per position (quadratic time)
-    (re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24,}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}"), MASK),  # Discord, JWTs
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),  # OpenAI-style API keys
-    (re.compile(r"((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^:/?#\s@]*):([^@\s/]+)@", re.IGNORECASE),
-     rf"\1:{MASK}@"),  # URL passwords
-    (re.compile(r"\b(password\s*=\s*)[^\s&;'\"]+", re.IGNORECASE), rf"\1{MASK}"),  # libpq key=value DSNs
-)
-
-
-class Redactor:
-    """Masks the configured secrets (verbatim, URL- and JSON-escaped) and known token shapes."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        variants: set[str] = set()
-        for secret in secrets:
-            if len(secret) < _MIN_SECRET_LEN:
-                continue
-            for form in (secret, unquote(secret)):  # as configured, and percent-decoded (URL passwords)
-                variants.update({form, json.dumps(form)[1:-1]})  # and as it appears inside JSON
-        ordered = sorted((v for v in variants if len(v) >= _MIN_SECRET_LEN), key=len, reverse=True)
-        self._literal = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Redactor:
-        return cls(secret_values(settings))
-
-    def __call__(self, text: str) -> str:
-        if self._literal is not None:
-            text = self._literal.sub(MASK, text)
-        for pattern, replacement in SECRET_PATTERNS:
-            text = pattern.sub(replacement, text)
-        return text
-
-
-def secret_values(settings: Settings) -> list[str]:
-    """Every ``SecretStr`` value in ``settings``, plus passwords inside secret URLs."""
-    found: list[str] = []
-    for name in type(settings).model_fields:
-        value = getattr(settings, name, None)
-        if not isinstance(value, SecretStr):
-            continue
-        raw = value.get_secret_value()
-        if not raw:
-            continue
-        found.append(raw)
-        if "://" in raw:
-            try:
-                password = urlsplit(raw).password
-            except ValueError:
-                password = None
-            if password:
-                found.append(password)
-    return found
 
 
 class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):

@@ -44,6 +44,8 @@ FEEDBACK = Counter("ragbot_feedback", "Feedback received (thumbs up/down, correc
 JOBS = Counter("ragbot_jobs", "Background jobs (retraining, ingestion) by kind and final status.",
                ["kind", "status"], registry=REGISTRY)
 ERRORS = Counter("ragbot_errors", "Unexpected errors, by where they happened.", ["where"], registry=REGISTRY)
+REJECTED_REQUESTS = Counter("ragbot_rejected_requests", "Requests refused before reaching the bot (e.g. a bad "
+                            "Slack signature), by platform and reason.", ["platform", "reason"], registry=REGISTRY)
 
 _TOKEN = re.compile(r"[^a-z0-9_]+")
 
@@ -73,6 +75,10 @@ def observe_error(where: str) -> None:
     ERRORS.labels(where=label_value(where)).inc()
 
 
+def observe_rejected_request(platform: str, reason: str) -> None:
+    REJECTED_REQUESTS.labels(platform=label_value(platform), reason=label_value(reason)).inc()
+
+
 def render() -> tuple[bytes, str]:
     """The registry in the Prometheus text format, and its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
@@ -81,8 +87,8 @@ def render() -> tuple[bytes, str]:
 def reason_kind(reason: str | None) -> str:
     """A short, bounded label for a fallback reason.
 
-    Reasons look like ``"TimeoutError: ..."`` or ``"generator unavailable: ..."``:
-    the part before the first colon names the kind; the rest (free text) is dropped.
+    The engine writes reasons as ``"<FallbackCode>: <detail>"`` (``"not_supported: ..."``): the
+    part before the first colon names the kind; the rest (free text) is dropped.
     """
     if not reason:
         return "unknown"

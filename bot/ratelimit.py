@@ -91,3 +91,8 @@ class AskLimits:
             if wait:
                 self.user.refund(user_key)
         return float(math.ceil(wait)) if wait else 0.0
+
+    def check_user(self, user_key: str) -> float:
+        """The user limit alone, for what happens outside a channel's flow (corrections): 0 or seconds to wait."""
+        wait = self.user.try_acquire(user_key)
+        return float(math.ceil(wait)) if wait else 0.0

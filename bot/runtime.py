@@ -1,5 +1,6 @@
 """What every long-running bot process starts: logging, the engine, the bot core,
-the adapter watcher (new adapters without restart) and the health/metrics server."""
+the adapter watcher (new adapters without restart), the health/metrics server and
+housekeeping (expired delivery ids; see bot/lifecycle.py for the shutdown)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from bot.core import BotCore
 from bot.health import HealthServer
+from bot.housekeeping import Housekeeping
 from bot.logging_setup import configure_logging
 from rag_engine.adapter_watch import AdapterWatcher
 from rag_engine.engine import RagEngine
@@ -25,6 +27,7 @@ class BotRuntime:
     core: BotCore
     watcher: AdapterWatcher
     health: HealthServer | None
+    housekeeping: Housekeeping
 
     @classmethod
     def start(cls, settings: Settings, engine: RagEngine | None = None) -> BotRuntime:
@@ -32,7 +35,7 @@ class BotRuntime:
         engine = engine or RagEngine(settings)
         # load the model now, off the main thread, so the first question doesn't wait for it
         threading.Thread(target=lambda: engine.generator, name="ragbot-model-load", daemon=True).start()
-        watcher = AdapterWatcher(engine.db, settings, lambda: engine.generator)
+        watcher = engine.adapter_watcher  # the engine loaded the active adapter; this follows later changes
         watcher.start()
         health = None
         if settings.health_port:
@@ -40,13 +43,17 @@ class BotRuntime:
                                   model_status=lambda: model_status(engine))
             health.start()
             log.info("health and metrics on port %s", health.port)
-        return cls(settings, engine, BotCore(settings, engine), watcher, health)
+        housekeeping = Housekeeping(engine.db, settings)  # also without a worker, the table stays bounded
+        housekeeping.start()
+        return cls(settings, engine, BotCore(settings, engine), watcher, health, housekeeping)
 
-    def close(self) -> None:
+    def close(self, flush_timeout_s: float = 5.0) -> None:
+        """Stop the background threads and give queued writes up to ``flush_timeout_s`` to land."""
         if self.health is not None:
             self.health.stop()
+        self.housekeeping.stop()
         self.watcher.stop()
-        self.core.close()
+        self.core.close(flush_timeout_s)
         self.engine.close()
 
 

@@ -10,17 +10,13 @@ send with mentions disabled; this is the layer both adapters share.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
-from bot.logging_setup import MASK, Redactor, secret_values
+from rag_engine.redact import redact_secrets, secret_values
 
 __all__ = ["clean_question", "defuse_mentions", "redact_secrets", "sanitize_output", "secret_values",
            "strip_control", "truncate"]
 
 ZWSP = "\u200b"
-REDACTED = MASK
-_SHAPES = Redactor([])  # token shapes only; exact values need the settings
-_GLUED_TOKEN = re.compile(r"(?:xox[a-z]|xapp)-[A-Za-z0-9-]{6,}")  # also when glued to a word
 
 # Slack: <!channel> <!here> <!everyone> <!subteam^ID|@name> <@U123> <#C123> <!date^...>
 _SLACK_SPECIAL = re.compile(r"<\s*([!@#])\s*([^<>\n]{0,200})>")
@@ -29,8 +25,6 @@ _DISCORD_MENTION = re.compile(r"<(@[!&]?|#|/[^<>\s:]{1,64}(?: [^<>\s:]{1,64}){0,
 _AT_MASS = re.compile(r"@(everyone|here|channel|group)", re.I)  # no \b: cutting "@everyoneX" would make one
 # what is left of a mention opener after the passes above (nested or unterminated forms)
 _OPENER = re.compile(r"<(?=\s*(?:[!@#]|/[^\s/]|id:))")
-# [text](scheme:target) -> "text (scheme:target)": a link shows where it really goes
-_MASKED_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\(\s*<?([A-Za-z][A-Za-z0-9+.-]{0,20}:[^()\s<>]{1,2000})>?\s*\)")
 
 # Characters that render as nothing or reorder text: C0/C1 controls (but \t \n),
 # bidi overrides and isolates, BOM, interlinear annotations and the Unicode
@@ -43,8 +37,8 @@ _LINE_SEPARATORS = re.compile("[\r\u2028\u2029\x85]")
 
 
 def defuse_mentions(text: str) -> str:
-    """Neutralize every mention form of Slack and Discord (and masked links)."""
-    text = _MASKED_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)  # first: it joins text up
+    """Neutralize every mention form of Slack and Discord. (Links are not text: the renderers
+    decide on the parsed Markdown which may keep a label, see :mod:`bot.markdown`.)"""
     text = _SLACK_SPECIAL.sub(lambda m: f"‹{ZWSP}{m.group(1)}{m.group(2)}›", text)
     text = _DISCORD_MENTION.sub(lambda m: f"‹{ZWSP}{m.group(1)}{m.group(2)}›", text)
     text = _OPENER.sub("‹", text)
@@ -54,14 +48,6 @@ def defuse_mentions(text: str) -> str:
 def strip_control(text: str) -> str:
     """Remove invisible and reordering characters; line separators become newlines."""
     return _INVISIBLE.sub("", _LINE_SEPARATORS.sub("\n", text.replace("\r\n", "\n")))
-
-
-def redact_secrets(text: str, secrets: Iterable[str] = ()) -> str:
-    """Mask credential-shaped strings (the same shapes the log redactor masks) and each exact value
-    in ``secrets`` (e.g. ``secret_values(settings)``)."""
-    secrets = [s for s in secrets if s]
-    text = (Redactor(secrets) if secrets else _SHAPES)(text)
-    return _GLUED_TOKEN.sub(REDACTED, text)
 
 
 _DANGLING_MARKER = re.compile(r"\[\d{0,3}$")  # a citation marker cut in half
@@ -80,7 +66,8 @@ def truncate(text: str, limit: int) -> str:
 
 
 def sanitize_output(text: str, *, limit: int) -> str:
-    """Text safe to post: no hidden characters, mentions, masked links or credentials; at most ``limit``."""
+    """Text safe to post: no hidden characters, mentions or credentials; at most ``limit``. (Links are
+    judged when rendered, against the answer's citations: :mod:`bot.markdown`.)"""
     return truncate(redact_secrets(defuse_mentions(strip_control(text or ""))), limit)
 
 

@@ -21,13 +21,16 @@ class Location:
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who acts. ``is_platform_admin`` and ``role_ids`` come from the adapter's own checks
-    (Slack workspace admin/owner, Discord Manage Server permission and role ids)."""
+    (Slack workspace admin/owner, Discord Manage Server permission and role ids).
+    ``is_external``: a member of another organisation (a Slack Connect outsider in a
+    shared channel): never an admin, and reads only what that channel was granted."""
 
     platform: str
     user_id: str
     display_name: str | None = None
     is_platform_admin: bool = False
     role_ids: tuple[str, ...] = ()
+    is_external: bool = False
 
     @property
     def user_key(self) -> str:
@@ -42,15 +45,16 @@ class AskRequest:
     text: str
     thread_id: str | None = None  # conversation the question belongs to (its earlier turns are context)
     event_id: str | None = None  # platform delivery id: a re-delivery is answered at most once
+    ephemeral: bool = False  # the answer is shown to the asker only: it never becomes others' thread history
 
 
 @dataclass(frozen=True, slots=True)
 class SourceRef:
     n: int
     title: str
-    location: str  # file path or URL as stored
-    url: str | None  # a link when the source is on the web
-    heading_path: str = ""
+    location: str  # path relative to the folder it was ingested from (never the server's absolute path)
+    url: str | None  # a link when one is known (front matter, RAGBOT_SOURCE_URL_BASE, a web source)
+    heading_path: str = ""  # the sections cited from this document, "; "-separated
 
 
 @dataclass(slots=True)
@@ -60,10 +64,12 @@ class Reply:
     kind: ReplyKind
     text: str  # sanitized; Markdown with [n] citation markers
     sources: list[SourceRef] = field(default_factory=list)
-    interaction_id: int | None = None
+    interaction_id: int | None = None  # for the buttons only: users are shown answer_code
+    answer_code: str | None = None  # the short id users see and quote (bot.answer_codes)
     retry_after_s: float | None = None
     feedback_enabled: bool = False
     meta: dict[str, str] = field(default_factory=dict)
+    fallback_note: str | None = None  # why the answer quotes the documents, in plain words (for the footer)
 
 
 @dataclass(slots=True)

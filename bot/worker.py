@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.housekeeping import Housekeeping
 from rag_engine import jobs
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database
@@ -132,16 +133,22 @@ class Worker:
 
     # -- the loop ------------------------------------------------------------------
     def run_forever(self, idle_s: float = 2.0) -> None:
-        """Run jobs until :meth:`stop`; waits ``idle_s`` between empty polls."""
+        """Run jobs until :meth:`stop`; waits ``idle_s`` between empty polls. Meanwhile a
+        housekeeping thread deletes expired delivery ids."""
         log.info("worker %s started (jobs: %s)", self.worker_id, ", ".join(self.handlers))
-        while not self.stopping.is_set():
-            try:
-                ran = self.run_once()
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: wait and retry
-                log.warning("worker poll failed: %s", exc)
-                ran = None
-            if ran is None:
-                self.stopping.wait(idle_s)
+        housekeeping = Housekeeping(self.db, self.settings)
+        housekeeping.start()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    ran = self.run_once()
+                except Exception as exc:  # noqa: BLE001 - e.g. the database is down: wait and retry
+                    log.warning("worker poll failed: %s", exc)
+                    ran = None
+                if ran is None:
+                    self.stopping.wait(idle_s)
+        finally:
+            housekeeping.stop()
         log.info("worker %s stopped", self.worker_id)
 
     def stop(self) -> None:

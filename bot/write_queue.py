@@ -38,7 +38,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from bot import metrics
 from bot.sanitize import redact_secrets, secret_values
 from rag_engine.feedback import VoteOutcome, record_correction, record_vote
-from rag_engine.interactions import InteractionContext, log_interaction
+from rag_engine.interactions import History, InteractionContext, log_interaction
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database, DatabaseUnavailable
 from rag_engine.types import Answer
@@ -109,6 +109,7 @@ class WriteQueue:
         self._thread: threading.Thread | None = None
         self._written = self._queued = self._flushed = self._given_up = 0
         self._atexit_registered = False
+        self._closed = False  # after close() nothing more is queued (the process is stopping)
 
     # -- submitting ----------------------------------------------------------------
     def submit(self, kind: str, run: Callable[[], T]) -> Submitted[T]:
@@ -141,6 +142,9 @@ class WriteQueue:
 
     def _enqueue(self, kind: str, run: Callable[[], Any]) -> None:
         with self._cond:
+            if self._closed:
+                self._give_up(kind, "the process is stopping and the database is away")
+                raise QueueFull(f"{kind} write given up: the process is stopping")
             if len(self._items) >= self.maxsize:
                 self._give_up(kind, f"the write queue is full ({self.maxsize} waiting)")
                 raise QueueFull(f"{kind} write given up: {self.maxsize} writes already wait for the database")
@@ -212,7 +216,10 @@ class WriteQueue:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Try to write what is queued (for up to ``timeout`` s), then stop; what is left is given up."""
+        """Try to write what is queued (for up to ``timeout`` s), then stop; what is left is given up,
+        and so is any write that would have to be queued later."""
+        with self._cond:
+            self._closed = True
         if self._thread is not None and self._thread.is_alive():
             self.drain(timeout)
         self._stop.set()
@@ -286,12 +293,14 @@ class DurableWrites:
         self._secrets = secret_values(settings)
 
     def log_interaction(self, ctx: InteractionContext, question: str, answer: Answer | None,
-                        collection_ids: list[int] | None, *, error: str | None = None) -> int | None:
+                        collection_ids: list[int] | None, *, error: str | None = None,
+                        history: History | None = None) -> int | None:
         """Log one ask; returns its id, or None if it had to be given up or got no id during an outage."""
         interaction_id = self.ids.take()
         if error:  # an exception's text can carry a URL or header: keep credentials out of the log
             error = redact_secrets(error, self._secrets)
-        write = self.interaction_write(interaction_id, ctx, question, answer, collection_ids, error=error)
+        write = self.interaction_write(interaction_id, ctx, question, answer, collection_ids, error=error,
+                                       history=history)
         try:
             done = self.queue.submit("interaction", write)
         except QueueFull:
@@ -300,13 +309,13 @@ class DurableWrites:
 
     def interaction_write(self, interaction_id: int | None, ctx: InteractionContext, question: str,
                           answer: Answer | None, collection_ids: list[int] | None, *,
-                          error: str | None = None) -> Callable[[], int]:
+                          error: str | None = None, history: History | None = None) -> Callable[[], int]:
         """The insert of one interaction as a retryable callable (idempotent when it has an id)."""
 
         def write() -> int:
             try:
                 return log_interaction(self.db, ctx, question, answer, collection_ids, error=error,
-                                       interaction_id=interaction_id)
+                                       interaction_id=interaction_id, history=history)
             except IntegrityError as exc:
                 if interaction_id is not None and _is_key_conflict(exc, "interactions_pkey"):
                     return interaction_id  # an earlier attempt was committed after all

@@ -1,9 +1,12 @@
-"""Running bots pick up a newly active adapter without a restart.
+"""Every answer comes from the active adapter; running bots pick up a new one without a restart.
 
-:class:`AdapterWatcher` reads the active adapter from the ``adapters`` table and,
-when it differs from what the generator serves, loads it over the already
-loaded base weights and switches to it (or back to the base model after a
-rollback to none). It wakes on ``NOTIFY ragbot_adapters`` (sent by every
+Each ``RagEngine`` owns an :class:`AdapterWatcher` and checks once when it builds
+its generator, so one-shot commands (``ragbot ask``, ``demo``, ``eval answers``)
+answer with the same adapter as the bots; long-running processes also
+:meth:`~AdapterWatcher.start` it. It reads the active adapter from the
+``adapters`` table and, when it differs from what the generator serves, loads
+it over the already loaded base weights and switches to it (or back to the
+base model after a rollback to none). It wakes on ``NOTIFY ragbot_adapters`` (sent by every
 activation and rollback) and polls every ``settings.adapter_poll_s`` seconds
 anyway, so a missed notification only delays the switch.
 """
@@ -86,6 +89,15 @@ class AdapterWatcher:
             self._unload_old(gen, keep={version, previous})
             return version
 
+    def check(self) -> str | None:
+        """:meth:`check_once` that never raises (e.g. the database is down): the failure is logged and
+        kept in ``last_error``, and the generator keeps serving what it served."""
+        try:
+            return self.check_once()
+        except Exception as exc:  # noqa: BLE001 - answering must not depend on the adapter check
+            self._fail(None, f"adapter check failed: {type(exc).__name__}: {exc}")
+            return None
+
     def _wanted(self) -> _Wanted:
         a = t.adapters.c
         with self.db.connect() as conn:
@@ -130,10 +142,7 @@ class AdapterWatcher:
         listener = _Listener(self.db)
         try:
             while not self._stop.is_set():
-                try:
-                    self.check_once()
-                except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try again later
-                    self._fail(None, f"adapter check failed: {type(exc).__name__}: {exc}")
+                self.check()  # a failed check is tried again at the next wake-up
                 listener.wait(self.settings.adapter_poll_s, self._stop)
         finally:
             listener.close()

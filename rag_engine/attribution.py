@@ -5,6 +5,11 @@ best match is close enough to be a paraphrase counts as supported. This gives
 (1) post-hoc ``[n]`` markers for models that answer without writing them, and
 (2) the grounding check: an answer that is mostly unsupported is replaced by
 the extractive one instead of being shown.
+
+Similarity alone reads "$75" as a paraphrase of "$75 per person", so numbers
+are held strictly (``rag_engine.quantities``): a sentence is supported only by
+a passage that states its amounts with the same units and qualifiers, and a
+sentence whose amounts no passage states is reported in ``wrong_amounts``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 
 from rag_engine.chunking import split_sentences
 from rag_engine.embedding import Embedder
+from rag_engine.quantities import amounts, keeps_amounts
 from rag_engine.types import SearchHit
 
 MIN_SIMILARITY = 0.5
@@ -26,17 +32,39 @@ _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 class Support:
     annotated: str  # the answer with [n] after each supported sentence
     fraction: float  # supported sentences / sentences
+    wrong_amounts: tuple[str, ...] = ()  # sentences stating an amount no passage states so (unit, "per …")
 
 
 def support(text: str, hits: list[SearchHit], shown: int, embedder: Embedder,
-            min_similarity: float = MIN_SIMILARITY) -> Support:
+            min_similarity: float = MIN_SIMILARITY, *, strict_amounts: bool = True) -> Support:
+    """``strict_amounts=False`` is the similarity-only check (kept to measure what the strict one changes)."""
     sentences = [s for s in split_sentences(_MARKER.sub("", text)) if s.strip()]
     passages = [h.text for h in hits[: max(1, shown)]]
     if not sentences or not passages:
         return Support(text, 0.0)
     vectors = embedder.embed_documents(sentences + passages)
     sims = vectors[: len(sentences)] @ vectors[len(sentences):].T
+    wrong: list[str] = []
+    if strict_amounts:
+        for i, sentence in enumerate(sentences):
+            if amounts(sentence):
+                keeps = np.array([keeps_amounts(sentence, p) for p in passages])
+                sims[i, ~keeps] = -1.0  # a passage that does not state these amounts cannot support the sentence
+                if not keeps.any():
+                    wrong.append(sentence)
     best = np.argmax(sims, axis=1)
     supported = sims[np.arange(len(sentences)), best] >= min_similarity
     out = [s.rstrip() + (f" [{best[i] + 1}]" if supported[i] else "") for i, s in enumerate(sentences)]
-    return Support(" ".join(out), float(supported.mean()))
+    return Support(" ".join(out), float(supported.mean()), tuple(wrong))
+
+
+def rejection(found: Support, min_fraction: float) -> str | None:
+    """Why a generated answer must not be shown (None: show it); ``min_fraction`` 0 switches the check off."""
+    if not min_fraction:
+        return None
+    if found.wrong_amounts:  # a changed amount or a dropped "per …" is never a paraphrase, however few
+        return ("generated answer not supported by the passages: it states an amount they do not "
+                "(or drops its unit or 'per …')")
+    if found.fraction < min_fraction:
+        return f"generated answer not supported by the passages ({found.fraction:.0%} of sentences)"
+    return None

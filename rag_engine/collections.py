@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select
 from rag_engine.store import schema as t
 
 Visibility = Literal["public", "private"]
+MAX_NAMES_SHOWN = 50  # collections named in a "no such collection" message
 
 
 class CollectionNotFound(LookupError):
@@ -66,6 +67,17 @@ def create(
 
 def get_or_create(conn: Connection, name: str, *, visibility: Visibility = "public") -> Collection:
     return get(conn, name) or create(conn, name, visibility=visibility)
+
+
+def require(conn: Connection, name: str) -> Collection:
+    """The collection ``name``; an unknown name raises ``CollectionNotFound`` naming the existing ones."""
+    found = get(conn, name)
+    if found is None:
+        names = conn.execute(select(t.collections.c.name).order_by(t.collections.c.name)).scalars().all()
+        shown = ", ".join(names[:MAX_NAMES_SHOWN]) + (f" and {len(names) - MAX_NAMES_SHOWN} more"
+                                                       if len(names) > MAX_NAMES_SHOWN else "")
+        raise CollectionNotFound(f"there is no collection named {name!r}; existing collections: {shown or 'none'}")
+    return found
 
 
 def bind_embedder(conn: Connection, collection: Collection, model: str, backend: str) -> None:

@@ -10,32 +10,37 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag_engine import collections as cols
-from rag_engine.attribution import support
+from rag_engine.adapter_watch import AdapterWatcher
+from rag_engine.attribution import rejection, support
 from rag_engine.generation.ask_back import clarifying_question
 from rag_engine.generation.citations import parse_citations
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
-from rag_engine.generation.base import Generator
+from rag_engine.followup import standalone_question
+from rag_engine.generation.base import Generator, fallback_code
 from rag_engine.ingest import Ingestor, Progress
+from rag_engine.redact import redact_secrets
 from rag_engine.retrieval import Reranker, Retriever
 from rag_engine.safety import injection_flags
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.store.migrate import ensure_schema
-from rag_engine.types import (Answer, AnswerStatus, GeneratedText, IngestReport, Record, SearchHit, SearchMode,
-                              Turn)
+from rag_engine.tables import restore_tables
+from rag_engine.types import (Answer, AnswerStatus, FallbackCode, GeneratedText, IngestReport, Record, SearchHit,
+                              SearchMode, Turn)
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND_TEXT = "I couldn't find this in the documents I can see here, so I won't guess."
+FOLLOWUP_REWRITTEN = "followup_rewritten"  # flag: retrieval searched ``metadata["search_query"]``, not the question
 _UNSET = object()
 
 
 class RagEngine:
     """Retrieval-augmented answers over Postgres + pgvector.
 
-    ``generator`` defaults to the configured backend (built on first answer);
-    pass ``None`` for extractive-only. Whatever happens in the generator, an
+    ``generator`` defaults to the configured backend (built on first answer,
+    with the registry's active adapter loaded); pass ``None`` for extractive-only. Whatever happens in the generator, an
     answer comes back: failures fall back to the extractive answerer.
     """
 
@@ -61,12 +66,17 @@ class RagEngine:
         self._generator = generator
         self._generator_error: str | None = None
         self._generator_lock = threading.Lock()
+        # serves the registry's active adapter: checked when the generator is built (every command answers
+        # with it) and, in long-running processes, started to follow activations and rollbacks
+        self.adapter_watcher = AdapterWatcher(self.db, settings, self._built_generator)
 
     # -- documents -------------------------------------------------------------
     def ingest(self, paths: Sequence[Path | str], collection: str = "default", *, prune: bool = False,
-               progress: Progress | None = None, visibility: cols.Visibility = "public") -> IngestReport:
+               progress: Progress | None = None, visibility: cols.Visibility = "public", create: bool = True,
+               follow_symlinks: bool = True) -> IngestReport:
+        """See ``Ingestor.ingest_paths``; chat ingestion passes ``create=False, follow_symlinks=False``."""
         return self.ingestor.ingest_paths([Path(p) for p in paths], collection, prune=prune, progress=progress,
-                                          visibility=visibility)
+                                          visibility=visibility, create=create, follow_symlinks=follow_symlinks)
 
     def ingest_records(self, records: Sequence[Record], collection: str, *, prune: bool = False,
                        progress: Progress | None = None, visibility: cols.Visibility = "public") -> IngestReport:
@@ -93,21 +103,26 @@ class RagEngine:
                mode: SearchMode | None = None) -> Answer:
         started = time.perf_counter()
         history = list(history or [])
-        query = _retrieval_query(question, history)
+        # retrieval searches a follow-up as a standalone question; the generator gets the question and the thread
+        query = standalone_question(question, history)
         hits = self.retriever.search(query, self.collection_ids(collections), k, mode)
         timings = {"retrieve": time.perf_counter() - started}
         flags = injection_flags(hits)
+        rewritten = {"search_query": query} if query != question else {}
+        if rewritten:
+            flags.append(FOLLOWUP_REWRITTEN)
         best = max((h.vector_score or 0.0 for h in hits), default=0.0)
         if not hits or best < self.settings.min_relevance:
             timings["total"] = time.perf_counter() - started
             return Answer(text=NOT_FOUND_TEXT, hits=hits, status=AnswerStatus.NOT_FOUND, timings=timings,
-                          flags=flags, metadata={"best_similarity": best})
-        answer = self._ask_back(question, hits)
+                          flags=flags, metadata={"best_similarity": best, **rewritten})
+        answer = self._ask_back(query, hits)
         if answer is None:
             answer = self._generate(question, hits, history)
         if not answer.text.strip():  # nothing quotable survived (e.g. every sentence was an injection)
             answer.text, answer.status, answer.citations = NOT_FOUND_TEXT, AnswerStatus.NOT_FOUND, []
         answer.flags = flags
+        answer.metadata.update(rewritten)
         answer.timings = {**timings, **answer.timings, "total": time.perf_counter() - started}
         return answer
 
@@ -120,9 +135,11 @@ class RagEngine:
     def _generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> Answer:
         t0 = time.perf_counter()
         generator = self.generator
-        status, reason = AnswerStatus.ANSWERED, None
+        status, code, reason = AnswerStatus.ANSWERED, None, None
         if generator is None and self._generator_error:
-            status, reason = AnswerStatus.FALLBACK, self._generator_error
+            status, code, reason = AnswerStatus.FALLBACK, FallbackCode.MODEL_UNAVAILABLE, self._generator_error
+        elif generator is None:
+            code = FallbackCode.NO_GENERATOR
         result = None
         if generator is not None:
             try:
@@ -131,34 +148,41 @@ class RagEngine:
                     raise RuntimeError("the generator returned an empty answer")
             except Exception as exc:  # noqa: BLE001 - any model failure falls back, the bot keeps answering
                 log.warning("generator %s failed, answering extractively: %s", generator.name, exc)
-                status, reason, result = AnswerStatus.FALLBACK, f"{type(exc).__name__}: {exc}"[:500], None
+                # the reason is stored and may be shown: an error can quote a URL with its credentials
+                reason = redact_secrets(f"{type(exc).__name__}: {exc}", self.settings)[:500]
+                status, code, result = AnswerStatus.FALLBACK, fallback_code(exc), None
         if result is None:
             result = self.extractive.generate(question, hits, history)
         if result.model != self.extractive.name:
-            result, status, reason = self._check_grounding(question, result, hits, history, status, reason)
-        text, citations = parse_citations(result.text, hits)
+            result, unsupported = self._check_grounding(question, result, hits, history)
+            if unsupported:
+                status, code, reason = AnswerStatus.FALLBACK, FallbackCode.NOT_SUPPORTED, unsupported
+        text, citations = parse_citations(restore_tables(result.text), hits)
         return Answer(
             text=text, citations=citations, hits=hits, status=status, timings={"generate": time.perf_counter() - t0},
             generator=result.model, adapter_version=result.adapter_version, prompt_version=result.prompt_version,
-            fallback_reason=reason, passages=list(result.passages),
+            fallback_code=code, fallback_reason=_fallback_reason(code, reason),
+            passages=list(result.passages), metadata=self._adapter_problem(),
         )
 
-    def _check_grounding(self, question: str, result: GeneratedText, hits: list[SearchHit], history: list[Turn],
-                         status: AnswerStatus, reason: str | None):
-        """Cite unmarked answers post hoc; replace a mostly unsupported answer by the extractive one."""
+    def _check_grounding(self, question: str, result: GeneratedText, hits: list[SearchHit],
+                         history: list[Turn]) -> tuple[GeneratedText, str | None]:
+        """Cite unmarked answers post hoc; replace a mostly unsupported answer by the extractive one.
+
+        Returns the answer to give and, when it replaced an unsupported one, why.
+        """
         shown = len(result.passages) or len(hits)
         has_markers = bool(parse_citations(result.text, hits)[1])
         if has_markers and not self.settings.min_grounded_fraction:
-            return result, status, reason
+            return result, None
         found = support(result.text, hits, shown, self.embedder)
-        if found.fraction < self.settings.min_grounded_fraction:
-            log.info("generated answer %.0f%% supported by its passages: answering extractively",
-                     100 * found.fraction)
-            return (self.extractive.generate(question, hits, history), AnswerStatus.FALLBACK,
-                    f"generated answer not supported by the passages ({found.fraction:.0%} of sentences)")
+        why = rejection(found, self.settings.min_grounded_fraction)
+        if why:
+            log.info("%s: answering extractively", why)
+            return self.extractive.generate(question, hits, history), why
         if not has_markers:
             result = replace(result, text=found.annotated)
-        return result, status, reason
+        return result, None
 
     @property
     def generator(self) -> Generator | None:
@@ -167,7 +191,17 @@ class RagEngine:
             with self._generator_lock:
                 if self._generator is _UNSET:
                     self._generator = self._build_generator()
+                    self.adapter_watcher.check()
         return self._generator  # type: ignore[return-value]
+
+    def _built_generator(self) -> Generator | None:
+        """The generator once built; the watcher never builds it (building runs the watcher's check)."""
+        return None if self._generator is _UNSET else self._generator  # type: ignore[return-value]
+
+    def _adapter_problem(self) -> dict[str, str]:
+        """``{"adapter_error": why}`` while the active adapter cannot be served and the base model answers."""
+        error = self.adapter_watcher.last_error
+        return {"adapter_error": error} if error and self._built_generator() is not None else {}
 
     @property
     def generator_built(self) -> bool:
@@ -187,7 +221,8 @@ class RagEngine:
 
             return build_generator(self.settings)
         except Exception as exc:  # noqa: BLE001 - a model that cannot load must not stop the bot
-            self._generator_error = f"generator unavailable: {type(exc).__name__}: {exc}"[:500]
+            why = f"generator unavailable: {type(exc).__name__}: {exc}"
+            self._generator_error = redact_secrets(why, self.settings)[:500]
             log.error("%s; answering extractively", self._generator_error)
             return None
 
@@ -195,10 +230,11 @@ class RagEngine:
         self.db.dispose()
 
 
-def _retrieval_query(question: str, history: list[Turn]) -> str:
-    """A follow-up in a thread is searched together with the last user turn."""
-    earlier = [t.text for t in history if t.role == "user"][-1:]
-    return " ".join([*earlier, question]) if earlier else question
+def _fallback_reason(code: FallbackCode | None, detail: str | None) -> str | None:
+    """``"<code>: <detail>"``: the code first, so the interaction log and metrics can group by it."""
+    if code is None:
+        return None
+    return f"{code.value}: {detail}" if detail else code.value
 
 
 def _build_reranker(settings: Settings) -> Reranker | None:

@@ -2,7 +2,10 @@
 
 Each document is written in its own transaction (its chunks replaced whole), so
 a failure never leaves half a document. Embeddings of unchanged chunk texts are
-reused instead of recomputed.
+reused instead of recomputed. Files are read and parsed in a child process with a
+time limit each (``rag_engine.parse_worker``); a file over it is skipped and
+reported. Each document keeps its path relative to the folder it was ingested
+from (``rag_engine.sources``), which is what readers are shown.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from pathlib import Path
 from sqlalchemy import Connection, delete, func, select
 
 from rag_engine import collections as cols
+from rag_engine import sources
 from rag_engine.chunking import ChunkDraft, chunk_document
 from rag_engine.embedding import Embedder
-from rag_engine.parsing import SUPPORTED_SUFFIXES, ParsedDocument, ParseError, Section, parse_bytes, parse_file
+from rag_engine.parse_worker import read_document_within
+from rag_engine.parsing import SUPPORTED_SUFFIXES, ParsedDocument, ParseError, Section, parse_bytes
 from rag_engine.settings import Settings
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
@@ -39,19 +44,41 @@ class _Pending:
     drafts: list[ChunkDraft]
 
 
-def discover_files(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Supported files under ``paths`` (recursively), and the paths that were skipped."""
-    files: list[Path] = []
+@dataclass(frozen=True, slots=True)
+class FoundFile:
+    path: Path  # absolute: the document's source_uri
+    relative_path: str  # below the folder it was found in (a file given alone: its name); shown to readers
+
+
+SYMLINK_SKIPPED = "symbolic link: not followed"
+
+
+def discover_files(paths: Sequence[Path], *, follow_symlinks: bool = True,
+                   ) -> tuple[list[FoundFile], list[tuple[str, str]]]:
+    """Supported files under ``paths`` (recursively), and the paths that were skipped.
+
+    ``follow_symlinks=False`` skips (and reports) every symbolic link, given or
+    met in a folder, so that only files really below the given paths are read.
+    Folders reached through a link are never walked either way.
+    """
+    files: list[FoundFile] = []
     skipped: list[tuple[str, str]] = []
     for root in paths:
-        if root.is_dir():
+        if not follow_symlinks and root.is_symlink():
+            skipped.append((str(root), SYMLINK_SKIPPED))
+        elif root.is_dir():
             for p in sorted(root.rglob("*")):
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts):
-                    if p.suffix.lower() in SUPPORTED_SUFFIXES:
-                        files.append(p.resolve())
+                relative = p.relative_to(root)
+                if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if not follow_symlinks and p.is_symlink():
+                    if p.is_dir() or p.suffix.lower() in SUPPORTED_SUFFIXES:
+                        skipped.append((str(p), SYMLINK_SKIPPED))
+                elif p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES:
+                    files.append(FoundFile(p.resolve(), relative.as_posix()))
         elif root.is_file():
             if root.suffix.lower() in SUPPORTED_SUFFIXES:
-                files.append(root.resolve())
+                files.append(FoundFile(root.resolve(), root.name))
             else:
                 skipped.append((str(root), f"unsupported file type {root.suffix or '(none)'}"))
         else:
@@ -75,21 +102,23 @@ class Ingestor:
     # -- public entry points ---------------------------------------------------
     def ingest_paths(
         self, paths: Sequence[Path], collection: str, *, prune: bool = False, progress: Progress | None = None,
-        visibility: cols.Visibility = "public",
+        visibility: cols.Visibility = "public", create: bool = True, follow_symlinks: bool = True,
     ) -> IngestReport:
+        """Ingest files and folders. ``create=False`` refuses a collection that does not
+        exist (``CollectionNotFound``); ``follow_symlinks=False`` reads no symbolic link."""
         start = time.perf_counter()
-        files, skipped = discover_files([Path(p) for p in paths])
+        coll = self._collection(collection, visibility, create)
+        files, skipped = discover_files([Path(p) for p in paths], follow_symlinks=follow_symlinks)
         report = IngestReport(files=len(files), skipped=list(skipped))
-        coll = self._collection(collection, visibility)
 
         def items() -> Iterable[tuple[str, Callable[[], tuple[ParsedDocument, bytes]]]]:
             for f in files:
-                yield f.as_posix(), lambda f=f: self._read_file(f)
+                yield f.path.as_posix(), lambda f=f: self._read_file(f, follow_symlinks)
 
         self._run(coll, items(), report, progress)
         if prune:
             roots = [Path(p).resolve().as_posix() for p in paths]
-            present = {f.as_posix() for f in files}
+            present = {f.path.as_posix() for f in files}
             report.documents_pruned = self._prune(
                 coll, lambda uri: any(uri == r or uri.startswith(r.rstrip("/") + "/") for r in roots)
                 and uri not in present
@@ -120,15 +149,19 @@ class Ingestor:
         return report
 
     # -- steps -----------------------------------------------------------------
-    def _collection(self, name: str, visibility: cols.Visibility) -> cols.Collection:
+    def _collection(self, name: str, visibility: cols.Visibility, create: bool = True) -> cols.Collection:
         with self.db.begin() as conn:
-            coll = cols.get_or_create(conn, name, visibility=visibility)
+            coll = cols.get_or_create(conn, name, visibility=visibility) if create else cols.require(conn, name)
             cols.bind_embedder(conn, coll, self.embedder.model_name, self.embedder.backend)
         return coll
 
-    def _read_file(self, path: Path) -> tuple[ParsedDocument, bytes]:
-        doc = parse_file(path, max_bytes=self.settings.max_file_mb * 1_000_000)
-        return doc, path.read_bytes()
+    def _read_file(self, found: FoundFile, follow_symlinks: bool) -> tuple[ParsedDocument, bytes]:
+        doc, raw = read_document_within(found.path, timeout_s=self.settings.ingest_file_timeout_s,
+                                        max_bytes=self.settings.max_file_mb * 1_000_000,
+                                        follow_symlinks=follow_symlinks)
+        doc.metadata[sources.RELATIVE_PATH] = found.relative_path
+        # the shown path is part of what is stored: the same file ingested from another folder is rewritten
+        return doc, raw + b"\0" + found.relative_path.encode()
 
     def _read_record(self, rec: Record) -> tuple[ParsedDocument, bytes]:
         raw = rec.text.encode("utf-8")

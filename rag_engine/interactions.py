@@ -3,17 +3,22 @@
 One row per ask, written in one transaction that returns its id (feedback and
 corrections refer to it). Failed asks are logged too, with status ``error``.
 Retrieved chunks are stored with their scores, collections and titles so the
-training set can rebuild the exact prompt the generator saw.
+training set can rebuild the exact prompt the generator saw; the thread history
+it was shown is stored as interaction ids and the collections that history drew
+on, so access and training rules also apply to what came in through history.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
+from rag_engine.redact import redact_secrets
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
 from rag_engine.types import Answer, AnswerStatus, Turn
@@ -30,6 +35,7 @@ class InteractionContext:
     channel_id: str
     thread_id: str | None
     user_key: str  # stable per person and platform, e.g. "slack:T1:U2"
+    ephemeral: bool = False  # the answer is shown to the asker only: never history for anyone else
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +75,22 @@ class InteractionRecord:
     fallback_reason: str | None
     flags: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    ephemeral: bool = False
+    history_ids: list[int] = field(default_factory=list)
+    history_collection_ids: list[int] = field(default_factory=list)
 
     @property
     def retrieved_collection_ids(self) -> set[int]:
         return {c.collection_id for c in self.retrieved}
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Earlier turns of a thread for the generator, and what they drew on (stored with the new ask)."""
+
+    turns: list[Turn] = field(default_factory=list)
+    interaction_ids: tuple[int, ...] = ()
+    collection_ids: frozenset[int] = frozenset()  # the turns' retrieved and history collections
 
 
 def log_interaction(
@@ -84,6 +102,7 @@ def log_interaction(
     *,
     error: str | None = None,
     interaction_id: int | None = None,
+    history: History | None = None,
 ) -> int:
     """Store one ask and return its ``interactions.id``.
 
@@ -93,6 +112,7 @@ def log_interaction(
     ``answer=None`` records a failed ask (status ``error``, ``error`` kept as the
     reason). An answer whose generator did not report the passages it showed
     (extractive, not-found) is stored with the retrieved hit texts instead.
+    ``history`` is the thread history the generator was given.
     """
     if answer is None and not error:
         raise ValueError("log_interaction needs an answer or an error")
@@ -104,11 +124,14 @@ def log_interaction(
         "user_key": ctx.user_key,
         "question": question,
         "collection_ids": list(collection_ids or []),
+        "ephemeral": ctx.ephemeral,
+        "history_ids": list(history.interaction_ids) if history else [],
+        "history_collection_ids": sorted(history.collection_ids) if history else [],
     }
     if interaction_id is not None:
         values["id"] = interaction_id
     if answer is None:
-        values.update(status=ERROR_STATUS, fallback_reason=str(error)[:2000])
+        values.update(status=ERROR_STATUS, fallback_reason=_reason(str(error), db))
     else:
         hits = answer.hits
         values.update(
@@ -124,12 +147,18 @@ def log_interaction(
             answer=answer.text,
             citations=[_citation_dict(c) for c in answer.citations],
             status=AnswerStatus(answer.status).value,
-            fallback_reason=error or answer.fallback_reason,
+            fallback_reason=_reason(error or answer.fallback_reason, db),
+            search_query=answer.metadata.get("search_query"),
             flags=list(answer.flags),
             timings={k: float(v) for k, v in answer.timings.items()},
         )
     with db.begin() as conn:
         return int(conn.execute(t.interactions.insert().values(**values).returning(t.interactions.c.id)).scalar_one())
+
+
+def _reason(reason: str | None, db: Database) -> str | None:
+    """A fallback reason may be an exception's text (a URL with credentials): never stored as is."""
+    return redact_secrets(reason, db.settings)[:2000] if reason else reason
 
 
 def get_interaction(db: Database, interaction_id: int) -> InteractionRecord | None:
@@ -138,30 +167,48 @@ def get_interaction(db: Database, interaction_id: int) -> InteractionRecord | No
     return record_from_row(row) if row is not None else None
 
 
-def thread_history(db: Database, platform: str, channel_id: str, thread_id: str, limit: int) -> list[Turn]:
+def thread_history(db: Database, platform: str, channel_id: str, thread_id: str, limit: int, *,
+                   readable: Collection[int], user_key: str) -> History:
     """The last ``limit`` turns of a thread (user question, assistant answer, ...), oldest first.
 
-    ``limit`` counts turns, like ``settings.history_turns``. Failed asks are
+    ``limit`` counts turns, like ``settings.history_turns``. A turn is history
+    only if every collection it drew on (retrieved and through its own history)
+    is in ``readable``, the asking location's readable collections *now*: a
+    revoked grant also withdraws the answers given under it. An ephemeral
+    answer is history only for its own asker (``user_key``). Failed asks are
     skipped: an error message is not something to build on.
     """
     if limit <= 0:
-        return []
+        return History()
     c = t.interactions.c
+    allowed = sorted({int(cid) for cid in readable})
+    retrieved_collections = func.jsonb_path_query_array(c.retrieved, cast("$[*].collection_id", JSONPATH),
+                                                        type_=JSONB)
     rows = (
-        select(c.question, c.answer, c.id)
+        select(c.id, c.question, c.answer, c.retrieved, c.history_collection_ids)
         .where(c.platform == platform, c.channel_id == channel_id, c.thread_id == thread_id,
-               c.status != ERROR_STATUS)
+               c.status != ERROR_STATUS,
+               or_(c.ephemeral.is_(False), c.user_key == user_key),
+               retrieved_collections.contained_by(allowed),
+               c.history_collection_ids.contained_by(allowed))
         .order_by(c.id.desc())
         .limit(limit)
     )
     with db.connect() as conn:
         found = conn.execute(rows).all()
-    turns: list[Turn] = []
-    for row in reversed(found):
-        turns.append(Turn("user", row.question))
-        if row.answer:
-            turns.append(Turn("assistant", row.answer))
-    return turns[-limit:]
+    kept: list[tuple[Any, list[Turn]]] = []  # newest first; each row gives its question and answer
+    room = limit
+    for row in found:
+        if room <= 0:
+            break
+        turns = [Turn("user", row.question)] + ([Turn("assistant", row.answer)] if row.answer else [])
+        kept.append((row, turns[-room:]))
+        room -= len(kept[-1][1])
+    kept.reverse()
+    drew_on = {int(item["collection_id"]) for row, _ in kept for item in row.retrieved or []}
+    drew_on.update(cid for row, _ in kept for cid in row.history_collection_ids or [])
+    return History(turns=[turn for _, turns in kept for turn in turns],
+                   interaction_ids=tuple(row.id for row, _ in kept), collection_ids=frozenset(drew_on))
 
 
 def record_from_row(row: Any) -> InteractionRecord:
@@ -186,6 +233,9 @@ def record_from_row(row: Any) -> InteractionRecord:
         fallback_reason=row.fallback_reason,
         flags=list(row.flags or []),
         timings=dict(row.timings or {}),
+        ephemeral=bool(row.ephemeral),
+        history_ids=list(row.history_ids or []),
+        history_collection_ids=list(row.history_collection_ids or []),
     )
 
 
@@ -202,4 +252,7 @@ def _citation_dict(citation: Any) -> dict[str, Any]:
         "title": citation.title,
         "source_uri": citation.source_uri,
         "heading_path": citation.heading_path,
+        "passage": citation.passage,  # the prompt's marker: training maps readers' numbers back through it
+        "display_path": citation.display_path,  # what a reader may be shown (source_uri is the server's path)
+        "url": citation.url,
     }

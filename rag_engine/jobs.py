@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
+from rag_engine.redact import redact_secrets
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
 
@@ -116,7 +117,7 @@ def finish(db: Database, job_id: int, worker_id: str, result: dict[str, Any]) ->
 
 
 def fail(db: Database, job_id: int, worker_id: str, error: str, result: dict[str, Any] | None = None) -> None:
-    _close(db, job_id, worker_id, status="failed", result=result, error=error[:4000])
+    _close(db, job_id, worker_id, status="failed", result=result, error=redact_secrets(error, db.settings)[:4000])
 
 
 def release(db: Database, job_id: int, worker_id: str, note: str) -> None:
@@ -126,7 +127,8 @@ def release(db: Database, job_id: int, worker_id: str, note: str) -> None:
         conn.execute(
             t.jobs.update()
             .where(j.id == job_id, j.worker_id == worker_id, j.status == "running")
-            .values(status="queued", worker_id=None, heartbeat_at=None, error=note[:4000])
+            .values(status="queued", worker_id=None, heartbeat_at=None,
+                    error=redact_secrets(note, db.settings)[:4000])
         )
 
 

@@ -1,18 +1,27 @@
 """File parsing: Markdown, plain text, HTML and PDF into titled sections.
 
 A parser never returns half a document: anything it cannot read raises
-``ParseError`` with a reason a person can act on.
+``ParseError`` with a reason a person can act on. Files come from anyone who can
+write to an ingested folder, so every step is linear in the input (no regex that
+backtracks over the rest of a line, no tree walk per element); the per-file time
+limit in ``rag_engine.parse_worker`` covers the third-party parsers.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 SUPPORTED_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text",
                       ".html": "html", ".htm": "html", ".pdf": "pdf"}
@@ -40,26 +49,40 @@ class ParsedDocument:
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-_TEMPLATE_TAGS = re.compile(r"\{%-?.*?-?%\}|\{\{-?.*?-?\}\}|\{#.*?#\}", re.S)
-_ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_TEMPLATE_OPEN = re.compile(r"\{[%{#]")
+_TEMPLATE_CLOSE = {"%": "%}", "{": "}}", "#": "#}"}  # {% ... %}, {{ ... }}, {# ... #}
+_ATX_OPEN = re.compile(r"(#{1,6})[ \t]")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def parse_file(path: Path, *, max_bytes: int) -> ParsedDocument:
+    return read_document(path, max_bytes=max_bytes)[0]
+
+
+def read_document(path: Path, *, max_bytes: int, follow_symlinks: bool = True) -> tuple[ParsedDocument, bytes]:
+    """The parsed file and its bytes, read once. ``follow_symlinks=False`` refuses a
+    symbolic link at the last step of ``path`` as the file is opened, not before."""
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise ParseError(f"unsupported file type {path.suffix or '(none)'}")
+    # non-blocking: opening a FIFO must not wait for a writer (it is refused below)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
     try:
-        size = path.stat().st_size
+        with os.fdopen(os.open(path, flags), "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ParseError("not a regular file")
+            if info.st_size > max_bytes:
+                raise ParseError(f"file is {info.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+            data = f.read(max_bytes + 1)
     except OSError as exc:
+        if not follow_symlinks and os.path.islink(path):
+            raise ParseError("symbolic link: not followed") from exc
         raise ParseError(f"cannot read file: {exc.strerror}") from exc
-    if size > max_bytes:
-        raise ParseError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(f"cannot read file: {exc.strerror}") from exc
-    return parse_bytes(data, kind, fallback_title=path.stem.replace("-", " ").replace("_", " ").strip())
+    if len(data) > max_bytes:  # grew while being read
+        raise ParseError(f"file is over the {max_bytes / 1e6:.0f} MB limit")
+    title = path.stem.replace("-", " ").replace("_", " ").strip()
+    return parse_bytes(data, kind, fallback_title=title), data
 
 
 def parse_bytes(data: bytes, kind: str, *, fallback_title: str) -> ParsedDocument:
@@ -92,12 +115,22 @@ def decode_text(data: bytes) -> str:
         raise ParseError(f"not valid UTF-8 (bad byte at offset {exc.start})") from exc
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a few aliased lists nest into billions of
+    values once walked, so front matter that uses them is treated as unreadable."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases are not allowed in front matter")
+        return super().compose_node(parent, index)
+
+
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     match = _FRONT_MATTER.match(text)
     if not match:
         return {}, text
     try:
-        meta = yaml.safe_load(match.group(1)) or {}
+        meta = yaml.load(match.group(1), Loader=_NoAliasLoader) or {}
     except yaml.YAMLError:
         meta = {}
     if not isinstance(meta, dict):
@@ -118,7 +151,29 @@ def _jsonable(value: Any) -> Any:
 
 
 def strip_template_tags(text: str) -> str:
-    return _TEMPLATE_TAGS.sub("", text)
+    """Drop ``{% ... %}``, ``{{ ... }}`` and ``{# ... #}``, each ending at its first closer.
+
+    A scan rather than a lazy regex, which would search the rest of the text once
+    for every opener that has no closer.
+    """
+    kept: list[str] = []
+    pos = search = 0
+    unclosed: set[str] = set()  # kinds with no closer left: no later opener of theirs can match
+    while len(unclosed) < len(_TEMPLATE_CLOSE):
+        opener = _TEMPLATE_OPEN.search(text, search)
+        if opener is None:
+            break
+        start = opener.start()
+        kind = text[start + 1]
+        end = -1 if kind in unclosed else text.find(_TEMPLATE_CLOSE[kind], start + 2)
+        if end < 0:
+            unclosed.add(kind)
+            search = start + 1
+            continue
+        kept.append(text[pos:start])
+        pos = search = end + 2
+    kept.append(text[pos:])
+    return "".join(kept)
 
 
 def parse_markdown(text: str, fallback_title: str) -> ParsedDocument:
@@ -148,10 +203,10 @@ def markdown_sections(body: str) -> list[Section]:
     for line in body.splitlines():
         if _FENCE.match(line):
             in_fence = not in_fence
-        match = None if in_fence else _ATX.match(line)
-        if match:
+        heading_line = None if in_fence else _atx_heading(line)
+        if heading_line:
             flush()
-            level, heading = len(match.group(1)), _clean_inline(match.group(2))
+            level, heading = heading_line[0], _clean_inline(heading_line[1])
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, heading))
@@ -161,9 +216,51 @@ def markdown_sections(body: str) -> list[Section]:
     return sections
 
 
+def _atx_heading(line: str) -> tuple[int, str] | None:
+    """``(level, text)`` of an ATX heading (``## Text ##``), else None.
+
+    What ``^(#{1,6})[ \\t]+(.+?)[ \\t#]*$`` matches, without its backtracking
+    (quadratic on a long run of spaces inside a heading).
+    """
+    opener = _ATX_OPEN.match(line)
+    if opener is None:
+        return None
+    level = len(opener.group(1))
+    rest = line[level:]
+    body = rest.lstrip(" \t")
+    if not body:  # only blanks: the last one is the text
+        return (level, rest[-1]) if len(rest) > 1 else None
+    return level, body.rstrip(" \t#") or body[0]
+
+
 def _clean_inline(text: str) -> str:
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links -> their text
-    return re.sub(r"[*_`]+", "", text).strip()
+    return re.sub(r"[*_`]+", "", _links_to_text(text)).strip()
+
+
+def _links_to_text(text: str) -> str:
+    """``[label](target)`` -> ``label``, in one scan.
+
+    A link's label ends at the first ``]`` after its ``[``, so every ``[`` before
+    that ``]`` shares its fate, and once no ``)`` is left no later link can close.
+    """
+    kept: list[str] = []
+    pos = 0
+    opening = text.find("[")
+    while opening >= 0:
+        closing = text.find("]", opening + 1)
+        if closing < 0:
+            break
+        if not text.startswith("(", closing + 1):
+            opening = text.find("[", closing + 1)
+            continue
+        end = text.find(")", closing + 2)
+        if end < 0:
+            break
+        kept += [text[pos:opening], text[opening + 1:closing]]
+        pos = end + 1
+        opening = text.find("[", pos)
+    kept.append(text[pos:])
+    return "".join(kept)
 
 
 def parse_plain_text(text: str, fallback_title: str) -> ParsedDocument:
@@ -196,29 +293,36 @@ def parse_plain_text(text: str, fallback_title: str) -> ParsedDocument:
     return ParsedDocument(title=title, sections=sections)
 
 
-_HTML_BLOCKS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "tr", "dt", "dd"]
+_HTML_BLOCKS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "tr", "dt", "dd"})
+_HTML_DROPPED = frozenset({"script", "style", "nav", "header", "footer", "noscript", "template", "svg", "form"})
+_HTML_CELLS = frozenset({"td", "th"})
 
 
 def parse_html(text: str, fallback_title: str) -> ParsedDocument:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
-    title_tag = soup.find("title")
-    for tag in soup(["script", "style", "nav", "header", "footer", "noscript", "template", "svg", "form"]):
+    title_tag = _first(soup, "title")
+    for tag in list(_outermost(soup, _HTML_DROPPED)):
         tag.decompose()
     root = soup.body or soup
     md: list[str] = []
-    block_set = set(_HTML_BLOCKS)
-    for el in root.find_all(_HTML_BLOCKS):
-        if any(p.name in block_set for p in el.parents):
-            continue  # the outer block already carries this text
-        if el.name == "tr":  # one row per line, cells kept apart
-            cells = [" ".join(c.get_text(" ", strip=True).split()) for c in el.find_all(["td", "th"])]
-            content = " | ".join(c for c in cells if c)
-        else:
-            content = " ".join(el.get_text(" ", strip=True).split())
+    in_table = False  # the last block kept was a table row
+    for el in _outermost(root, _HTML_BLOCKS):  # an inner block's text is part of its outer block's
+        if el.name == "tr":  # a Markdown table row, so answers can quote rows by column (rag_engine.tables)
+            cells = [" ".join(c.get_text(" ", strip=True).split()) for c in _outermost(el, _HTML_CELLS)]
+            if any(cells):
+                row = "| " + " | ".join(cells) + " |"
+                # a table starts after a blank line, and its first row is its header
+                md += [row] if in_table else ["", row, "|" + "---|" * len(cells)]
+                in_table = True
+            continue
+        content = " ".join(el.get_text(" ", strip=True).split())
         if not content:
             continue
+        if in_table:  # a blank line ends the table
+            md.append("")
+            in_table = False
         if el.name[0] == "h" and el.name[1:].isdigit():
             md.append(f"{'#' * int(el.name[1])} {content}")
         elif el.name == "li":
@@ -226,9 +330,37 @@ def parse_html(text: str, fallback_title: str) -> ParsedDocument:
         else:
             md.append(content + "\n")
     sections = markdown_sections("\n".join(md))
-    h1 = root.find("h1")
+    h1 = _first(root, "h1")
     title = (title_tag.get_text(strip=True) if title_tag else "") or (h1.get_text(strip=True) if h1 else "")
     return ParsedDocument(title=title or fallback_title, sections=sections)
+
+
+def _outermost(root: Tag, names: frozenset[str]) -> Iterator[Tag]:
+    """The tags below ``root`` named in ``names`` with no such tag above them, in document order.
+
+    One visit per node, with an explicit stack: looking up each tag's ancestors
+    instead is quadratic, and recursion fails on deep nesting. Tags are yielded
+    before their parent's later children are visited: collect them before
+    removing any.
+    """
+    from bs4 import Tag
+
+    stack = [iter(root.contents)]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+        elif isinstance(node, Tag):
+            if node.name in names:
+                yield node
+            else:
+                stack.append(iter(node.contents))
+
+
+def _first(root: Tag, name: str) -> Tag | None:
+    """``root.find(name)`` (the first in document order is never inside another), without its
+    per-node filter machinery."""
+    return next(_outermost(root, frozenset({name})), None)
 
 
 def parse_pdf(data: bytes, fallback_title: str) -> ParsedDocument:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Integer
 
+from rag_engine import sources
 from rag_engine.embedding import Embedder
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database
@@ -86,8 +87,8 @@ LIMIT :depth
 
 DETAILS_SQL = """
 SELECT c.id, c.document_id, c.collection_id, c.heading_path, c.text, d.title, d.source_uri,
-       1 - (c.embedding <=> :qv) AS cosine
-FROM chunks c JOIN documents d ON d.id = c.document_id
+       d.metadata, col.name AS collection_name, 1 - (c.embedding <=> :qv) AS cosine
+FROM chunks c JOIN documents d ON d.id = c.document_id JOIN collections col ON col.id = c.collection_id
 WHERE c.id = ANY(:ids)
 """
 
@@ -205,15 +206,19 @@ class Retriever:
             return []
         sql = text(DETAILS_SQL).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
         rows = {r.id: r for r in conn.execute(sql, {"ids": ids, "qv": qv})}
+        url_bases = self.settings.source_url_bases
         hits = []
         for i in ids:
             r = rows.get(i)
             if r is None:  # deleted between the two queries
                 continue
+            metadata = r.metadata or {}
             hits.append(SearchHit(
                 chunk_id=r.id, document_id=r.document_id, collection_id=r.collection_id, title=r.title,
                 source_uri=r.source_uri, heading_path=r.heading_path, text=r.text, score=fused[i],
                 vector_score=float(r.cosine) if r.cosine is not None else None,
                 lexical_score=lexical_run.get(i),
+                display_path=sources.display_path(metadata, r.source_uri),
+                url=sources.source_url(metadata, r.source_uri, url_bases.get(r.collection_name)),
             ))
         return hits

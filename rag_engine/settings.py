@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     chunk_tokens: int = 200
     chunk_overlap: int = 40
     max_file_mb: int = 20
+    ingest_file_timeout_s: float = Field(
+        default=60.0, gt=0.0, description="Seconds reading and parsing one file may take; a slower file is skipped "
+        "and named in the ingest report (the rest is ingested).")
+    source_url_base: CommaList = Field(
+        default_factory=list, description="collection=https://base/ pairs: a cited document of that collection "
+        "links to the base followed by its path relative to the folder it was ingested from.")
 
     # --- retrieval -----------------------------------------------------------
     search_mode: Literal["vector", "lexical", "hybrid"] = "hybrid"
@@ -142,30 +148,69 @@ class Settings(BaseSettings):
     max_answer_chars: int = 3500
     answer_ephemeral: bool = False
     write_queue_size: int = 10_000
+    ingest_roots: CommaList = Field(
+        default_factory=list, description="Folders `/ragbot-admin ingest` may read (absolute paths; no symbolic "
+        "links or `..` below them). Empty = ingesting from chat is off; `ragbot ingest` on the host is not limited.")
+    answer_code_key: SecretStr | None = Field(
+        default=None, description="Key of the short answer codes users see and quote (e.g. 7KQM2D) instead of "
+                                  "interaction ids. Any string; keep it stable, since changing it changes every "
+                                  "code. Unset: a built-in key (codes look opaque, but the source can decode them).")
 
     # --- slack ---------------------------------------------------------------
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_team_ids: CommaList = Field(
+        default_factory=list, description="Slack workspaces (team ids, or an Enterprise Grid org id) this "
+        "deployment serves; anywhere else the bot only says it is not enabled. Empty = not bound (a warning).")
 
     # --- discord -------------------------------------------------------------
     discord_token: SecretStr | None = None
     discord_reply_in_thread: bool = False
     discord_api_base: str | None = None
+    discord_guild_ids: CommaList = Field(
+        default_factory=list, description="Discord servers (guild ids) this deployment serves; in any other "
+        "server the bot only says it is not enabled. Empty = not bound (a warning). DMs are always answered.")
+    discord_leave_unlisted_guilds: bool = Field(
+        default=False, description="Leave a server not in RAGBOT_DISCORD_GUILD_IDS when invited or at start-up.")
 
     # --- operations ----------------------------------------------------------
     health_port: int = 0
     health_host: str = Field(default="127.0.0.1", description="Address /healthz and /metrics bind to (0.0.0.0 in containers).")
     log_json: bool | None = None
     log_level: str = "INFO"
+    shutdown_grace_s: float = Field(
+        default=20.0, ge=0.0, description="On SIGTERM/SIGINT: seconds a bot waits for the asks it is answering and "
+        "for writes queued during a database outage; what is left is logged and counted. Keep it below the "
+        "container's stop timeout (stop_grace_period: 30s in docker-compose.yml).")
+    processed_events_retention_s: float = Field(
+        default=86_400.0, gt=0.0, description="Delivery ids kept to recognise a platform's re-delivery (Slack retries "
+        "within minutes, a Discord gateway replays within a session); older ones are deleted.")
+    housekeeping_interval_s: float = Field(
+        default=600.0, gt=0.0, description="How often the worker and the bots delete expired delivery ids.")
 
-    @field_validator("lora_target_modules", "admin_user_ids", "admin_role_ids", mode="before")
+    @field_validator("lora_target_modules", "admin_user_ids", "admin_role_ids", "slack_team_ids",
+                     "discord_guild_ids", "ingest_roots", "source_url_base", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("source_url_base")
+    @classmethod
+    def _check_url_bases(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            name, _, base = pair.partition("=")
+            if not name.strip() or not base.strip().startswith(("https://", "http://")):
+                raise ValueError(f"{pair!r} is not collection=https://base/ (RAGBOT_SOURCE_URL_BASE)")
+        return value
+
+    @property
+    def source_url_bases(self) -> dict[str, str]:
+        """``source_url_base`` as {collection name: base URL}."""
+        return {name.strip(): base.strip() for name, _, base in (p.partition("=") for p in self.source_url_base)}
 
     @property
     def adapter_store(self) -> Path:

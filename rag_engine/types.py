@@ -32,6 +32,8 @@ class SearchHit:
     vector_score: float | None = None  # cosine similarity, when the vector side saw it
     lexical_score: float | None = None
     rerank_score: float | None = None
+    display_path: str = ""  # what readers see instead of source_uri (rag_engine.sources)
+    url: str | None = None  # a link to the document, when one is known
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,9 @@ class Citation:
     title: str
     source_uri: str
     heading_path: str = ""
+    passage: int = 0  # the generator's own marker: passage number in its prompt (``n`` is per document)
+    display_path: str = ""  # path relative to the ingested folder; source_uri is the server's, never shown
+    url: str | None = None
 
 
 def section_label(title: str, heading_path: str) -> str:
@@ -62,6 +67,16 @@ class AnswerStatus(StrEnum):
     ERROR = "error"
 
 
+class FallbackCode(StrEnum):
+    """Why an answer quotes the documents instead of a generated answer (machine-readable)."""
+
+    NOT_SUPPORTED = "not_supported"  # the generated answer failed the grounding check
+    GENERATOR_ERROR = "generator_error"  # the model raised (or returned nothing) while answering
+    QUEUE_TIMEOUT = "queue_timeout"  # the model was busy: no answer within the time allowed
+    MODEL_UNAVAILABLE = "model_unavailable"  # the model could not be loaded or reached
+    NO_GENERATOR = "no_generator"  # none configured: quoting is the design, not a failure
+
+
 @dataclass(slots=True)
 class Answer:
     """What ``RagEngine.answer`` returns."""
@@ -74,10 +89,24 @@ class Answer:
     generator: str = "extractive"
     adapter_version: str | None = None
     prompt_version: str | None = None
-    fallback_reason: str | None = None
+    fallback_reason: str | None = None  # "<fallback_code>: <detail>", as the interaction log keeps it
+    fallback_code: FallbackCode | None = None  # set whenever the text was quoted instead of generated
     flags: list[str] = field(default_factory=list)  # e.g. "prompt_injection"
     passages: list[str] = field(default_factory=list)  # passage texts as shown to the generator
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def answered_by(self) -> str:
+        """Who wrote the text, for people: ``"<model> + adapter v3"``, ``"<model> (base model)"``, or
+        ``"extractive"`` / ``"ask-back"`` when no language model did."""
+        if self.adapter_version:
+            return f"{self.generator} + adapter {self.adapter_version}"
+        if self.generator in NO_MODEL:
+            return self.generator
+        return f"{self.generator} (base model)"
+
+
+NO_MODEL = ("extractive", "ask-back")  # ``Answer.generator`` values that name no language model
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,15 +5,23 @@ for it, and a read-only one holding the sample handbook (ingested once)."""
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from rag_engine.settings import Settings
 
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+# CI replays the same examples every run (a red CI then means a change broke something); a developer's
+# run explores new ones, and hypothesis prints the seed of any failure to add as an explicit example.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "handbook"

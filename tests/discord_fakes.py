@@ -265,6 +265,8 @@ class FakeDiscord:
             return _json({**self.bot.user(), "verified": True, "mfa_enabled": False, "flags": 0})
         if (method, path) == ("GET", "/oauth2/applications/@me"):
             return _json(self._application())
+        if method == "DELETE" and re.fullmatch(r"/users/@me/guilds/\d+", path):  # the bot leaves a server
+            return web.Response(status=204)
         if method == "PUT" and parts[0] == "applications" and parts[-1] == "commands":
             return _json([{**cmd, "id": snowflake(), "application_id": self.application_id,
                                        "version": snowflake()} for cmd in body or []])

@@ -48,6 +48,7 @@ class _Failure:
 class MockSlackApi:
     def __init__(self, users: dict[str, dict[str, Any]] | None = None) -> None:
         self.users = users or {}
+        self.conversations: dict[str, dict[str, Any]] = {}  # conversations.info; others: channel_not_found
         self.calls: list[Call] = []
         self._failures: dict[str, list[_Failure]] = defaultdict(list)
         self._ts = itertools.count(1)
@@ -144,6 +145,9 @@ class MockSlackApi:
                     "message": {"text": payload.get("text", ""), "ts": ts}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"1700001{next(self._ts):03d}.000100"}
+        if method == "conversations.info":
+            channel = self.conversations.get(payload.get("channel", ""))
+            return {"ok": True, "channel": channel} if channel else {"ok": False, "error": "channel_not_found"}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V1", **(payload.get("view") or {})}}
         return {"ok": True}
@@ -175,7 +179,8 @@ class SlackSender:
 
     # -- slash commands --------------------------------------------------------------
     def command_body(self, command: str, text: str, *, user: str = "U1", channel: str = "C1",
-                     response_key: str | None = None) -> str:
+                     response_key: str | None = None, **fields: str) -> str:
+        """``fields`` add or replace payload fields (e.g. ``team_id``/``user_team`` of a Slack Connect guest)."""
         n = next(self._ids)
         return urlencode({
             "token": "legacy", "team_id": TEAM, "team_domain": "test", "channel_id": channel,
@@ -183,6 +188,7 @@ class SlackSender:
             "user_id": user, "user_name": user.lower(), "command": command, "text": text,
             "api_app_id": APP_ID, "is_enterprise_install": "false",
             "response_url": self.api.response_url(response_key or f"cmd{n}"), "trigger_id": f"trig.{n}",
+            **fields,
         })
 
     async def command(self, command: str, text: str, **kwargs) -> tuple[int, str]:
@@ -218,13 +224,14 @@ class SlackSender:
         return await self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
     async def click(self, action_id: str, value: str, *, user: str = "U1", channel: str = "C1",
-                    message_ts: str = "1700000001.000100", thread_ts: str | None = None) -> tuple[int, str]:
+                    message_ts: str = "1700000001.000100", thread_ts: str | None = None,
+                    user_team: str = TEAM) -> tuple[int, str]:
         n = next(self._ids)
         message = {"type": "message", "ts": message_ts, "text": "answer", **({"thread_ts": thread_ts} if thread_ts
                                                                             else {})}
         return await self.interaction({
             "type": "block_actions", "api_app_id": APP_ID, "token": "legacy",
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "user": {"id": user, "username": user.lower(), "team_id": user_team},
             "team": {"id": TEAM, "domain": "test"}, "channel": {"id": channel, "name": "general"},
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
             "trigger_id": f"trig.{n}", "message": message, "response_url": self.api.response_url(f"act{n}"),
@@ -233,12 +240,13 @@ class SlackSender:
         })
 
     async def submit_view(self, view: dict[str, Any], values: dict[str, dict[str, Any]], *,
-                          user: str = "U1") -> tuple[int, str]:
+                          user: str = "U1", user_team: str = TEAM) -> tuple[int, str]:
         state = {"values": {block: {action: {"type": "plain_text_input", "value": value}
                                     for action, value in actions.items()} for block, actions in values.items()}}
         return await self.interaction({
             "type": "view_submission", "api_app_id": APP_ID, "token": "legacy",
-            "team": {"id": TEAM, "domain": "test"}, "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "team": {"id": TEAM, "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "team_id": user_team},
             "trigger_id": f"trig.{next(self._ids)}",
             "view": {**view, "id": "V1", "team_id": TEAM, "state": state},
         })

@@ -51,13 +51,13 @@ def test_allowed_collection_ids_against_the_database(db):
     access.set_access(db, hr, "slack", "T1", "C-hr", "grant")
     access.set_access(db, legal, "slack", "*", "*", "grant")  # every Slack channel, but not DMs
     access.set_access(db, handbook, "discord", "G1", "*", "exclude")
-    access.set_access(db, legal, "slack", "T1", "dm", "grant")
+    access.set_access(db, legal, "slack", "*", "dm", "grant")  # DM rules: one per platform
 
     assert access.allowed_collection_ids(db, Location("slack", "T1", "C-general")) == [handbook, legal]
     assert access.allowed_collection_ids(db, Location("slack", "T1", "C-hr")) == [handbook, hr, legal]
     assert access.allowed_collection_ids(db, Location("slack", "T2", "C-hr")) == [handbook, legal]
-    assert access.allowed_collection_ids(db, Location("slack", "T2", "D1", is_dm=True)) == [handbook]
-    assert access.allowed_collection_ids(db, Location("slack", "T1", "D1", is_dm=True)) == [handbook, legal]
+    assert access.allowed_collection_ids(db, Location("slack", "T2", "D1", is_dm=True)) == [handbook, legal]
+    assert access.allowed_collection_ids(db, Location("discord", "", "D1", is_dm=True)) == [handbook]
     assert access.allowed_collection_ids(db, Location("discord", "G1", "42")) == []
     assert access.allowed_collection_ids(db, Location("discord", "G2", "42")) == [handbook]
     # a rule replaced, not duplicated
@@ -118,9 +118,9 @@ async def test_admin_collection_commands(engine, db, tmp_path):
     assert (await core.admin(ADMIN, GRANTED, "collections create hr --private")).ok
     assert (await core.admin(ADMIN, GRANTED, "collections grant hr here")).ok
     assert (await core.admin(ADMIN, GRANTED, "collections grant hr <#C777|payroll>")).ok
-    assert (await core.admin(ADMIN, DM, "collections grant hr here")).ok  # from a DM: that workspace's DMs
+    assert (await core.admin(ADMIN, DM, "collections grant hr here")).ok  # from a DM: the platform's DMs
     assert (await core.admin(ADMIN, GRANTED, "collections exclude hr *")).ok
-    duplicate = await core.admin(ADMIN, GRANTED, "collections create hr")
+    duplicate = await core.admin(ADMIN, GRANTED, "collections create hr --public")
     assert not duplicate.ok and "already exists" in duplicate.message
     missing = await core.admin(ADMIN, GRANTED, "collections grant nope here")
     assert not missing.ok and "nope" in missing.message
@@ -128,7 +128,7 @@ async def test_admin_collection_commands(engine, db, tmp_path):
     assert listed.ok and listed.detail_lines == ["hr: private, 0 documents, 0 chunks, training off"]
     (hr,) = engine.collection_ids(["hr"])
     rules = {(r.workspace_id, r.channel_id, r.access) for r in access.list_rules(db, hr)}
-    assert rules == {("T1", "C-hr", "grant"), ("T1", "C777", "grant"), ("T1", "dm", "grant"), ("T1", "*", "exclude")}
+    assert rules == {("T1", "C-hr", "grant"), ("T1", "C777", "grant"), ("*", "dm", "grant"), ("T1", "*", "exclude")}
     assert hr in access.allowed_collection_ids(db, GRANTED)  # the channel rule beats the workspace exclusion
     assert hr not in access.allowed_collection_ids(db, PUBLIC)
     assert hr in access.allowed_collection_ids(db, DM)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.audit import recent
-from bot.permissions import admin_grounds, is_admin
+from bot.permissions import admin_scope, is_global_admin
 from bot.types import Actor, AskRequest, Location
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
@@ -50,15 +50,16 @@ async def test_non_admins_are_refused_every_operation_and_audited(engine, db, tm
     assert len(audit) == len(OPERATIONS)
     assert all(a.actor == actor.user_key and not a.ok and a.at is not None for a in audit)
     assert [a.action for a in audit] == [op.split()[0] for op in OPERATIONS]
-    assert audit[6].args == {"args": ["create", "secret"], "private": "true"}
+    assert audit[6].args == {"args": ["create", "secret"], "visibility": "private"}
 
 
 async def test_admins_can_run_every_operation_and_each_is_audited(engine, db, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("# A\n\nThe office opens at 8:00.\n")
-    engine.ingest([docs], "handbook")
-    core = core_for(engine, tmp_path, admin_user_ids=["discord:1"])
+    for name in ("handbook", "default", "team"):  # chat ingestion only fills existing collections
+        engine.ingest([docs], name)
+    core = core_for(engine, tmp_path, admin_user_ids=["discord:1"], ingest_roots=[str(tmp_path)])
     admin = Actor("discord", "1", "boss")
     results = [await core.admin(admin, WHERE, op.format(docs=docs)) for op in OPERATIONS]
     assert [r.ok for r in results] == [op != "rollback" for op in OPERATIONS], [r.message for r in results]
@@ -72,22 +73,34 @@ async def test_admins_can_run_every_operation_and_each_is_audited(engine, db, tm
     assert sorted(rules) == [("100", "grant"), ("200", "exclude")]  # the revoke of "*" matched no rule
 
 
-@pytest.mark.parametrize("actor, settings_overrides, grounds", [
-    (Actor("slack", "U1"), {"admin_user_ids": ["U1"]}, "user id"),
-    (Actor("slack", "U1"), {"admin_user_ids": ["slack:U1"]}, "user id"),
-    (Actor("discord", "U1"), {"admin_user_ids": ["slack:U1"]}, None),  # the key names another platform
-    (Actor("discord", "5", role_ids=("10", "77")), {"admin_role_ids": ["77"]}, "role"),
-    (Actor("discord", "5", is_platform_admin=True), {}, "platform admin"),
-    (Actor("slack", "U5", is_platform_admin=True), {}, None),
-    (Actor("slack", "U5", is_platform_admin=True), {"slack_workspace_admins_are_admins": True}, "platform admin"),
-    (Actor("slack", "", role_ids=("",)), {"admin_user_ids": [""], "admin_role_ids": [""]}, None),
-    (Actor("slack", "U1"), {"admin_user_ids": [" ", "*"]}, None),  # no wildcard, no blank match
-    (Actor("slack", "U1"), {"admin_user_ids": "U2, U1"}, "user id"),  # the env var form
+SLACK_HERE = Location("slack", "T1", "C1")
+
+
+@pytest.mark.parametrize("actor, where, settings_overrides, scope", [
+    (Actor("slack", "U1"), SLACK_HERE, {"admin_user_ids": ["U1"]}, ("global", "user id", "")),
+    (Actor("slack", "U1"), SLACK_HERE, {"admin_user_ids": ["slack:U1"]}, ("global", "user id", "")),
+    (Actor("discord", "U1"), WHERE, {"admin_user_ids": ["slack:U1"]}, None),  # the key names another platform
+    (Actor("discord", "5", role_ids=("10", "77")), WHERE, {"admin_role_ids": ["77"]}, ("global", "role", "")),
+    # a platform admin administers the workspace the command is given in, and no more
+    (Actor("discord", "5", is_platform_admin=True), WHERE, {}, ("workspace", "platform admin", "G1")),
+    (Actor("discord", "5", is_platform_admin=True), WHERE, {"discord_guild_ids": ["G1"]},
+     ("workspace", "platform admin", "G1")),
+    (Actor("discord", "5", is_platform_admin=True), WHERE, {"discord_guild_ids": ["G2"]}, None),  # not served
+    (Actor("discord", "5", is_platform_admin=True), Location("discord", "", "9", is_dm=True), {}, None),
+    (Actor("slack", "U5", is_platform_admin=True), SLACK_HERE, {}, None),
+    (Actor("slack", "U5", is_platform_admin=True), SLACK_HERE, {"slack_workspace_admins_are_admins": True},
+     ("workspace", "platform admin", "T1")),
+    # outsiders are never admins, whatever lists they are on
+    (Actor("slack", "U1", is_external=True), SLACK_HERE, {"admin_user_ids": ["U1"]}, None),
+    (Actor("slack", "", role_ids=("",)), SLACK_HERE, {"admin_user_ids": [""], "admin_role_ids": [""]}, None),
+    (Actor("slack", "U1"), SLACK_HERE, {"admin_user_ids": [" ", "*"]}, None),  # no wildcard, no blank match
+    (Actor("slack", "U1"), SLACK_HERE, {"admin_user_ids": "U2, U1"}, ("global", "user id", "")),  # the env form
 ])
-def test_admin_grounds(tmp_path, actor, settings_overrides, grounds):
+def test_admin_scope(tmp_path, actor, where, settings_overrides, scope):
     settings = make_settings(tmp_path, **settings_overrides)
-    assert admin_grounds(actor, settings) == grounds
-    assert is_admin(actor, settings) == (grounds is not None)
+    found = admin_scope(actor, where, settings)
+    assert (found and (found.level, found.grounds, found.workspace_id)) == scope
+    assert is_global_admin(actor, settings) == (scope is not None and scope[0] == "global")
 
 
 async def test_refused_corrections_are_not_admin_corrections(engine, db, tmp_path):

@@ -87,7 +87,7 @@ def test_migrate_runs_once_after_the_database_is_healthy_and_gates_every_process
 
 
 def test_each_long_running_process_runs_its_command_and_is_health_checked():
-    assert ENTRYPOINT == ["ragbot"]
+    assert ENTRYPOINT == ["tini", "--", "ragbot"]  # an init as PID 1 forwards SIGTERM and reaps zombies
     for name, command in [("slack", "slack"), ("discord", "discord"), ("worker", "worker"), ("worker-gpu", "worker")]:
         service = SERVICES[name]
         assert service["command"] == [command]

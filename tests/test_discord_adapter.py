@@ -355,27 +355,31 @@ async def test_admin_commands_need_manage_server_or_an_admin_role(fake, start_cl
 
 
 async def test_retrain_from_discord_queues_a_job(fake, start_client, db):
-    client = await start_client()
+    """Retraining acts on the whole deployment: a global admin's (admin role) right, not Manage Server's."""
+    client = await start_client(admin_role_ids=[fake.helper_role])
     await deliver(client, admin_command(fake, fake.manager, "retrain"), kind="interaction")
+    await deliver(client, admin_command(fake, fake.helper, "retrain"), kind="interaction")
     with db.connect() as conn:
         jobs = conn.execute(select(t.jobs.c.kind, t.jobs.c.status)).all()
     assert len(jobs) == 1
-    (reply,) = fake.find("POST", rf"/webhooks/{fake.application_id}/[^/]+")
-    assert "job" in reply.body["content"].lower()
+    refused, queued = fake.find("POST", rf"/webhooks/{fake.application_id}/[^/]+")
+    assert "needs a global ragbot admin" in refused.body["content"]
+    assert "job" in queued.body["content"].lower()
 
 
 async def test_channel_scoping_follows_the_collection_grants(fake, start_client, db, docs_engine, tmp_path):
     secret = tmp_path / "secret.md"
     secret.write_text("# Salaries\n\nThe salary bands for engineers are reviewed every October by the board.\n")
-    client = await start_client()
+    # private content and ingestion are a global admin's (here: the admin role)
+    client = await start_client(admin_role_ids=[fake.helper_role], ingest_roots=[str(tmp_path)])
     for line in ("collections create secret --private", f"ingest {secret} --collection secret"):
-        await deliver(client, admin_command(fake, fake.manager, "run", command=line), kind="interaction")
+        await deliver(client, admin_command(fake, fake.helper, "run", command=line), kind="interaction")
     question = "When are the salary bands for engineers reviewed?"
 
     await deliver(client, mention(fake, question))
     assert "Salaries" not in str(posted(fake)[-1].get("embeds"))
 
-    await deliver(client, admin_command(fake, fake.manager, "run", command="collections grant secret here"),
+    await deliver(client, admin_command(fake, fake.helper, "run", command="collections grant secret here"),
                   kind="interaction")
     await deliver(client, mention(fake, question))
     assert "Salaries" in posted(fake)[-1]["embeds"][0]["description"]

@@ -74,9 +74,10 @@ def test_split_stays_within_the_limit_keeps_the_text_and_balances_fences(parts, 
 
 
 def reply(text: str = "Expense reports are due in 30 days [1].", n_sources: int = 1, **kwargs) -> Reply:
-    sources = [SourceRef(n=i + 1, title=f"Expenses policy {i}", location=f"/srv/docs/expenses-{i}.md", url=None,
+    sources = [SourceRef(n=i + 1, title=f"Expenses policy {i}", location=f"finance/expenses-{i}.md", url=None,
                          heading_path="Deadlines") for i in range(n_sources)]
     return Reply(kwargs.pop("kind", "answer"), text, sources, interaction_id=kwargs.pop("interaction_id", 42),
+                 answer_code=kwargs.pop("answer_code", "7KQM2D"),
                  feedback_enabled=kwargs.pop("feedback_enabled", True), **kwargs)
 
 
@@ -85,8 +86,8 @@ def test_answer_renders_text_then_sources_and_buttons_on_the_last_message():
     assert msg.content.startswith("Expense reports") and msg.with_feedback
     (embed,) = msg.embeds
     assert embed.title == "Sources"
-    assert embed.description == "**[1]** Expenses policy 0 — `expenses-0.md` · Deadlines"
-    assert embed.footer.text == "answer #42"
+    assert embed.description == "**[1]** Expenses policy 0 — `finance/expenses-0.md` · Deadlines"
+    assert embed.footer.text == "answer 7KQM2D"  # the code users quote, not the interaction id
 
 
 def test_web_sources_are_links_and_titles_cannot_break_the_markup():
@@ -127,7 +128,7 @@ def test_non_answers_have_no_buttons(kind):
 def test_not_found_keeps_its_buttons_but_lists_no_sources():
     (msg,) = render_reply(reply(kind="not_found", n_sources=0, text="I couldn't find that in the documents."))
     assert msg.with_feedback
-    assert [e.description for e in msg.embeds] == [None] and msg.embeds[0].footer.text == "answer #42"
+    assert [e.description for e in msg.embeds] == [None] and msg.embeds[0].footer.text == "answer 7KQM2D"
 
 
 def test_duplicates_render_to_nothing():

@@ -1,4 +1,4 @@
-"""parse_citations: [n] markers -> Citation, invalid numbers dropped."""
+"""parse_citations: [n] markers -> Citation, renumbered per document from [1], invalid numbers dropped."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ def _hits(n: int) -> list[SearchHit]:
     ]
 
 
-def test_single_multi_and_adjacent_markers_in_order_of_first_appearance() -> None:
+def test_single_multi_and_adjacent_markers_renumbered_in_order_of_first_appearance() -> None:
     text, cites = parse_citations("Deploys are on Tuesday [2]. Rollbacks use the tool [3, 1][2].", _hits(3))
-    assert text == "Deploys are on Tuesday [2]. Rollbacks use the tool [3, 1][2]."
-    assert [c.n for c in cites] == [2, 3, 1]
+    assert text == "Deploys are on Tuesday [1]. Rollbacks use the tool [1, 2, 3]."  # a run is one marker
+    assert [(c.n, c.passage) for c in cites] == [(1, 2), (2, 3), (3, 1)]
     assert cites[0].chunk_id == 102 and cites[0].source_uri == "file:///doc2.md" and cites[0].heading_path == "H2"
 
 
 def test_invalid_numbers_are_dropped_from_text_and_citations() -> None:
     text, cites = parse_citations("Twenty five days [1][7]. Carry over five [0]. Both [2, 9, 2].", _hits(2))
     assert text == "Twenty five days [1]. Carry over five. Both [2]."
-    assert [c.n for c in cites] == [1, 2]
+    assert [(c.n, c.passage) for c in cites] == [(1, 1), (2, 2)]
 
 
 def test_no_hits_means_no_citations() -> None:

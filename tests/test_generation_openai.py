@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rag_engine.generation.base import AdapterSwitching, GenerationError
+from rag_engine.generation.base import AdapterSwitching, GenerationError, GeneratorBusy, ModelUnavailable
 from rag_engine.generation.factory import build_generator
 from rag_engine.generation.openai_backend import OpenAIGenerator
 from rag_engine.generation.prompting import PROMPT_VERSION
@@ -169,14 +169,14 @@ def test_timeout_raises_generation_error_without_retrying(server: FakeServer) ->
     server.delay_s = 1.0
     gen = _gen(server, openai_timeout_s=0.2)
     started = time.perf_counter()
-    with pytest.raises(GenerationError, match=r"timed out after 0\.2 s"):
+    with pytest.raises(GeneratorBusy, match=r"timed out after 0\.2 s"):  # answered as "the model was busy"
         gen.generate("q?", HITS, [])
     assert time.perf_counter() - started < 0.9 and len(server.requests) == 1
 
 
 def test_connection_refused_is_retried_then_reported() -> None:
     settings = Settings(openai_base_url="http://127.0.0.1:9/v1", openai_max_retries=1, openai_timeout_s=1.0)
-    with pytest.raises(GenerationError, match="cannot reach"):
+    with pytest.raises(ModelUnavailable, match="cannot reach"):
         OpenAIGenerator(settings, backoff_s=0.01).generate("q?", HITS, [])
 
 

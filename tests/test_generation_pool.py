@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from rag_engine.generation.base import GenerationError
+from rag_engine.generation.base import GenerationError, GeneratorBusy, fallback_code
 from rag_engine.generation.pool import GenerationPool
 from rag_engine.settings import Settings
-from rag_engine.types import GeneratedText, SearchHit, Turn
+from rag_engine.types import FallbackCode, GeneratedText, SearchHit, Turn
 
 
 class SlowGenerator:
@@ -42,8 +42,9 @@ async def test_second_request_times_out_when_the_only_slot_is_busy() -> None:
     pool = GenerationPool.from_settings(gen, Settings(generation_concurrency=1, generation_queue_timeout_s=0.1))
     first = asyncio.create_task(pool.generate("q1", [], []))
     await asyncio.sleep(0.05)  # let the first one take the slot
-    with pytest.raises(GenerationError, match=r"generator busy: no free slot within 0\.1 s"):
+    with pytest.raises(GeneratorBusy, match=r"generator busy: no free slot within 0\.1 s") as busy:
         await pool.generate("q2", [], [])
+    assert fallback_code(busy.value) is FallbackCode.QUEUE_TIMEOUT  # the answer says "the model was busy"
     assert (await first).text == "answer to q1"
     assert (await pool.generate("q3", [], [])).text == "answer to q3"  # slot released
     assert gen.peak == 1 and all(name.startswith("ragbot-generate") for name in gen.threads)

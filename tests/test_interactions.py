@@ -63,10 +63,15 @@ def test_thread_history_is_oldest_first_and_limited_to_the_thread(db):
         log_interaction(db, CTX, f"q{i}", Answer(text=f"a{i}"), [1])
     log_interaction(db, other_thread, "elsewhere", Answer(text="no"), [1])
     log_interaction(db, CTX, "broken", None, [1], error="boom")  # errors are not history
-    assert thread_history(db, "discord", "C9", "T5", 10) == [
+
+    def history(platform: str, limit: int):
+        return thread_history(db, platform, "C9", "T5", limit, readable=[1], user_key="discord:G1:U8")
+
+    assert history("discord", 10).turns == [
         Turn("user", "q0"), Turn("assistant", "a0"), Turn("user", "q1"), Turn("assistant", "a1"),
         Turn("user", "q2"), Turn("assistant", "a2")]
-    assert thread_history(db, "discord", "C9", "T5", 3) == [Turn("assistant", "a1"), Turn("user", "q2"),
-                                                            Turn("assistant", "a2")]
-    assert thread_history(db, "slack", "C9", "T5", 10) == []
-    assert thread_history(db, "discord", "C9", "T5", 0) == []
+    last3 = history("discord", 3)
+    assert last3.turns == [Turn("assistant", "a1"), Turn("user", "q2"), Turn("assistant", "a2")]
+    assert len(last3.interaction_ids) == 2  # q1's answer and q2: the interactions the turns come from
+    assert history("slack", 10).turns == []
+    assert history("discord", 0).turns == []

@@ -103,6 +103,7 @@ async def test_user_and_channel_limits_in_the_bot(engine, db, tmp_path):
 
 
 async def test_a_long_question_is_refused_with_the_limit_not_truncated(engine, db, tmp_path):
+    _readable_collection(engine, tmp_path)
     core = core_for(engine, tmp_path, max_question_chars=100, rate_limit_user_burst=1, rate_limit_user_per_min=1)
     actor = Actor("slack", "UA")
     too_long = "why " * 26  # 104 characters, 103 after whitespace is normalised
@@ -118,9 +119,16 @@ async def test_a_long_question_is_refused_with_the_limit_not_truncated(engine, d
 
 
 async def test_mentions_and_whitespace_do_not_count_towards_the_limit(engine, db, tmp_path):
+    _readable_collection(engine, tmp_path)
     core = core_for(engine, tmp_path, max_question_chars=20)
     reply = await core.ask(AskRequest(Actor("slack", "UA"), WHERE, "<@U0BOT>     what   is\n\n  the VPN?   "))
     assert reply.kind != "refused"
+
+
+def _readable_collection(engine, tmp_path) -> None:
+    """Something to read here: a channel that reads no collection is refused for that reason."""
+    (tmp_path / "vpn.md").write_text("# VPN\n\nRequest VPN access in the IT portal.\n")
+    engine.ingest([tmp_path / "vpn.md"], "default")
 
 
 async def test_answers_are_cut_to_the_answer_limit(engine, db, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from rag_engine.chunking import approx_tokens, chunk_document
 from rag_engine.parsing import ParseError, parse_bytes, parse_file
+from rag_engine.tables import find_tables, row_sentences
 from tests.conftest import EXAMPLES
 
 
@@ -96,9 +97,14 @@ def test_overlong_sentence_is_split():
     assert sum(len(c.text.split()) for c in chunks) >= 5000
 
 
-def test_html_table_rows_stay_apart():
+def test_html_tables_become_markdown_tables_that_answers_can_quote_by_row():
     html = (b"<html><body><h1>Limits</h1><table><tr><th>Category</th><th>Limit</th></tr>"
-            b"<tr><td>Team dinner</td><td>$75</td></tr><tr><td>Gift</td><td>$50</td></tr></table></body></html>")
+            b"<tr><td>Team dinner</td><td>$75</td></tr><tr><td>Gift</td><td>$50</td></tr></table>"
+            b"<p>After the table.</p></body></html>")
     doc = parse_bytes(html, "html", fallback_title="x")
     lines = [line for line in doc.full_text.splitlines() if line.strip()]
-    assert lines == ["Category | Limit", "Team dinner | $75", "Gift | $50"]
+    assert lines == ["| Category | Limit |", "|---|---|", "| Team dinner | $75 |", "| Gift | $50 |",
+                     "After the table."]
+    # flattened onto one line by chunking, the rows are still found with their column names
+    (table,) = find_tables(" ".join(lines))
+    assert row_sentences(table) == ["Category: Team dinner; Limit: $75", "Category: Gift; Limit: $50"]

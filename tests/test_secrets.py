@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bot.sanitize import redact_secrets, sanitize_output, secret_values
 from bot.types import Actor, AskRequest, Location
+from rag_engine import collections as cols
 from rag_engine.settings import Settings
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
@@ -77,7 +78,9 @@ async def test_a_token_pasted_into_a_document_is_not_posted(engine, db, tmp_path
 async def test_errors_replies_audit_and_logs_hold_no_secrets(engine, db, tmp_path, caplog):
     from bot.logging_setup import configure_logging
 
-    settings = secret_settings(tmp_path, admin_user_ids=["slack:UADMIN"])
+    settings = secret_settings(tmp_path, admin_user_ids=["slack:UADMIN"], ingest_roots=[str(tmp_path)])
+    with db.begin() as conn:  # chat ingestion fills existing collections only
+        cols.create(conn, "default")
     stream = io.StringIO()
     root = logging.getLogger()
     level = root.level

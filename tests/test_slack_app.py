@@ -47,7 +47,8 @@ class Slack:
     core: BotCore
 
     def responses(self) -> list[dict]:
-        return [c.payload for c in self.api.calls_to("response_url")]
+        """The messages sent through response_urls (not the deletions of "Looking…" notes)."""
+        return [c.payload for c in self.api.calls_to("response_url") if not c.payload.get("delete_original")]
 
 
 def write_docs(root: Path, docs: dict[str, str]) -> Path:
@@ -250,7 +251,7 @@ async def test_votes_are_stored_and_repeats_are_idempotent(slack, db):
 async def test_a_vote_on_an_unknown_answer_says_so(slack, db):
     await slack.send.click(ACTION_VOTE_UP, "999999")
     await slack.api.wait_for(lambda api: slack.responses(), what="the vote reply")
-    assert "can't find answer 999999" in section_texts(slack.responses()[-1])
+    assert f"can't find answer {slack.core.answer_code(999999)}" in section_texts(slack.responses()[-1])
     assert rows(db, t.feedback) == []
 
 
@@ -394,4 +395,4 @@ async def test_a_model_failure_still_answers_and_says_so(docs_engine, tmp_path):
     answer = slack.responses()[0]
     assert "self-service portal" in section_texts(answer)
     context = " ".join(e["text"] for b in answer["blocks"] if b["type"] == "context" for e in b["elements"])
-    assert "answered extractively" in context
+    assert "Quoted from the documents: the model failed while answering." in context

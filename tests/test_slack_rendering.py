@@ -19,6 +19,7 @@ from adapters.slack.blocks import (
 from adapters.slack.mrkdwn import escape, link, to_mrkdwn
 from adapters.slack.split import MAX_BLOCKS, MESSAGE_TEXT_LIMIT, SECTION_TEXT_LIMIT, pack, split_long
 from bot.commands import ADMIN_USAGE
+from bot.markdown import CitedUrls
 from bot.types import ActionResult, Reply, SourceRef
 
 MASS_MENTION = re.compile(r"<!(channel|here|everyone|subteam)|(?<![\w\u200b])@(channel|here|everyone)\b", re.I)
@@ -50,6 +51,7 @@ def check_limits(messages) -> None:
 
 def answer(text: str, sources: list[SourceRef] | None = None, interaction_id: int | None = 7) -> Reply:
     return Reply("answer", text, sources or [], interaction_id=interaction_id,
+                 answer_code="7KQM2D" if interaction_id is not None else None,
                  feedback_enabled=interaction_id is not None)
 
 
@@ -58,7 +60,7 @@ def test_markdown_is_converted_to_mrkdwn():
     md = ("## Getting access\n\nOpen **the portal** and _request_ the role [1]. See "
           "[the guide](https://wiki.example.com/vpn?a=1&b=2).\n\n- first\n- second\n\n1. one\n2. two\n\n"
           "```\nif a < b:\n    go()\n```\n\n~~old~~ `x > y`")
-    blocks = to_mrkdwn(md)
+    blocks = to_mrkdwn(md, cited=CitedUrls.of(["https://wiki.example.com/vpn?a=1&b=2"]))  # a cited document
     assert blocks[0] == "*Getting access*"
     assert blocks[1] == ("Open *the portal* and _request_ the role [1]. See "
                          "<https://wiki.example.com/vpn?a=1&amp;b=2|the guide>.")
@@ -135,6 +137,7 @@ def test_answer_blocks_have_sources_buttons_and_the_question():
     assert "[2] *Handbook* — `handbook/it.md`" in source_text
     actions = message.blocks[-1]["elements"]
     assert [(a["action_id"], a["value"]) for a in actions][0] == (ACTION_VOTE_UP, "42")
+    assert message.blocks[-2]["elements"][0]["text"] == "Answer 7KQM2D"  # users see the code, buttons carry the id
     assert actions[2]["action_id"] == ACTION_CORRECT
 
 

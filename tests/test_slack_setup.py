@@ -22,6 +22,7 @@ SCOPE_FOR_METHOD = {
     "reactions.add": "reactions:write",
     "reactions.remove": "reactions:write",
     "users.info": "users:read",
+    "conversations.info": "im:read",
 }
 
 

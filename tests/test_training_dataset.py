@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag_engine import collections as cols
-from rag_engine.feedback import record_correction, record_vote
+from rag_engine.feedback import record_correction, record_vote, review_correction
 from rag_engine.interactions import log_interaction
 from rag_engine.training.curated import import_lines
 from rag_engine.training.dataset import Passage, TrainingExample, build_training_set, read_jsonl, split, write_jsonl
@@ -38,6 +38,13 @@ def _all(ts):
     return {e.question: e for e in ts.train + ts.heldout}
 
 
+def _approved(db, interaction_id: int, user_key: str, text: str) -> int:
+    """A user's correction, then an admin's approval (before it, it is no training data)."""
+    correction_id = record_correction(db, interaction_id, user_key, text, is_admin=False)
+    review_correction(db, correction_id, approve=True, reviewer="slack:UADMIN")
+    return correction_id
+
+
 def test_votes_and_corrections_make_examples(docs, settings):
     db = docs.db
     up = _ask(docs, "How many vacation days do I get per year?")
@@ -46,10 +53,11 @@ def test_votes_and_corrections_make_examples(docs, settings):
     record_vote(db, up, "u3", -1)  # net positive
     corrected = _ask(docs, "When is the office open?")
     record_vote(db, corrected, "u1", 1)
-    record_correction(db, corrected, "u2", "From eight to six [1].", is_admin=False)
+    _approved(db, corrected, "u2", "From eight to six [1].")
     admin_wins = _ask(docs, "How do I book travel?")
     record_correction(db, admin_wins, "admin", "Through the travel desk [1].", is_admin=True)
-    record_correction(db, admin_wins, "u9", "Ask a friend.", is_admin=False)  # later, but not an admin
+    _approved(db, admin_wins, "u9", "Ask a friend.")  # later, approved, but not an admin's
+    record_correction(db, admin_wins, "u8", "Ask the travel desk.", is_admin=False)  # never approved
     down = _ask(docs, "Where are passwords stored?")
     record_vote(db, down, "u1", -1)
     tie = _ask(docs, "Can I paste secrets into chat?")
@@ -69,13 +77,14 @@ def test_votes_and_corrections_make_examples(docs, settings):
     assert got["How do I book travel?"].answer == "Through the travel desk [1]."
     assert got["How do I book travel?"].origin == "admin_correction"
     assert ts.excluded["downvoted"] == 1 and ts.excluded["no positive feedback"] == 1  # kept for reporting
+    assert ts.excluded["correction awaiting review"] == 1
     assert ts.snapshot["train"] + ts.snapshot["heldout"] == 3 and len(ts.snapshot["sha256"]) == 64
 
 
 def test_private_collection_interactions_never_reach_the_exported_set(docs, settings, tmp_path):
     db = docs.db
     public = _ask(docs, "How do I book travel?")
-    record_correction(db, public, "u1", "Through the travel desk [1].", is_admin=False)
+    _approved(db, public, "u1", "Through the travel desk [1].")
     private = _ask(docs, "What is the staff engineer salary band?", ["secret"])
     record_correction(db, private, "u1", "It is confidential [1].", is_admin=True)
     mixed = _ask(docs, "Who reviews salary bands and where do I book travel?", ["handbook", "secret"])
@@ -99,7 +108,7 @@ def test_duplicate_questions_keep_the_strongest_example(docs, settings):
     first = _ask(docs, "How do I book travel?")
     record_vote(db, first, "u1", 1)
     second = _ask(docs, "how do I book travel")  # same question, normalized
-    record_correction(db, second, "u2", "Through the travel desk [1].", is_admin=False)
+    _approved(db, second, "u2", "Through the travel desk [1].")
     third = _ask(docs, "How do I book travel?!")
     record_vote(db, third, "u3", 1)
     ts = build_training_set(db, settings)
@@ -159,7 +168,7 @@ def test_export_and_import_commands(docs, settings, scratch_dir, tmp_path):
     from bot.cli import app
 
     db = docs.db
-    record_correction(db, _ask(docs, "How do I book travel?"), "u1", "Through the travel desk [1].", is_admin=False)
+    record_correction(db, _ask(docs, "How do I book travel?"), "u1", "Through the travel desk [1].", is_admin=True)
     qa = tmp_path / "faq.jsonl"
     qa.write_text(json.dumps({"question": "When is the office open?", "answer": "Eight to six [1]."}) + "\n"
                   + "{broken\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag_engine.engine import RagEngine
-from rag_engine.feedback import record_correction, record_vote
+from rag_engine.feedback import record_correction, record_vote, review_correction
 from rag_engine.interactions import InteractionContext, log_interaction
 from rag_engine.types import Record
 from tests.conftest import make_settings
@@ -82,14 +82,17 @@ def open_engine(settings, db, embedder) -> RagEngine:
 
 
 def ask_and_correct(engine: RagEngine, qa=QA, collection: str = "handbook", ctx: InteractionContext = CTX,
-                    admin: bool = False) -> list[int]:
-    """Ask each question through the engine, log it, and correct it with the reference answer."""
+                    admin: bool = False, approve: bool = True) -> list[int]:
+    """Ask each question through the engine, log it, and correct it with the reference answer
+    (a user's correction is then approved by an admin unless ``approve`` is false)."""
     ids = []
     collection_ids = engine.collection_ids([collection])
     for question, reference in qa:
         answer = engine.answer(question, [collection])
         interaction_id = log_interaction(engine.db, ctx, question, answer, collection_ids)
-        record_correction(engine.db, interaction_id, ctx.user_key, reference, is_admin=admin)
+        correction_id = record_correction(engine.db, interaction_id, ctx.user_key, reference, is_admin=admin)
+        if approve and not admin:
+            review_correction(engine.db, correction_id, approve=True, reviewer="slack:T1:UADMIN")
         ids.append(interaction_id)
     return ids
 

@@ -12,6 +12,7 @@ from adapters.discord.context import ConversationTracker
 from adapters.discord.delivery import NO_MENTIONS
 from adapters.discord.views import FeedbackButton
 from bot.core import BotCore
+from bot.tenants import warn_if_unbound, workspace_allowed
 from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class RagbotClient(discord.Client):
         apply_api_base(settings)
 
     async def setup_hook(self) -> None:
+        warn_if_unbound(self.settings, "discord")
         # buttons posted before a restart route by their custom id pattern
         self.add_dynamic_items(FeedbackButton)
         if self.sync_commands:
@@ -89,6 +91,28 @@ class RagbotClient(discord.Client):
                  len(self.guilds))
         if self.application_id:
             log.info("invite the bot to a server with %s", invite_url(self.application_id))
+        for guild in list(self.guilds):
+            await self.leave_if_unlisted(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.leave_if_unlisted(guild)
+
+    async def leave_if_unlisted(self, guild: discord.Guild) -> bool:
+        """Leave a server RAGBOT_DISCORD_GUILD_IDS does not list, when configured to; True if it left.
+        Staying, the bot answers there only that it is not enabled (the core decides)."""
+        if workspace_allowed("discord", str(guild.id), self.settings):
+            return False
+        if not self.settings.discord_leave_unlisted_guilds:
+            log.warning("in server %s (%s), which RAGBOT_DISCORD_GUILD_IDS does not list: the bot only says it is "
+                        "not enabled there", guild.id, guild.name)
+            return False
+        try:
+            await guild.leave()
+        except discord.HTTPException as exc:
+            log.warning("could not leave unlisted server %s: %s", guild.id, exc)
+            return False
+        log.warning("left server %s (%s): not in RAGBOT_DISCORD_GUILD_IDS", guild.id, guild.name)
+        return True
 
     async def on_message(self, message: discord.Message) -> None:
         await handlers.on_message(self, message)

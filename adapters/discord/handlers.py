@@ -26,8 +26,9 @@ from adapters.discord.context import (
 from adapters.discord.delivery import send_ephemeral_texts, send_followups, send_replies, typing_in
 from adapters.discord.render import render_action, render_reply
 from adapters.discord.views import CorrectionModal
+from bot import messages
 from bot.sanitize import truncate
-from bot.types import AskRequest, Reply
+from bot.types import ActionResult, AskRequest, Location, Reply
 
 if TYPE_CHECKING:
     from adapters.discord.client import RagbotClient
@@ -40,8 +41,7 @@ CONVERSATION_KINDS = frozenset({"answer", "not_found", "ask_back"})
 
 
 def error_reply(reference: str) -> Reply:
-    return Reply("error", f"Sorry, something went wrong on my side and I couldn't answer. "
-                          f"Reference: {reference}.")
+    return Reply("error", messages.failed(reference))
 
 
 # -- mentions and DMs ------------------------------------------------------------------------------
@@ -121,7 +121,8 @@ async def on_ask_command(interaction: discord.Interaction[RagbotClient], questio
     thread_id = str(interaction.channel_id) if is_thread(channel) else str(interaction.id)
     req = AskRequest(actor=actor_of(interaction.user, channel_permissions=interaction.permissions),
                      location=location_of(channel or _bare_channel(interaction), interaction.guild_id),
-                     text=question, thread_id=thread_id, event_id=f"interaction:{interaction.id}")
+                     text=question, thread_id=thread_id, event_id=f"interaction:{interaction.id}",
+                     ephemeral=ephemeral)  # an answer only the asker sees is no one else's thread history
     try:
         reply = await client.core.ask(req)
     except Exception:  # noqa: BLE001
@@ -144,8 +145,7 @@ async def on_admin_command(interaction: discord.Interaction[RagbotClient], comma
     client = interaction.client
     await interaction.response.defer(thinking=True, ephemeral=True)
     actor = actor_of(interaction.user, channel_permissions=interaction.permissions)
-    location = location_of(interaction.channel or _bare_channel(interaction), interaction.guild_id)
-    result = await client.core.admin(actor, location, command)
+    result = await client.core.admin(actor, _interaction_location(interaction), command)
     await send_ephemeral_texts(interaction, render_action(result))
 
 
@@ -158,7 +158,8 @@ async def on_feedback_click(interaction: discord.Interaction[RagbotClient], acti
         return
     await interaction.response.defer(thinking=True, ephemeral=True)
     actor = actor_of(interaction.user, channel_permissions=interaction.permissions)
-    result = await interaction.client.core.vote(actor, interaction_id, VOTES[action])
+    result = await interaction.client.core.vote(actor, interaction_id, VOTES[action],
+                                                location=_interaction_location(interaction))
     text = result.message
     if result.ok and action == "down" and result.data.get("changed"):
         text += " If you know the right answer, use **Suggest a correction**."
@@ -169,7 +170,11 @@ async def on_correction_submit(interaction: discord.Interaction[RagbotClient], i
                                text: str) -> None:
     await interaction.response.defer(thinking=True, ephemeral=True)
     actor = actor_of(interaction.user, channel_permissions=interaction.permissions)
-    result = await interaction.client.core.correct(actor, interaction_id, text)
+    result = await interaction.client.core.correct(actor, interaction_id, text,
+                                                   location=_interaction_location(interaction))
+    if not result.ok:  # give the text back (as the Slack form does): nothing the user wrote is lost
+        result = ActionResult(False, f"{result.message}\nHere is what you wrote, so you can try again:",
+                              detail_lines=[text])
     await send_ephemeral_texts(interaction, render_action(result))
 
 
@@ -182,6 +187,10 @@ async def report_interaction_error(interaction: discord.Interaction, error: Base
 
 def _bare_channel(interaction: discord.Interaction) -> discord.Object:
     return discord.Object(id=interaction.channel_id or 0)
+
+
+def _interaction_location(interaction: discord.Interaction) -> Location:
+    return location_of(interaction.channel or _bare_channel(interaction), interaction.guild_id)
 
 
 @contextlib.contextmanager

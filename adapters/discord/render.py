@@ -5,17 +5,20 @@ description exceeds 4,096, more than 10 embeds per message, or more than 6,000
 embed characters per message. Long answers are split on paragraph, line or
 word boundaries (never inside a code fence without closing and reopening it);
 sources go into embeds after the text; the feedback buttons go on the very last
-message so they sit under the whole answer.
+message so they sit under the whole answer. Markdown tables, which Discord
+cannot show, become aligned code blocks first (:mod:`adapters.discord.tables`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePath
 
 import discord
 
+from adapters.discord.markdown import to_discord, unlink
+from adapters.discord.tables import tables_as_code
+from bot.markdown import CitedUrls
 from bot.types import ActionResult, Reply, SourceRef
 
 MESSAGE_LIMIT = 2000
@@ -44,7 +47,8 @@ def render_reply(reply: Reply) -> list[OutgoingMessage]:
     """The messages for one answer, in order. ``duplicate`` renders to nothing (post nothing)."""
     if reply.kind == "duplicate":
         return []
-    chunks = split_text(reply.text or "…")
+    body = to_discord(tables_as_code(reply.text), CitedUrls.from_sources(reply.sources))
+    chunks = split_text(body or "…")
     embeds = source_embeds(reply.sources, footer=_footer(reply))
     messages = [OutgoingMessage(content=c) for c in chunks]
     groups = pack_embeds(embeds)
@@ -61,7 +65,7 @@ def render_action(result: ActionResult) -> list[str]:
     if result.detail_lines:
         details = "\n".join(line.replace(_FENCE, "'''") for line in result.detail_lines)
         text = f"{text}\n{_FENCE}\n{details}\n{_FENCE}"
-    return split_text(text)
+    return split_text(unlink(text))  # it may quote what someone typed: no masked link
 
 
 # -- text splitting -------------------------------------------------------------------------------
@@ -122,7 +126,7 @@ def _open_fence(text: str) -> str | None:
 # -- sources ---------------------------------------------------------------------------------------
 
 def source_line(source: SourceRef) -> str:
-    """``**[n]** [Title](<url>) · heading`` (a link only for web sources; files show their path)."""
+    """``**[n]** [Title](<url>) · heading`` (a link when one is known; else the document's relative path)."""
     title = _escape(source.title or source.location or "untitled")
     heading = f" · {_escape(source.heading_path)}" if source.heading_path else ""
     if source.url:
@@ -131,8 +135,8 @@ def source_line(source: SourceRef) -> str:
             return line
         # a link cut in half renders as garbage: show the title alone instead
         return _clip(f"**[{source.n}]** {title}{heading}", SOURCE_LINE_LIMIT)
-    # a file on the bot's server: its name helps find it, the server's directories don't
-    name = PurePath(source.location).name if source.location else ""
+    # its path below the folder it was ingested from (the bot core never passes the server's own path)
+    name = source.location
     where = f" — `{_clip(_inline_code(name), 200)}`" if name and name != source.title else ""
     return _clip(f"**[{source.n}]** {title}{where}{heading}", SOURCE_LINE_LIMIT)
 
@@ -182,11 +186,11 @@ def _embed(lines: list[str], *, first: bool) -> discord.Embed:
 
 
 def _footer(reply: Reply) -> str:
-    if reply.interaction_id is None:
+    if not reply.answer_code:
         return ""
-    parts = [f"answer #{reply.interaction_id}"]
-    if reply.meta.get("fallback"):
-        parts.append("extractive fallback")
+    parts = [f"answer {reply.answer_code}"]
+    if reply.fallback_note:
+        parts.append(reply.fallback_note)
     return " · ".join(parts)
 
 
@@ -194,7 +198,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_~|>\[\]])")  # mid-line, these are the ones Di
 
 
 def _escape(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    return unlink(_MD_SPECIAL.sub(r"\\\1", " ".join(text.split())))  # a title could close our link
 
 
 def _inline_code(text: str) -> str:

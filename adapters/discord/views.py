@@ -73,7 +73,7 @@ class CorrectionModal(discord.ui.Modal):
                                          min_length=1, max_length=CORRECTION_MAX_CHARS,
                                          placeholder="The correct answer, ideally with where it is written.")
         self.add_item(discord.ui.Label(text="What should the answer say?",
-                                       description=f"About answer #{interaction_id}. Used in the next retraining.",
+                                       description="About the answer you clicked. An admin reviews it before it is used for training.",
                                        component=self.text))
 
     async def on_submit(self, interaction: discord.Interaction[RagbotClient], /) -> None:

@@ -9,7 +9,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.clients import web_client
 from adapters.slack.handlers import SlackHandlers
+from adapters.slack.verification import QuietRequestVerification
 from bot.core import BotCore
+from bot.tenants import warn_if_unbound
 from rag_engine.settings import Settings
 
 
@@ -39,9 +41,10 @@ def check_credentials(settings: Settings, *, http: bool) -> None:
 def build_app(core: BotCore, *, client: AsyncWebClient | None = None) -> AsyncApp:
     """An ``AsyncApp`` whose listeners call ``core``.
 
-    Bolt verifies every HTTP request's signature with ``slack_signing_secret``
-    (Socket Mode requests need none) and learns the bot's own user id through
-    ``auth.test`` so it ignores its own messages.
+    Every HTTP request's signature is checked with ``slack_signing_secret``
+    (Socket Mode requests need none) by our middleware in place of Bolt's, which
+    would log a rejected request's body; Bolt learns the bot's own user id
+    through ``auth.test`` so it ignores its own messages.
     """
     settings = core.settings
     client = client or web_client(settings)
@@ -52,8 +55,11 @@ def build_app(core: BotCore, *, client: AsyncWebClient | None = None) -> AsyncAp
         name="ragbot",
         client=client,
         signing_secret=secret,  # passed explicitly: Bolt would otherwise read the environment
+        request_verification_enabled=False,
+        before_authorize=QuietRequestVerification(secret),  # where Bolt's check would run
         logger=logging.getLogger("adapters.slack.bolt"),
         process_before_response=False,  # ack first, work after: Slack's 3-second limit
     )
     SlackHandlers(core).register(app)
+    warn_if_unbound(settings, "slack")
     return app

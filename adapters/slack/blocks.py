@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.slack.mrkdwn import escape, link, to_mrkdwn
 from adapters.slack.split import MAX_BLOCKS, SECTION_TEXT_LIMIT, chunk_blocks, pack, truncate
+from bot.markdown import CitedUrls
 from bot.sanitize import defuse_mentions
 from bot.types import ActionResult, Reply, SourceRef
 
@@ -46,7 +47,7 @@ def reply_messages(reply: Reply, *, question: str | None = None, reference: str 
     if question:
         preview = truncate(" ".join(question.split()), QUESTION_PREVIEW_CHARS)
         head.append(_context(f"*Q:* {escape(preview)}"))
-    body = to_mrkdwn(reply.text) or [escape(reply.text or "…")]
+    body = to_mrkdwn(reply.text, cited=CitedUrls.from_sources(reply.sources)) or [escape(reply.text or "…")]
     icon = _KIND_ICON.get(reply.kind)
     if icon:
         body[0] = f"{icon} {body[0]}"
@@ -55,10 +56,10 @@ def reply_messages(reply: Reply, *, question: str | None = None, reference: str 
     sections = [_section(piece) for piece in pack(body)]
     tail = _source_sections(reply.sources)
     footer: list[dict] = []
-    if reply.interaction_id is not None:
-        note = f"Answer {reply.interaction_id}"
-        if reply.meta.get("fallback"):
-            note += " · answered extractively (the model was unavailable)"
+    if reply.answer_code:
+        note = f"Answer {reply.answer_code}"
+        if reply.fallback_note:
+            note += f" · {reply.fallback_note}"
         footer.append(_context(escape(note)))
     if reply.feedback_enabled and reply.interaction_id is not None:
         footer.append(feedback_actions(reply.interaction_id))
@@ -113,8 +114,8 @@ def correction_modal(interaction_id: int, channel_id: str, thread_ts: str | None
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": (
-                f"What should answer {interaction_id} have said? Your correction is reviewed "
-                "and used the next time the bot is retrained.")}},
+                "What should this answer have said? An admin reviews corrections "
+                "before they are used for training.")}},
             {
                 "type": "input",
                 "block_id": CORRECTION_BLOCK,

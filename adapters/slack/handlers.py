@@ -33,8 +33,9 @@ from adapters.slack.blocks import (
     reply_messages,
 )
 from adapters.slack.clients import post_to_response_url
-from adapters.slack.identity import ActorResolver, command_location, event_location
+from adapters.slack.identity import SlackIdentity
 from bot.core import ASK_USAGE, BotCore
+from bot.messages import UNKNOWN_BUTTON, failed
 from bot.sanitize import clean_question
 from bot.types import AskRequest, Reply
 
@@ -45,7 +46,6 @@ ADMIN_COMMAND = "/ragbot-admin"
 WORKING_REACTION = "eyes"
 WORKING_TEXT = ":mag: Looking through the documents…"
 PUBLIC_KINDS = frozenset({"answer", "not_found", "ask_back"})  # everything else goes to the asker only
-FAILURE_TEXT = "Something went wrong on my side (reference {ref}). Please try again; the team can look it up."
 RETRY_HEADER = "x-slack-retry-num"
 
 Notify = Callable[[SlackMessage], Awaitable[Any]]
@@ -55,7 +55,7 @@ class SlackHandlers:
     def __init__(self, core: BotCore) -> None:
         self.core = core
         self.settings = core.settings
-        self.actors = ActorResolver(check_workspace_admins=self.settings.slack_workspace_admins_are_admins)
+        self.identity = SlackIdentity(self.settings)
 
     def register(self, app: AsyncApp) -> None:
         app.command(ASK_COMMAND)(self.ask_command)
@@ -75,20 +75,19 @@ class SlackHandlers:
             await ack(text=ASK_USAGE, response_type="ephemeral")
             return
         await ack(text=WORKING_TEXT, response_type="ephemeral")
-        response_url = command.get("response_url", "")
-
-        async def notify(message: SlackMessage, response_type: str = "ephemeral") -> None:
-            await post_to_response_url(response_url, {**message.payload(), "response_type": response_type,
-                                                      "unfurl_links": False, "unfurl_media": False})
-
-        async with _reporting_failures("/ask", notify):
-            actor = await self.actors.actor(client, command["user_id"], command.get("user_name"), check_admin=False)
-            reply = await self.core.ask(AskRequest(actor, command_location(command, context), question))
-            public = reply.kind in PUBLIC_KINDS
-            response_type = "in_channel" if public and not self.settings.answer_ephemeral else "ephemeral"
-            for message in reply_messages(reply, question=question if public else None,
-                                          reference=_reference_for(reply, "/ask")):
-                await notify(message, response_type)
+        replies = _InPlaceOfWorkingNote(command.get("response_url", ""))
+        try:
+            async with _reporting_failures("/ask", replies.send):
+                actor, location = await self.identity.command(client, command, context, check_admin=False)
+                reply = await self.core.ask(AskRequest(actor, location, question,
+                                                       ephemeral=self.settings.answer_ephemeral))
+                public = reply.kind in PUBLIC_KINDS
+                response_type = "in_channel" if public and not self.settings.answer_ephemeral else "ephemeral"
+                for message in reply_messages(reply, question=question if public else None,
+                                              reference=_reference_for(reply, "/ask")):
+                    await replies.send(message, response_type)
+        finally:
+            await replies.remove_note()
 
     # -- mentions and direct messages ----------------------------------------------
     async def mention(self, body: dict, event: dict, client: AsyncWebClient, context, request) -> None:
@@ -105,7 +104,6 @@ class SlackHandlers:
         if not user or not channel or not ts:
             return
         thread = event.get("thread_ts") or ts  # the answer goes into (and its context comes from) this thread
-        location = event_location(body, event, context)
         retried = bool(request.headers.get(RETRY_HEADER))
 
         async def notify(message: SlackMessage) -> None:
@@ -116,7 +114,7 @@ class SlackHandlers:
                                                                     name=WORKING_REACTION))
         try:
             async with _reporting_failures("event", notify):
-                actor = await self.actors.actor(client, user, check_admin=False)
+                actor, location = await self.identity.event(client, body, event, context)
                 reply = await self.core.ask(AskRequest(actor, location, event.get("text") or "", thread_id=thread,
                                                        event_id=body.get("event_id")))
                 if reply.kind == "duplicate":
@@ -133,22 +131,22 @@ class SlackHandlers:
                 await _try(client.reactions_remove(channel=channel, timestamp=ts, name=WORKING_REACTION))
 
     # -- feedback buttons and the correction modal ----------------------------------
-    async def vote_up(self, ack, body: dict, action: dict, client: AsyncWebClient) -> None:
-        await self._vote(ack, body, action, client, +1)
+    async def vote_up(self, ack, body: dict, action: dict, client: AsyncWebClient, context) -> None:
+        await self._vote(ack, body, action, client, context, +1)
 
-    async def vote_down(self, ack, body: dict, action: dict, client: AsyncWebClient) -> None:
-        await self._vote(ack, body, action, client, -1)
+    async def vote_down(self, ack, body: dict, action: dict, client: AsyncWebClient, context) -> None:
+        await self._vote(ack, body, action, client, context, -1)
 
-    async def _vote(self, ack, body: dict, action: dict, client: AsyncWebClient, vote: int) -> None:
+    async def _vote(self, ack, body: dict, action: dict, client: AsyncWebClient, context, vote: int) -> None:
         await ack()
         notify = _action_notifier(body, client)
         async with _reporting_failures("vote", notify):
             interaction_id = _interaction_id(action)
             if interaction_id is None:
-                await notify(notice("That button does not belong to an answer I know."))
+                await notify(notice(UNKNOWN_BUTTON))
                 return
-            actor = await self.actors.actor(client, body["user"]["id"], check_admin=False)
-            result = await self.core.vote(actor, interaction_id, vote)
+            actor, location = await self.identity.action(client, body, context, check_admin=False)
+            result = await self.core.vote(actor, interaction_id, vote, location=location)
             await notify(notice(result.message))
 
     async def open_correction(self, ack, body: dict, action: dict, client: AsyncWebClient) -> None:
@@ -157,7 +155,7 @@ class SlackHandlers:
         async with _reporting_failures("correction button", notify):
             interaction_id = _interaction_id(action)
             if interaction_id is None:
-                await notify(notice("That button does not belong to an answer I know."))
+                await notify(notice(UNKNOWN_BUTTON))
                 return
             channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
             thread = (body.get("message") or {}).get("thread_ts")
@@ -165,7 +163,7 @@ class SlackHandlers:
             await client.views_open(trigger_id=body["trigger_id"], view=correction_modal(interaction_id, channel,
                                                                                          thread))
 
-    async def save_correction(self, ack, body: dict, view: dict, client: AsyncWebClient) -> None:
+    async def save_correction(self, ack, body: dict, view: dict, client: AsyncWebClient, context) -> None:
         text = (((view.get("state") or {}).get("values") or {}).get(CORRECTION_BLOCK) or {}) \
             .get(CORRECTION_INPUT, {}).get("value") or ""
         if not text.strip():
@@ -183,8 +181,9 @@ class SlackHandlers:
             await _tell_user(client, user, meta.get("channel_id"), meta.get("thread_ts"), message)
 
         async with _reporting_failures("correction", notify):
-            actor = await self.actors.actor(client, user, check_admin=True)  # admins' corrections are trusted more
-            result = await self.core.correct(actor, meta["interaction_id"], text)
+            actor, location = await self.identity.action(client, body, context, check_admin=False,
+                                                         channel=meta.get("channel_id"))
+            result = await self.core.correct(actor, meta["interaction_id"], text, location=location)
             message = result.message
             if not result.ok:  # give the text back so nothing the user wrote is lost
                 message += "\n\nHere is what you wrote, so you can try again:\n\n" + text
@@ -199,8 +198,8 @@ class SlackHandlers:
             await post_to_response_url(response_url, {**message.payload(), "response_type": "ephemeral"})
 
         async with _reporting_failures(ADMIN_COMMAND, notify):
-            actor = await self.actors.actor(client, command["user_id"], command.get("user_name"), check_admin=True)
-            result = await self.core.admin(actor, command_location(command, context), command.get("text") or "")
+            actor, location = await self.identity.command(client, command, context, check_admin=True)
+            result = await self.core.admin(actor, location, command.get("text") or "")
             title = "ragbot status" if result.ok and "status" in result.data else None
             for message in action_result_messages(result, title=title):
                 await notify(message)
@@ -211,6 +210,27 @@ class SlackHandlers:
 
 
 # -- helpers ------------------------------------------------------------------------
+class _InPlaceOfWorkingNote:
+    """``/ask`` replies through the response_url that leave no "Looking…" note behind: the first
+    private reply replaces the note; a public answer cannot replace a private note, so the note
+    is deleted after it (best effort: a leftover note is cosmetic)."""
+
+    def __init__(self, response_url: str) -> None:
+        self.response_url = response_url
+        self.note_shown = True
+
+    async def send(self, message: SlackMessage, response_type: str = "ephemeral") -> None:
+        replace = self.note_shown and response_type == "ephemeral"
+        await post_to_response_url(self.response_url, {**message.payload(), "response_type": response_type,
+                                                       "replace_original": replace, "unfurl_links": False,
+                                                       "unfurl_media": False})
+        self.note_shown = self.note_shown and not replace
+
+    async def remove_note(self) -> None:
+        if self.note_shown:
+            self.note_shown = not await _try(post_to_response_url(self.response_url, {"delete_original": True}))
+
+
 @asynccontextmanager
 async def _reporting_failures(where: str, notify: Notify) -> AsyncIterator[None]:
     """Log an unexpected failure with a short reference, and tell the user that reference."""
@@ -219,7 +239,7 @@ async def _reporting_failures(where: str, notify: Notify) -> AsyncIterator[None]
     except Exception as exc:  # noqa: BLE001 - one failed request must not take the app down
         ref = _new_reference()
         log.error("Slack %s failed (reference %s)", where, ref, exc_info=exc)
-        await _try(notify(notice(FAILURE_TEXT.format(ref=ref))))
+        await _try(notify(notice(failed(ref))))
 
 
 def _reference_for(reply: Reply, where: str) -> str | None:

@@ -3,16 +3,17 @@
 markdown-it-py parses; this module only renders its tokens. Every piece of text
 is escaped (``&``, ``<``, ``>``) on the way out, so nothing in a document or a
 model's output can become Slack markup: ``<!channel>`` arrives as literal text.
-The only ``<…>`` sequences in the result are the links built here.
+The only ``<…>`` sequences in the result are the links built here, and a
+``<url|label>`` only for a document the answer cites (:mod:`bot.markdown`); any
+other link is written as its bare URL, which Slack links as itself.
 """
 
 from __future__ import annotations
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-_PARSER = MarkdownIt("commonmark", {"html": False}).enable(["strikethrough", "table"]).disable("autolink")
-_LINK_SCHEMES = ("http://", "https://", "mailto:")
+from bot.markdown import NOTHING_CITED, CitedUrls, is_web, parse
+
 BULLET = "•"
 
 
@@ -23,18 +24,39 @@ def escape(text: str) -> str:
 
 def link(url: str, label: str) -> str:
     """A mrkdwn link, or the escaped label alone when the URL is not a safe web/mail link."""
-    if not url.lower().startswith(_LINK_SCHEMES) or any(c in url for c in "|<> \n"):
+    if not is_web(url) or any(c in url for c in "|<> \n"):
         return escape(label)
     return f"<{escape(url)}|{escape(label).replace('|', '¦')}>"
 
 
-def to_mrkdwn(markdown: str) -> list[str]:
-    """Render ``markdown`` as mrkdwn, one string per top-level block (paragraph, list, code…)."""
-    return _Renderer().render(_PARSER.parse(markdown or ""))
+def to_mrkdwn(markdown: str, *, cited: CitedUrls = NOTHING_CITED) -> list[str]:
+    """Render ``markdown`` as mrkdwn, one string per top-level block (paragraph, list, code…);
+    only links to ``cited`` URLs may show a text of their own."""
+    return _Renderer(cited).render(parse(markdown, cited))
+
+
+def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
+    """mrkdwn has no tables: each row becomes ``• *first cell* — Header: cell; Header: cell``.
+
+    Lines rather than an aligned code block: prose cells make tables wider than a
+    phone, where a code block wraps and loses its columns, and a code block would
+    show the cells' bold, links and code as raw characters.
+    """
+    if not rows:  # a header alone still says something
+        return [" · ".join(cell for cell in header if cell)]
+    lines = []
+    for row in rows:
+        lead = row[0] if row else ""
+        if lead and not (lead.startswith("*") and lead.endswith("*")):
+            lead = f"*{lead}*"
+        pairs = [f"{name}: {cell}" if name else cell for name, cell in zip(header[1:], row[1:]) if cell]
+        lines.append(f"{BULLET} " + " — ".join(part for part in (lead, "; ".join(pairs)) if part))
+    return lines
 
 
 class _Renderer:
-    def __init__(self) -> None:
+    def __init__(self, cited: CitedUrls) -> None:
+        self.cited = cited
         self.blocks: list[str] = []
         self.lines: list[str] = []
         self.lists: list[dict] = []  # open lists: {"ordered": bool, "n": next number}
@@ -43,6 +65,7 @@ class _Renderer:
         self.in_heading = False
         self.in_cell = False
         self.row: list[str] = []
+        self.table: list[list[str]] = []  # rows of the open table, header first
 
     def render(self, tokens: list[Token]) -> list[str]:
         for token in tokens:
@@ -86,12 +109,17 @@ class _Renderer:
         elif kind == "hr":
             self._add_line("───", raw=True)
             self._end_block()
-        elif kind in ("paragraph_close", "table_close"):
+        elif kind == "paragraph_close":
+            self._end_block()
+        elif kind == "table_close":
+            for line in table_lines(self.table[0] if self.table else [], self.table[1:]):
+                self._add_line(line, raw=True)
+            self.table = []
             self._end_block()
         elif kind == "tr_open":
             self.row = []
         elif kind == "tr_close":
-            self._add_line(" | ".join(self.row), raw=True)
+            self.table.append(self.row)
         elif kind in ("th_open", "td_open"):
             self.in_cell = True
         elif kind in ("th_close", "td_close"):
@@ -151,17 +179,21 @@ class _Renderer:
             elif kind == "link_close" and href_stack:
                 href, start = href_stack.pop()
                 label_parts, out[start:] = out[start:], []
-                out.append(_link_from_rendered(href, "".join(label_parts)))
-            elif kind == "image":
-                out.append(link(str(tok.attrGet("src") or ""), tok.content or "image"))
+                out.append(_link_from_rendered(href, "".join(label_parts), self.cited))
+            elif kind == "image":  # the rule in bot.markdown left only cited images
+                alt = self._inline(tok.children or []).strip("*_~`") or "image"
+                out.append(_link_from_rendered(str(tok.attrGet("src") or ""), alt, self.cited))
             else:  # html_inline cannot occur (html off); anything unknown keeps its text
                 out.append(escape(tok.content))
         return "".join(out)
 
 
-def _link_from_rendered(href: str, rendered_label: str) -> str:
-    """Link whose label was already rendered (escaped); formatting inside labels is dropped."""
-    label = rendered_label.strip("*_~`") or href
-    if not href.lower().startswith(_LINK_SCHEMES) or any(c in href for c in "|<> \n"):
+def _link_from_rendered(href: str, rendered_label: str, cited: CitedUrls) -> str:
+    """Link whose label was already rendered (escaped); formatting inside labels is dropped.
+    A link to anything the answer does not cite is its bare URL, whatever its label said."""
+    if not is_web(href) or any(c in href for c in "|<> \n"):
         return rendered_label
+    if not cited.allows(href):
+        return escape(href)
+    label = rendered_label.strip("*_~`") or escape(href)
     return f"<{escape(href)}|{label.replace('|', '¦')}>"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,7 +61,8 @@ def open_db() -> Iterator[Database]:
             ensure_schema(db, build_embedder(s).dim)
         yield db
     finally:
-        db.dispose()
+        if db.close():
+            logging.getLogger(__name__).info("embedded PostgreSQL stopped (no other process uses it)")
 
 
 def cli_user() -> str:

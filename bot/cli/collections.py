@@ -18,7 +18,8 @@ PlatformOpt = Annotated[str, typer.Option("--platform", "-p", help="slack, disco
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w",
                                            help="Slack team id / Discord guild id, or * (every one).")]
 ChannelOpt = Annotated[Optional[str], typer.Option("--channel", "-c", help="Channel id, or * (every channel).")]
-DmOpt = Annotated[bool, typer.Option("--dm", help="Direct messages instead of a channel.")]
+DmOpt = Annotated[bool, typer.Option("--dm", help="Every direct message on the platform instead of a channel "
+                                                 "(DM rules name no workspace).")]
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -42,6 +41,16 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def stopped_while_starting(s: Settings) -> typer.Exit:
+    """SIGTERM or Ctrl-C during start-up: stop the embedded database if it was left half-started
+    (and no other process uses it); the process then exits 0."""
+    from rag_engine.store.database import stop_unused_embedded
+
+    stopped = stop_unused_embedded(s)
+    err_console.print("stopped while starting" + ("; embedded PostgreSQL stopped" if stopped else ""))
+    return typer.Exit(0)
+
+
 def open_engine(s: Settings | None = None, **kwargs):
     from rag_engine.engine import RagEngine
 
@@ -50,6 +59,8 @@ def open_engine(s: Settings | None = None, **kwargs):
         return RagEngine(s, **kwargs)
 
 
-def setup_logging(level: str = "WARNING") -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.WARNING),
-                        format="%(levelname)s %(name)s: %(message)s")
+def setup_logging(s: Settings, level: str | None = None) -> None:
+    """The bots' log setup (structured lines, credentials masked); ``level`` overrides the setting."""
+    from bot.logging_setup import configure_logging
+
+    configure_logging(s if level is None else s.model_copy(update={"log_level": level}))

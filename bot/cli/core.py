@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.cli.common import console, friendly_errors, open_engine, settings, setup_logging
-from rag_engine.types import Answer, IngestReport, section_label
+from bot.fallback_notes import fallback_note
+from rag_engine.generation.citations import cited_sources
+from rag_engine.types import Answer, AnswerStatus, IngestReport
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
@@ -134,26 +137,45 @@ def ask(
     question: str,
     collection: Annotated[Optional[list[str]], typer.Option("--collection", "-c")] = None,
     extractive: Annotated[bool, typer.Option(help="Skip the language model.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as one JSON object.")] = False,
 ) -> None:
-    """Answer a question from the documents, with sources."""
+    """Answer a question from the documents, with sources and the model (and adapter) that wrote it."""
     engine = open_engine(generator=None) if extractive else open_engine()
     with console.status("Thinking…"):
         answer = engine.answer(question, collection or None)
-    print_answer(question, answer)
+    if as_json:
+        typer.echo(json.dumps(answer_json(question, answer), ensure_ascii=False, default=str))
+    else:
+        print_answer(question, answer)
+
+
+def answer_json(question: str, answer: Answer) -> dict[str, object]:
+    """What ``ask --json`` prints: the answer, who wrote it, and why it was quoted if it was."""
+    return {
+        "question": question, "answer": answer.text, "status": answer.status.value,
+        "generator": answer.generator, "adapter_version": answer.adapter_version, "answered_by": answer.answered_by,
+        "fallback_code": answer.fallback_code.value if answer.fallback_code else None,
+        "fallback_reason": answer.fallback_reason,
+        "citations": [{"n": c.n, "title": c.title, "section": c.heading_path, "source": c.display_path or c.source_uri,
+                       "url": c.url} for c in answer.citations],
+        "timings": answer.timings, "metadata": answer.metadata,
+    }
 
 
 def print_answer(question: str, answer: Answer) -> None:
-    subtitle = f"{answer.status.value} · {answer.generator}"
-    if answer.adapter_version:
-        subtitle += f" · adapter {answer.adapter_version}"
-    subtitle += f" · {answer.timings.get('total', 0):.1f}s"
-    console.print(Panel(answer.text, title=question, subtitle=subtitle, title_align="left"))
-    for c in answer.citations:
-        section = section_label(c.title, c.heading_path)
-        where = f" › {section}" if section else ""
-        console.print(f"  [{c.n}] [bold]{c.title}[/]{where} — {c.source_uri}")
-    if answer.fallback_reason:
-        console.print(f"  [dim](fell back to extractive: {answer.fallback_reason})[/]")
+    subtitle = f"{answer.status.value} · {answer.answered_by} · {answer.timings.get('total', 0):.1f}s"
+    # answer and question are plain text: a "[/x]" in a document must not be read as console markup
+    console.print(Panel(escape(answer.text), title=escape(question), subtitle=escape(subtitle), title_align="left"))
+    if answer.metadata.get("adapter_error"):
+        console.print(f"  [yellow]adapter problem:[/] {escape(answer.metadata['adapter_error'])}")
+    for source in cited_sources(answer.citations):
+        c = source.citation
+        where = f" › {'; '.join(source.sections)}" if source.sections else ""
+        console.print(escape(f"  [{source.n}] ") + f"[bold]{escape(c.title)}[/]{escape(where)} — {escape(c.display_path or c.source_uri)}")
+    note = fallback_note(answer.fallback_code)
+    if note:
+        detail = f" ({answer.fallback_reason})" if answer.status is AnswerStatus.FALLBACK else ""
+        console.print(f"  [dim]{escape(note + detail)}[/]")
 
 
 @friendly_errors
@@ -163,7 +185,7 @@ def demo(
     extractive: Annotated[bool, typer.Option(help="Skip the language model.")] = False,
 ) -> None:
     """Ingest the sample handbook into the embedded database and answer sample questions."""
-    setup_logging()
+    setup_logging(settings(), "WARNING")
     engine = open_engine(generator=None) if extractive else open_engine()
     where = "embedded PostgreSQL at " + str(engine.db.embedded.pgdata) if engine.db.is_embedded else "PostgreSQL"
     console.print(f"[bold]ragbot demo[/] — {where}")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.common import err_console, friendly_errors, open_engine, settings
+from bot.cli.common import err_console, friendly_errors, open_engine, settings, stopped_while_starting
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +24,7 @@ def discord_bot(
 ) -> None:
     """Run the Discord bot: @mentions, DMs, /ask, 👍/👎 and corrections, /ragbot-admin."""
     from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, serve
+    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
     from bot.runtime import BotRuntime
 
     s = settings()
@@ -33,15 +33,15 @@ def discord_bot(
     except DiscordConfigError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    runtime = BotRuntime.start(s, open_engine(s))
+    try:
+        with sigterm_interrupts():
+            runtime = BotRuntime.start(s, open_engine(s))
+    except KeyboardInterrupt:
+        raise stopped_while_starting(s) from None
     client = RagbotClient(runtime.core, s, sync_commands=sync_commands, sync_guild_id=guild)
     try:
-        asyncio.run(serve(client, token))
-    except KeyboardInterrupt:
-        pass
+        serve_until_stopped(runtime, lambda: serve(client, token))
     except DiscordConfigError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    finally:
-        runtime.close()
 

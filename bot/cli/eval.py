@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -105,13 +106,14 @@ def eval_answers(
     with _progress() as bar:
         task = bar.add_task("answering", total=len(items))
         result = evaluate_answers(engine, items, collection or None, k=k, progress=lambda _i: bar.advance(task))
-    table = Table(title=f"Answers on {qa_file.name} ({len(items)} questions, "
-                        f"{'extractive' if engine.generator is None else engine.generator.name})")
+    table = Table(title=f"Answers on {qa_file.name} ({len(items)} questions)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in result.summary.items():
         table.add_row(name.replace("retrieval_hit_rate", f"retrieval_hit@{result.k}"),
                       f"{value:.3f}" if isinstance(value, float) else str(value))
+    for who, n in result.answered_by.items():  # the model and adapter that wrote them, or extractive
+        table.add_row(f"answered by {escape(who)}", str(n))
     console.print(table)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

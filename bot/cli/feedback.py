@@ -1,4 +1,8 @@
-"""``ragbot feedback``: export the training set, import existing Q&A history."""
+"""``ragbot feedback``: export the training set, import existing Q&A history, review corrections.
+
+Review decisions are written to the audit log with actor ``cli:<os user>``,
+like ``/ragbot-admin feedback approve|reject`` in chat.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bot.cli.adapters import open_db
+from bot.cli.adapters import audited, cli_user, open_db
 from bot.cli.common import console, friendly_errors, settings
 
 feedback_app = typer.Typer(help="The training set built from feedback, and curated Q&A.", no_args_is_help=True)
@@ -51,6 +55,63 @@ def export(
         console.print(table)
 
 
+@feedback_app.command("review")
+@friendly_errors
+def review(
+    approve: Annotated[Optional[list[str]], typer.Option(
+        "--approve", help="Correction ids to approve as training data (repeat, or separate with commas).")] = None,
+    reject: Annotated[Optional[list[str]], typer.Option(
+        "--reject", help="Correction ids to reject (repeat, or separate with commas).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many pending corrections to list.")] = 50,
+) -> None:
+    """List corrections awaiting review (oldest first), or approve / reject them by id."""
+    from rich.text import Text
+
+    from bot.sanitize import truncate
+    from rag_engine.feedback import pending_corrections
+
+    to_approve, to_reject = _ids(approve), _ids(reject)
+    both = sorted(set(to_approve) & set(to_reject))
+    if both:
+        raise ValueError(f"correction {', '.join(map(str, both))} cannot be both approved and rejected")
+    with open_db() as db:
+        for ids, ok in ((to_approve, True), (to_reject, False)):
+            if ids:
+                console.print(audited(db, "feedback", {"args": ["approve" if ok else "reject", *map(str, ids)]},
+                                      lambda ids=ids, ok=ok: _decide(db, ids, ok)))
+        if to_approve or to_reject:
+            return
+        found, total = pending_corrections(db, limit)
+    if not total:
+        console.print("no corrections await review")
+        return
+    table = Table(title=f"Corrections awaiting review ({total}; oldest first)")
+    for col in ("id", "from", "when", "question", "answer given", "correction"):
+        table.add_column(col, overflow="fold")
+    for p in found:  # Text: what users wrote is shown as written, never read as console markup
+        table.add_row(str(p.id), Text(p.user_key), p.created_at.strftime("%Y-%m-%d %H:%M"), Text(p.question),
+                      Text(truncate(p.answer, 200)), Text(p.text))
+    console.print(table)
+    console.print("approve: `ragbot feedback review --approve ID[,ID...]`; reject: `--reject ID[,ID...]`")
+
+
+def _decide(db, ids: list[int], approve: bool) -> str:
+    from bot import admin_ops
+
+    report = admin_ops.review_corrections(db, ids, approve=approve, reviewer=f"cli:{cli_user()}")
+    if not report.ok:  # the audit row records the failure; what was decided is in the message
+        raise ValueError(report.message())
+    return report.message()
+
+
+def _ids(values: list[str] | None) -> list[int]:
+    ids = [part.strip().removeprefix("#") for value in values or [] for part in value.split(",") if part.strip()]
+    bad = [i for i in ids if not (i.isascii() and i.isdigit())]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a correction id (the numbers `ragbot feedback review` lists)")
+    return list(dict.fromkeys(int(i) for i in ids))
+
+
 @feedback_app.command("import")
 @friendly_errors
 def import_(
@@ -73,3 +134,29 @@ def import_(
         console.print(f"... and {len(report.errors) - 50} more")
     if report.errors and not report.added and not report.duplicates:
         raise typer.Exit(1)
+
+
+@feedback_app.command("show")
+@friendly_errors
+def show(
+    answer: Annotated[str, typer.Argument(help="The answer's code as users see it (e.g. 7KQM2D), or #ID.")],
+) -> None:
+    """Look up an answer users quote: its question, reply, status and where it was asked."""
+    from bot.answer_codes import AnswerCodes, parse_answer_ref
+    from rag_engine.interactions import get_interaction
+
+    codes = AnswerCodes.from_settings(settings())
+    interaction_id = parse_answer_ref(answer, codes)
+    if interaction_id is None:
+        raise ValueError(f"{answer!r} is not an answer code (6-12 letters and digits, as shown under an "
+                         "answer) or #ID")
+    with open_db() as db:
+        record = get_interaction(db, interaction_id)
+    if record is None:
+        raise ValueError(f"no answer {answer} (interaction {interaction_id}); check the code, or the "
+                         "answer_code_key setting if it changed")
+    console.print(f"answer {codes.encode(record.id)} = interaction {record.id}, {record.created_at:%Y-%m-%d %H:%M} "
+                  f"UTC, {record.platform} {record.workspace_id or '-'}/{record.channel_id}, {record.user_key}, "
+                  f"{record.status}", markup=False, highlight=False)
+    console.print(f"Q: {record.question}", markup=False, highlight=False)
+    console.print(f"A: {record.answer}", markup=False, highlight=False)

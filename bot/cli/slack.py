@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import err_console, friendly_errors, open_engine, settings
+from bot.cli.common import err_console, friendly_errors, open_engine, settings, stopped_while_starting
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +27,7 @@ def slack(
     from adapters.slack import SlackConfigError, build_app, check_credentials
     from adapters.slack.clients import web_client
     from adapters.slack.server import check_token, serve_http, serve_socket_mode
+    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
     from bot.logging_setup import configure_logging
     from bot.runtime import BotRuntime
 
@@ -38,16 +39,15 @@ def slack(
     except SlackConfigError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    runtime = BotRuntime.start(s, open_engine(s))
+    try:
+        with sigterm_interrupts():
+            runtime = BotRuntime.start(s, open_engine(s))
+    except KeyboardInterrupt:
+        raise stopped_while_starting(s) from None
     app = build_app(runtime.core)
     if http:
-        runner = serve_http(app, host=host, port=port, path=path)
+        serve_until_stopped(runtime, lambda: serve_http(app, host=host, port=port, path=path))
     else:
-        runner = serve_socket_mode(app, s.slack_app_token.get_secret_value())  # type: ignore[union-attr]
-    try:
-        asyncio.run(runner)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        runtime.close()
+        token = s.slack_app_token.get_secret_value()  # type: ignore[union-attr] - checked by check_credentials
+        serve_until_stopped(runtime, lambda: serve_socket_mode(app, token))
 

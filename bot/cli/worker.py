@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.adapters import open_db
-from bot.cli.common import console, friendly_errors, settings, setup_logging
+from bot.cli.common import console, friendly_errors, settings, setup_logging, stopped_while_starting
 
 if TYPE_CHECKING:
     from bot.worker import Worker
@@ -26,11 +26,15 @@ def worker(
 ) -> None:
     """Claim and run jobs until stopped (Ctrl-C / SIGTERM checkpoint a running retrain and requeue it)."""
     s = settings()
-    setup_logging(s.log_level)
+    setup_logging(s)
+    from bot.lifecycle import sigterm_interrupts
     from bot.worker import Worker
 
-    with open_db() as db:
-        _work(Worker(s, db, show_progress=progress), once, idle_s)
+    try:
+        with sigterm_interrupts(), open_db() as db:  # the job loop installs its own handlers (below)
+            _work(Worker(s, db, show_progress=progress), once, idle_s)
+    except KeyboardInterrupt:  # stopped while opening the database
+        raise stopped_while_starting(s) from None
 
 
 def _work(w: Worker, once: bool, idle_s: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,6 +46,9 @@ class AnswerRow:
     source: str | None
     answer: str
     status: str
+    generator: str  # who wrote the answer (``extractive`` when quoted) ...
+    adapter_version: str | None  # ... and with which adapter (None = the base model)
+    answered_by: str  # both, for people (``Answer.answered_by``)
     citations: list[str]
     retrieved: list[str]
     exact_match: float
@@ -63,6 +67,7 @@ class AnswerEvalResult:
     k: int
     summary: dict[str, float] = field(default_factory=dict)
     rows: list[AnswerRow] = field(default_factory=list)
+    answered_by: dict[str, int] = field(default_factory=dict)  # ``Answer.answered_by`` -> answers
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,7 +100,8 @@ def score_answer(item: QAItem, answer: Answer, seconds: float) -> AnswerRow:
     text = strip_citations(answer.text)
     return AnswerRow(
         question=item.question, reference=item.answer, source=item.source, answer=text,
-        status=answer.status.value, citations=cited, retrieved=retrieved,
+        status=answer.status.value, generator=answer.generator, adapter_version=answer.adapter_version,
+        answered_by=answer.answered_by, citations=cited, retrieved=retrieved,
         exact_match=exact_match(text, item.answer), token_f1=token_f1(text, item.answer),
         rouge_l=rouge_l(text, item.answer), bleu=sentence_bleu(text, item.answer),
         citation_hit=any(source_matches(u, item.source) for u in cited) if has_source else None,
@@ -130,7 +136,8 @@ def evaluate_answers(engine, items: Sequence[QAItem], collections: Sequence[str]
         rows.append(score_answer(item, answer, time.perf_counter() - t0))
         if progress:
             progress(item)
-    return AnswerEvalResult(list(collections) if collections else None, k, summarize(rows), rows)
+    return AnswerEvalResult(list(collections) if collections else None, k, summarize(rows), rows,
+                            dict(Counter(r.answered_by for r in rows).most_common()))
 
 
 def write_html(result: AnswerEvalResult, path: Path | str, title: str = "ragbot answer evaluation") -> None:
@@ -138,6 +145,7 @@ def write_html(result: AnswerEvalResult, path: Path | str, title: str = "ragbot 
     esc = html.escape
     s = result.summary
     summary = " · ".join(f"{esc(k)}: {v:.3f}" if isinstance(v, float) else f"{esc(k)}: {v}" for k, v in s.items())
+    summary += "<br>answered by: " + " · ".join(f"{esc(who)}: {n}" for who, n in result.answered_by.items())
     body = []
     for r in sorted(result.rows, key=lambda r: r.token_f1):
         hue = int(120 * r.token_f1)  # red (0) to green (1)
@@ -145,7 +153,8 @@ def write_html(result: AnswerEvalResult, path: Path | str, title: str = "ragbot 
         cites = "<br>".join(esc(c) for c in r.citations) or "<i>none</i>"
         body.append(
             f"<tr><td>{esc(r.question)}</td><td>{esc(r.reference)}</td>"
-            f"<td>{esc(r.answer)}<div class=st>{esc(r.status)}</div></td><td class=src>{cites}</td>"
+            f"<td>{esc(r.answer)}<div class=st>{esc(r.status)} · {esc(r.answered_by)}</div></td>"
+            f"<td class=src>{cites}</td>"
             f"<td>{esc(r.source or '')}</td>"
             f"<td style='background:hsl({hue},70%,85%)'>{r.token_f1:.2f}</td><td>{r.exact_match:.0f}</td>"
             f"<td>{r.rouge_l:.2f}</td><td>{r.bleu:.2f}</td><td>{mark[r.citation_hit]}</td>"

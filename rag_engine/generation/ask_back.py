@@ -84,7 +84,7 @@ def clarifying_question(
         return None
     titles: list[str] = []
     for hit in contenders:
-        title = hit.title.strip() or hit.source_uri
+        title = hit.title.strip() or hit.display_path  # never source_uri: the server's path
         if title not in titles:
             titles.append(title)
     if len(titles) < 2:

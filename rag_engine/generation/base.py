@@ -5,11 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from rag_engine.types import GeneratedText, SearchHit, Turn
+from rag_engine.types import FallbackCode, GeneratedText, SearchHit, Turn
 
 
 class GenerationError(RuntimeError):
     """A backend failed to produce an answer (the engine falls back to extractive)."""
+
+
+class ModelUnavailable(GenerationError):
+    """The model could not be loaded or reached: no answer was attempted."""
+
+
+class GeneratorBusy(GenerationError):
+    """The model did not take or finish the request in the time allowed (a full queue)."""
+
+
+def fallback_code(exc: BaseException) -> FallbackCode:
+    """The reason code an answer carries when ``exc`` made the engine quote the documents instead."""
+    if isinstance(exc, GeneratorBusy):
+        return FallbackCode.QUEUE_TIMEOUT
+    if isinstance(exc, ModelUnavailable):
+        return FallbackCode.MODEL_UNAVAILABLE
+    return FallbackCode.GENERATOR_ERROR
 
 
 @runtime_checkable

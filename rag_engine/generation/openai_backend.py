@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from rag_engine.generation.base import GenerationError
+from rag_engine.generation.base import GenerationError, GeneratorBusy, ModelUnavailable
 from rag_engine.generation.prompting import PROMPT_VERSION, ApproxTokenCounter, build_prompt
 from rag_engine.settings import Settings
 from rag_engine.types import GeneratedText, SearchHit, Turn
@@ -177,17 +177,20 @@ class OpenAIGenerator:
                     response = self._client.post(url, json=body)
                     if response.status_code in _RETRY_STATUS:
                         raise _RetryableStatus(response)
-        except httpx.TimeoutException as exc:
-            raise GenerationError(
+        except httpx.ConnectTimeout as exc:
+            raise ModelUnavailable(f"cannot reach {url}: {type(exc).__name__}") from exc
+        except httpx.TimeoutException as exc:  # connected, but no answer in time: the server is busy
+            raise GeneratorBusy(
                 f"{url} timed out after {self.settings.openai_timeout_s:g} s ({type(exc).__name__})"
             ) from exc
         except _RetryableStatus as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
-            raise GenerationError(f"{url} failed after {attempts} attempts: {exc}") from exc
+            error = GeneratorBusy if exc.status_code in (429, 503) else GenerationError
+            raise error(f"{url} failed after {attempts} attempts: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise GenerationError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
+            raise ModelUnavailable(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 404 and body.get("model"):
-            raise GenerationError(
+            raise ModelUnavailable(
                 f"{url}: HTTP 404 for model {body['model']!r} (is it served / the adapter registered?)"
             )
         if response.is_error:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from rag_engine.generation.base import GenerationError, Generator
+from rag_engine.generation.base import Generator, GeneratorBusy
 from rag_engine.settings import Settings
 from rag_engine.types import GeneratedText, SearchHit, Turn
 
@@ -20,7 +20,7 @@ class GenerationPool:
     At most ``concurrency`` calls run at once, each in a dedicated worker thread
     (so generation never starves the default executor other I/O uses). Further
     requests wait in FIFO order; one that waits longer than ``queue_timeout_s``
-    fails with ``GenerationError("generator busy: ...")``. A slot is freed when
+    fails with ``GeneratorBusy("generator busy: ...")``. A slot is freed when
     the worker thread finishes, not when the awaiting task is cancelled, so
     cancelled requests cannot push the number of running generations over the limit.
     """
@@ -54,7 +54,7 @@ class GenerationPool:
         try:
             await asyncio.wait_for(self._slots.acquire(), timeout=self.queue_timeout_s)
         except TimeoutError:
-            raise GenerationError(
+            raise GeneratorBusy(
                 f"generator busy: no free slot within {self.queue_timeout_s:g} s "
                 f"({self.concurrency} generation(s) at a time)"
             ) from None

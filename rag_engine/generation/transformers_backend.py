@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from rag_engine.generation.base import GenerationError
+from rag_engine.generation.base import GenerationError, ModelUnavailable
 from rag_engine.generation.models import SMOLLM2_DIRNAME, resolve_generator_model
 from rag_engine.generation.prompting import (
     PROMPT_VERSION,
@@ -98,7 +98,7 @@ class TransformersGenerator:
         self._rw = ReadWriteLock()
         self._model: Any = None  # the PreTrainedModel, or the PeftModel wrapping it
         self._tokenizer: Any = None
-        self._load_error: GenerationError | None = None
+        self._load_error: ModelUnavailable | None = None
         self._ready = False  # model, tokenizer and initial adapter in place
         self.adapter_error: str | None = None
         self._adapters: dict[str, str] = {}  # version -> peft adapter name
@@ -120,7 +120,7 @@ class TransformersGenerator:
         return self._ready
 
     def load(self, *, retry: bool = False) -> None:
-        """Load model, tokenizer and the initial adapter now (idempotent). Raises ``GenerationError``.
+        """Load model, tokenizer and the initial adapter now (idempotent). Raises ``ModelUnavailable``.
 
         A failed load is remembered and re-raised on every call, so a broken
         model costs one attempt, not one per question; ``retry=True`` tries again.
@@ -137,12 +137,12 @@ class TransformersGenerator:
             try:
                 self._load()
                 self._load_error = None
-            except GenerationError as exc:
-                self._load_error = exc
-                raise
+            except GenerationError as exc:  # the answer says "the model could not be loaded"
+                self._load_error = ModelUnavailable(str(exc))
+                raise self._load_error from exc
             except Exception as exc:  # noqa: BLE001 - any loader failure means "cannot use this model"
                 ref = self._model_ref or self.settings.generator_model
-                self._load_error = GenerationError(
+                self._load_error = ModelUnavailable(
                     f"cannot load generator model {str(ref)!r}: {type(exc).__name__}: {exc}"
                 )
                 raise self._load_error from exc

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rag_engine.settings import Settings
-from rag_engine.store.embedded import EmbeddedPostgres, to_sqlalchemy_url
+from rag_engine.store.embedded import EmbeddedPostgres, release_server, to_sqlalchemy_url
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         if settings.database_url is not None:
             return cls(to_sqlalchemy_url(settings.database_url.get_secret_value()), settings)
-        embedded = EmbeddedPostgres(Path(settings.data_dir) / "pgdata")
+        embedded = EmbeddedPostgres(embedded_pgdata(settings))
         return cls(embedded.url, settings, embedded=embedded)
 
     @property
@@ -90,6 +90,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def close(self) -> bool:
+        """Dispose the pool and let go of the embedded server (stopped when no other process
+        uses it). True when an embedded server was stopped."""
+        self.dispose()
+        return self.embedded.release() if self.embedded is not None else False
+
+
+def embedded_pgdata(settings: Settings) -> Path:
+    """Where the embedded server keeps its data (used when ``database_url`` is unset)."""
+    return Path(settings.data_dir) / "pgdata"
+
+
+def stop_unused_embedded(settings: Settings) -> bool:
+    """After an interrupted start-up: stop the embedded server unless another process uses it."""
+    return settings.database_url is None and release_server(embedded_pgdata(settings))
 
 
 def _register_vector(dbapi_conn, record, *_proxy) -> None:

@@ -108,6 +108,11 @@ interactions = Table(
     Column("fallback_reason", Text),
     Column("flags", JSONB, nullable=False, server_default="[]"),
     Column("timings", JSONB, nullable=False, server_default="{}"),
+    Column("ephemeral", Boolean, nullable=False, server_default="false"),  # only the asker saw the answer
+    Column("history_ids", ARRAY(BigInteger), nullable=False, server_default="{}"),  # earlier turns it was shown
+    # every collection that history drew on, transitively (its turns' retrieved and history collections)
+    Column("history_collection_ids", ARRAY(Integer), nullable=False, server_default="{}"),
+    Column("search_query", Text),  # what retrieval searched, when a follow-up was rewritten
 )
 
 feedback = Table(
@@ -131,6 +136,9 @@ corrections = Table(
     Column("text", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Column("status", Text, nullable=False, server_default="pending"),  # pending | approved | rejected
+    Column("reviewed_by", Text),  # user key of the approving / rejecting admin (the author, for an admin's own)
+    Column("reviewed_at", DateTime(timezone=True)),
 )
 
 curated_examples = Table(

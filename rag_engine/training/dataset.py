@@ -3,15 +3,23 @@
 Sources, strongest first when the same question appears more than once:
 
 1. an admin's correction of an interaction,
-2. anyone's correction (the latest one),
+2. anyone's correction that an admin approved (the latest one),
 3. a curated example (imported Q&A history; passages retrieved now),
 4. an interaction whose votes add up to 👍 (the answer as given).
 
-A 👎 without a correction is left out (and counted). An example is usable only
-when *every* collection among its retrieved chunks allows training, so an
-adapter never learns text from a collection some channel may not see. The
-held-out split is by a hash of the normalized question, so it is stable as
-data grows and the same question never lands on both sides.
+A correction awaiting review (or rejected) is no training data, and a 👎
+without an approved correction is left out (both counted). An example is usable
+only when *every* collection among its retrieved chunks and among those its
+thread history drew on allows training, so an adapter never learns text from a
+collection some channel may not see.
+
+**Reviewed** examples are those a person vouched for: curated examples (an
+operator imported them) and approved corrections. 👍 answers are not reviewed:
+a vote says someone liked an answer, not that it is right. The held-out split,
+which the promotion gate judges candidates by, holds reviewed examples only;
+👍 examples always train. Within the reviewed ones the split is by a hash of
+the normalized question, so it is stable as data grows and the same question
+never lands on both sides.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select, true
 
 from rag_engine.eval.metrics import normalize_answer
+from rag_engine.generation.citations import passage_markers
 from rag_engine.interactions import record_from_row
 from rag_engine.settings import Settings
 from rag_engine.store import schema as t
@@ -36,6 +45,8 @@ from rag_engine.types import AnswerStatus, SearchHit
 
 Origin = Literal["admin_correction", "correction", "curated", "upvote"]
 _PRIORITY: dict[str, int] = {"admin_correction": 4, "correction": 3, "curated": 2, "upvote": 1}
+# a person vouched for these answers: only they may judge a candidate adapter
+REVIEWED_ORIGINS: frozenset[str] = frozenset({"admin_correction", "correction", "curated"})
 _VOTED_STATUSES = {AnswerStatus.ANSWERED.value, AnswerStatus.FALLBACK.value}
 
 # Finds passages for a curated example: (question, allowed collection ids) -> hits.
@@ -62,6 +73,11 @@ class TrainingExample:
     def key(self) -> str:
         """Identity for de-duplication and the split: the normalized question."""
         return question_key(self.question)
+
+    @property
+    def reviewed(self) -> bool:
+        """Curated or an approved correction: may be held out (see the module docstring)."""
+        return self.origin in REVIEWED_ORIGINS
 
     def hits(self) -> list[SearchHit]:
         """The passages as hits, for the generator's prompt builder (marker ``[n]`` = passage n)."""
@@ -141,18 +157,21 @@ def build_training_set(db: Database, settings: Settings, *, retrieve: Retrieve |
 
 
 def split(examples: Sequence[TrainingExample], fraction: float) -> tuple[list[TrainingExample], list[TrainingExample]]:
-    """Deterministic train / held-out split by question hash.
+    """Deterministic train / held-out split by question hash; only reviewed examples are held out.
 
-    With two or more examples and ``fraction > 0``, neither side is left empty:
-    the example with the lowest hash moves to held-out (or the highest to train),
-    which depends only on the set itself.
+    With two or more examples and ``fraction > 0``, neither side is left empty
+    when that is possible: the reviewed example with the lowest hash moves to
+    held-out (or the held-out one with the highest to train), which depends only
+    on the set itself. Without any reviewed example the held-out side stays empty.
     """
     ordered = sorted(examples, key=lambda e: e.key)
-    heldout = [e for e in ordered if is_heldout(e.key, fraction)]
-    train = [e for e in ordered if not is_heldout(e.key, fraction)]
+    heldout = [e for e in ordered if e.reviewed and is_heldout(e.key, fraction)]
+    train = [e for e in ordered if not (e.reviewed and is_heldout(e.key, fraction))]
     if fraction > 0 and len(ordered) >= 2:
-        if not heldout:
-            heldout, train = [train[0]], train[1:]
+        reviewed_train = [e for e in train if e.reviewed]
+        if not heldout and reviewed_train:
+            heldout = [reviewed_train[0]]
+            train = [e for e in train if e is not reviewed_train[0]]
         elif not train:
             train, heldout = [heldout[-1]], heldout[:-1]
     return train, heldout
@@ -191,7 +210,7 @@ def _from_interactions(db: Database, allowed: dict[int, bool], excluded: Counter
     )
     latest = (
         select(c.text, c.is_admin, c.created_at)
-        .where(c.interaction_id == i.id)
+        .where(c.interaction_id == i.id, c.status == "approved")
         .order_by(c.is_admin.desc(), c.created_at.desc(), c.id.desc())
         .limit(1)
         .lateral()
@@ -204,9 +223,12 @@ def _from_interactions(db: Database, allowed: dict[int, bool], excluded: Counter
         .where((votes.c.interaction_id.is_not(None)) | (latest.c.text.is_not(None)))
         .order_by(i.id)
     )
+    unapproved = select(c.status, func.count()).where(c.status != "approved").group_by(c.status)
     found: list[_Dated] = []
     with db.connect() as conn:
         rows = conn.execute(query).all()
+        for status, n in conn.execute(unapproved).all():  # never training data; counted for the report
+            excluded[f"correction {'awaiting review' if status == 'pending' else status}"] += n
     for row in rows:
         record = record_from_row(row)
         if row.correction is not None:
@@ -224,7 +246,11 @@ def _from_interactions(db: Database, allowed: dict[int, bool], excluded: Counter
         if not all(allowed.get(cid, False) for cid in collection_ids):
             excluded["collection does not allow training"] += 1
             continue
+        if not all(allowed.get(cid, False) for cid in record.history_collection_ids):
+            excluded["thread history from a collection that does not allow training"] += 1
+            continue
         passages = tuple(Passage(r.title, r.heading_path, text) for r, text in zip(record.retrieved, record.passages))
+        answer = passage_markers(answer, record.citations)  # readers' [n] (also in corrections) -> prompt's
         found.append((TrainingExample(record.question, answer.strip(), passages, origin, record.id,
                                       tuple(collection_ids)), when))
     return found

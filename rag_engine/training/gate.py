@@ -16,6 +16,10 @@ none is active), the candidate is promoted iff
 
 i.e. it must cut the reference's per-token NLL by at least ``promotion_margin``
 (relative; 0.02 = 2 %) and never be worse than the base model.
+
+The held-out examples must all be reviewed (curated Q&A or approved
+corrections, see ``dataset``): otherwise whoever can vote or suggest a
+correction could also write the exam a poisoned candidate is judged by.
 """
 
 from __future__ import annotations
@@ -118,6 +122,9 @@ def evaluate(
     """Load the base model once, the adapters over it, and judge the candidate."""
     if not heldout:
         raise ValueError("no held-out examples to evaluate on")
+    unreviewed = sum(not e.reviewed for e in heldout)
+    if unreviewed:  # a 👍 or unapproved answer must not decide what goes live
+        raise ValueError(f"{unreviewed} held-out example(s) are not reviewed (curated or approved corrections only)")
     gen = TransformersGenerator(settings, model=model)
     gen.load_adapter(*candidate)
     if active is not None:

@@ -54,6 +54,14 @@ def retrain(
         return RetrainOutcome("skipped", f"retraining needs the local transformers backend "
                                          f"(generator_backend is {settings.generator_backend!r})")
     training_set = build_training_set(db, settings, retrieve=retrieve)
+    if len(training_set) >= 2 and not any(e.reviewed for e in training_set.train + training_set.heldout):
+        return RetrainOutcome(
+            "skipped",
+            f"no reviewed example to judge a candidate by ({len(training_set)} usable, all 👍 answers): the "
+            "gate holds out only curated Q&A and approved corrections. Import Q&A (`ragbot feedback import`) "
+            "or approve corrections (`ragbot feedback review`, `/ragbot-admin feedback pending`)",
+            snapshot=training_set.snapshot,
+        )
     if not training_set.train or not training_set.heldout:
         return RetrainOutcome(
             "skipped",

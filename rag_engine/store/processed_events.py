@@ -1,0 +1,27 @@
+"""Retention of ``processed_events``: the delivery ids that make answers at-most-once.
+
+A delivery id only matters while the platform may still re-deliver the event
+(Slack retries within minutes; a Discord gateway replays within a session), so
+ids older than ``settings.processed_events_retention_s`` are deleted instead of
+being kept forever.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func
+
+from rag_engine.store import schema as t
+from rag_engine.store.database import Database
+
+
+def prune(db: Database, older_than_s: float) -> int:
+    """Delete delivery ids recorded more than ``older_than_s`` seconds ago; returns how many."""
+    if older_than_s <= 0:
+        raise ValueError("the retention must be positive: a zero retention would forget deliveries in flight")
+    events = t.processed_events
+    with db.begin() as conn:
+        return conn.execute(
+            events.delete().where(events.c.created_at < func.now() - timedelta(seconds=older_than_s))
+        ).rowcount

@@ -6,7 +6,7 @@
 Everything is real except Slack itself: signed HTTP requests go to the Bolt app's
 HTTP endpoint (signature check, auth, listener, ack) on a local port; the bot
 core answers from the sample handbook on an embedded Postgres; answers go to a
-local mock of Slack's ``response_url`` (``tests/slack_fakes.py``).
+local mock of Slack's Web API and ``response_url`` (``tests/slack_fakes.py``).
 
 Baselines measured in the same run, on the same server and event loop:
   * ``noop`` — a trivial Bolt app on the same port setup whose handler acks and does nothing,
@@ -93,7 +93,7 @@ async def run(args: argparse.Namespace) -> None:
     ask = SlackSender(f"http://127.0.0.1:{bound_port(runners[0])}{EVENTS_PATH}", SECRET, api)
     noop = SlackSender(f"http://127.0.0.1:{bound_port(runners[1])}{EVENTS_PATH}", SECRET, api)
 
-    def answered() -> int:
+    def answered() -> int:  # each /ask ends with one response_url call: a private reply, or the note's deletion
         return len(api.calls_to("response_url"))
 
     try:

@@ -81,6 +81,21 @@ class BotCore:
             metrics.observe_error("database")
             return Reply("error", UNAVAILABLE)
 
+    async def start_thread(self, reply: Reply, location: Location, thread_id: str) -> None:
+        """The posted ``reply`` starts thread ``thread_id``: follow-ups there get its ask as history.
+
+        For answers logged before their message existed (a slash command's, whose
+        message id is only known once posted). Best effort: a lost link costs the
+        follow-ups their context, never the answer.
+        """
+        if reply.interaction_id is None:
+            return
+        try:
+            await asyncio.to_thread(self.writes.set_thread, reply.interaction_id, location.platform,
+                                    location.channel_id, thread_id)
+        except (DatabaseUnavailable, QueueFull) as exc:
+            log.warning("answer %s could not be linked to its thread: %s", reply.interaction_id, exc)
+
     def close(self, flush_timeout_s: float = 5.0) -> None:
         """Give writes queued during a database outage up to ``flush_timeout_s`` to land."""
         self.writes.close(flush_timeout_s)

@@ -38,7 +38,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from bot import metrics
 from bot.sanitize import redact_secrets, secret_values
 from rag_engine.feedback import VoteOutcome, record_correction, record_vote
-from rag_engine.interactions import History, InteractionContext, log_interaction
+from rag_engine.interactions import History, InteractionContext, log_interaction, set_thread
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database, DatabaseUnavailable
 from rag_engine.types import Answer
@@ -322,6 +322,11 @@ class DurableWrites:
                 raise
 
         return write
+
+    def set_thread(self, interaction_id: int, platform: str, channel_id: str, thread_id: str) -> Submitted[bool]:
+        """Queued behind the interaction's own insert when that one waits for the database."""
+        return self.queue.submit("thread", lambda: set_thread(self.db, interaction_id, platform=platform,
+                                                              channel_id=channel_id, thread_id=thread_id))
 
     def record_vote(self, interaction_id: int, user_key: str, vote: int,
                     reason: str | None = None) -> Submitted[VoteOutcome]:

@@ -156,6 +156,22 @@ def log_interaction(
         return int(conn.execute(t.interactions.insert().values(**values).returning(t.interactions.c.id)).scalar_one())
 
 
+def set_thread(db: Database, interaction_id: int, *, platform: str, channel_id: str, thread_id: str) -> bool:
+    """Make a logged ask the start of ``thread_id``, so follow-ups there get it as history.
+
+    For answers whose thread is only known once posted (a slash command's answer
+    starts its own thread). Only an ask logged in that channel with no thread yet
+    is changed; False if there was none.
+    """
+    c = t.interactions.c
+    with db.begin() as conn:
+        changed = conn.execute(t.interactions.update()
+                               .where(c.id == interaction_id, c.platform == platform, c.channel_id == channel_id,
+                                      c.thread_id.is_(None))
+                               .values(thread_id=thread_id))
+    return changed.rowcount == 1
+
+
 def _reason(reason: str | None, db: Database) -> str | None:
     """A fallback reason may be an exception's text (a URL with credentials): never stored as is."""
     return redact_secrets(reason, db.settings)[:2000] if reason else reason

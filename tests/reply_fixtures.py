@@ -38,8 +38,8 @@ async def ask(platform: str, engine: RagEngine, tmp_path: Path, question: str) -
 async def _ask_slack(engine: RagEngine, tmp_path: Path, question: str) -> Seen:
     async with slack_for(engine, tmp_path) as slack:
         await slack.send.command("/ask", question)
-        await slack.api.wait_for(lambda api: slack.responses(), what="the answer")
-        (payload,) = slack.responses()
+        await slack.api.wait_for(lambda api: slack.shown(), what="the answer")
+        (payload,) = slack.shown()
     text = section_texts(payload)
     body, _, sources = text.partition("*Sources*")
     footer = " ".join(e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"])

@@ -36,6 +36,7 @@ class Call:
     payload: dict[str, Any]
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)
+    response: dict[str, Any] = field(default_factory=dict)  # what a Web API call was answered (its ts, say)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class MockSlackApi:
     def __init__(self, users: dict[str, dict[str, Any]] | None = None) -> None:
         self.users = users or {}
         self.conversations: dict[str, dict[str, Any]] = {}  # conversations.info; others: channel_not_found
+        self.not_member: dict[str, str] = {}  # channel -> the error chat.postMessage gets there (bot not in it)
         self.calls: list[Call] = []
         self._failures: dict[str, list[_Failure]] = defaultdict(list)
         self._ts = itertools.count(1)
@@ -119,7 +121,8 @@ class MockSlackApi:
         if self._failures[method]:
             failure = self._failures[method].pop(0)
             return web.json_response(failure.body, status=failure.status, headers=failure.headers)
-        return web.json_response(self._answer(method, self.calls[-1].payload))
+        self.calls[-1].response = self._answer(method, self.calls[-1].payload)
+        return web.json_response(self.calls[-1].response)
 
     async def _response_url(self, request: web.Request) -> web.Response:
         payload = await request.json()
@@ -140,6 +143,8 @@ class MockSlackApi:
             user = {"id": user_id, "is_admin": False, "is_owner": False, **self.users.get(user_id, {})}
             return {"ok": True, "user": user}
         if method == "chat.postMessage":
+            if payload.get("channel") in self.not_member:
+                return {"ok": False, "error": self.not_member[payload["channel"]]}
             ts = f"1700000{next(self._ts):03d}.000100"
             return {"ok": True, "channel": payload.get("channel"), "ts": ts,
                     "message": {"text": payload.get("text", ""), "ts": ts}}

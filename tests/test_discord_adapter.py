@@ -405,12 +405,15 @@ async def test_no_mass_mention_can_leave_the_bot(fake, start_client):
         assert f"@{ZWSP}everyone" in body["content"]
 
 
-async def test_a_long_answer_is_split_within_discords_limits(fake, start_client, engine, tmp_path):
-    # three run-on sentences of ~900 characters: the extractive answer is far over 2,000 characters
-    sentence = ("The onboarding checklist for new laboratory technicians covers badge pickup safety goggles "
-                "fume hood training chemical inventory logins " * 9).strip()
-    (tmp_path / "lab.md").write_text("# Lab onboarding\n\n" + ". ".join([sentence] * 3) + ".\n")
+async def test_a_long_answer_is_split_within_discords_limits(fake, start_client, engine, docs_engine, tmp_path,
+                                                            monkeypatch):
+    # four distinct run-on sentences of ~700 characters, quoted with a budget far over 2,000 characters
+    items = ("badge pickup", "safety goggles", "fume hood training", "chemical inventory logins")
+    sentences = [(f"The onboarding checklist for new laboratory technicians covers {item} step {n} "
+                  "with a supervisor who signs the record " * 8).strip() for n, item in enumerate(items)]
+    (tmp_path / "lab.md").write_text("# Lab onboarding\n\n" + ". ".join(sentences) + ".\n")
     engine.ingest([tmp_path / "lab.md"], "default")
+    monkeypatch.setattr(docs_engine.extractive, "budget_chars", 5000)
     client = await start_client(max_answer_chars=6000)
     await deliver(client, mention(fake, "What does the onboarding checklist for laboratory technicians cover?"))
 

@@ -50,6 +50,12 @@ class Slack:
         """The messages sent through response_urls (not the deletions of "Looking…" notes)."""
         return [c.payload for c in self.api.calls_to("response_url") if not c.payload.get("delete_original")]
 
+    def shown(self) -> list[dict]:
+        """``responses()`` and the public ``/ask`` answers the bot posted itself (outside any thread), in order."""
+        return [c.payload for c in self.api.calls
+                if (c.method == "response_url" and not c.payload.get("delete_original"))
+                or (c.method == "chat.postMessage" and not c.payload.get("thread_ts"))]
+
 
 def write_docs(root: Path, docs: dict[str, str]) -> Path:
     folder = root / "docs"
@@ -100,11 +106,11 @@ def rows(db, table):
 
 
 async def ask_and_get_id(slack: Slack, question: str = "how do I get VPN access?", user: str = "U1") -> int:
-    before = len(slack.responses())
+    before = len(slack.shown())
     status, _ = await slack.send.command("/ask", question, user=user)
     assert status == 200
-    await slack.api.wait_for(lambda api: len(slack.responses()) > before, what="the /ask answer")
-    return int(buttons(slack.responses()[-1])[ACTION_VOTE_UP])
+    await slack.api.wait_for(lambda api: len(slack.shown()) > before, what="the /ask answer")
+    return int(buttons(slack.shown()[-1])[ACTION_VOTE_UP])
 
 
 # -- /ask ---------------------------------------------------------------------------
@@ -112,10 +118,11 @@ async def test_ask_command_acks_then_posts_answer_with_sources_and_buttons(slack
     status, body = await slack.send.command("/ask", "how do I get VPN access?")
 
     assert status == 200
-    assert json.loads(body)["text"] == WORKING_TEXT  # the ack; the answer follows on the response_url
-    await slack.api.wait_for(lambda api: slack.responses(), what="the answer")
-    (answer,) = slack.responses()
-    assert answer["response_type"] == "in_channel"
+    assert json.loads(body)["text"] == WORKING_TEXT  # the ack; the bot then posts the answer in the channel
+    await slack.api.wait_for(lambda api: api.calls_to("chat.postMessage"), what="the answer")
+    (answer,) = [c.payload for c in slack.api.calls_to("chat.postMessage")]
+    assert answer["channel"] == "C1" and "thread_ts" not in answer
+    assert slack.responses() == []  # the response_url only deletes the "Looking…" note
     text = section_texts(answer)
     assert "self-service portal" in text
     assert "*Sources*" in text and "VPN access" in text
@@ -325,8 +332,7 @@ async def test_mass_mentions_from_documents_and_questions_never_reach_slack(engi
     async with slack_for(engine, tmp_path) as slack:
         await slack.send.command("/ask", "<!channel> when does the office close on Fridays?")
         await slack.send.event(SlackSender.mention("when does the office close on Fridays? @here", ts="700.0001"))
-        await slack.api.wait_for(lambda api: slack.responses() and api.calls_to("chat.postMessage"),
-                                 what="both answers")
+        await slack.api.wait_for(lambda api: len(api.calls_to("chat.postMessage")) == 2, what="both answers")
 
     sent = slack.api.all_payloads_text()
     assert "office closes" in sent and "front desk" in sent  # the document's text did go out...
@@ -342,7 +348,7 @@ async def test_bad_signature_is_rejected(slack, db):
 
     status, _ = await slack.send.post(body, "application/x-www-form-urlencoded")  # the same, signed properly
     assert status == 200
-    await slack.api.wait_for(lambda api: slack.responses(), what="the answer to the signed request")
+    await slack.api.wait_for(lambda api: slack.shown(), what="the answer to the signed request")
     assert len(rows(db, t.interactions)) == 1
 
 
@@ -369,9 +375,9 @@ async def test_database_outage_gives_a_friendly_error_and_the_app_keeps_serving(
             assert re.search(r"Reference: [0-9a-f]{8}", section_texts(down))
 
             await slack.send.command("/ask", "how do I get VPN access?")
-            await slack.api.wait_for(lambda api: len(slack.responses()) == 2, what="the answer after recovery")
-            back = slack.responses()[1]
-            assert back["response_type"] == "in_channel" and "self-service portal" in section_texts(back)
+            await slack.api.wait_for(lambda api: len(slack.shown()) == 2, what="the answer after recovery")
+            back = slack.shown()[1]
+            assert back["channel"] == "C1" and "self-service portal" in section_texts(back)
     finally:
         engine.close()
         database.embedded.stop()  # restarted by pg_ctl, so pgserver's exit hook no longer stops it
@@ -391,8 +397,8 @@ async def test_a_model_failure_still_answers_and_says_so(docs_engine, tmp_path):
                        generator=_BrokenModel(), reranker=None)
     async with slack_for(broken, tmp_path) as slack:
         await slack.send.command("/ask", "how do I get VPN access?")
-        await slack.api.wait_for(lambda api: slack.responses(), what="the answer")
-    answer = slack.responses()[0]
+        await slack.api.wait_for(lambda api: slack.shown(), what="the answer")
+    answer = slack.shown()[0]
     assert "self-service portal" in section_texts(answer)
     context = " ".join(e["text"] for b in answer["blocks"] if b["type"] == "context" for e in b["elements"])
     assert "Quoted from the documents: the model failed while answering." in context

@@ -47,6 +47,8 @@ WORKING_REACTION = "eyes"
 WORKING_TEXT = ":mag: Looking through the documents…"
 PUBLIC_KINDS = frozenset({"answer", "not_found", "ask_back"})  # everything else goes to the asker only
 RETRY_HEADER = "x-slack-retry-num"
+# chat.postMessage errors meaning the bot may not post there, though the response_url may
+NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found"})
 
 Notify = Callable[[SlackMessage], Awaitable[Any]]
 
@@ -82,10 +84,15 @@ class SlackHandlers:
                 reply = await self.core.ask(AskRequest(actor, location, question,
                                                        ephemeral=self.settings.answer_ephemeral))
                 public = reply.kind in PUBLIC_KINDS
-                response_type = "in_channel" if public and not self.settings.answer_ephemeral else "ephemeral"
-                for message in reply_messages(reply, question=question if public else None,
-                                              reference=_reference_for(reply, "/ask")):
-                    await replies.send(message, response_type)
+                messages = reply_messages(reply, question=question if public else None,
+                                          reference=_reference_for(reply, "/ask"))
+                if public and not self.settings.answer_ephemeral:
+                    thread = await _post_in_channel(client, location.channel_id, messages, replies)
+                    if thread:  # a mention in the answer's thread gets this ask as history
+                        await self.core.start_thread(reply, location, thread)
+                else:
+                    for message in messages:
+                        await replies.send(message)
         finally:
             await replies.remove_note()
 
@@ -229,6 +236,28 @@ class _InPlaceOfWorkingNote:
     async def remove_note(self) -> None:
         if self.note_shown:
             self.note_shown = not await _try(post_to_response_url(self.response_url, {"delete_original": True}))
+
+
+async def _post_in_channel(client: AsyncWebClient, channel: str, messages: list[SlackMessage],
+                           replies: _InPlaceOfWorkingNote) -> str | None:
+    """Post a public ``/ask`` answer as the bot, so it has a ts that follow-ups can thread on; the ts,
+    or None if the bot cannot post there (not a member) and the answer went through the response_url."""
+    first, *rest = messages
+    try:
+        posted = await client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False,
+                                               **first.payload())
+    except SlackApiError as exc:
+        if exc.response.get("error") not in NOT_POSTABLE:
+            raise
+        log.info("/ask answer in %s goes through the response_url: %s", channel, exc.response.get("error"))
+        for message in messages:
+            await replies.send(message, "in_channel")
+        return None
+    thread = posted["ts"]
+    for message in rest:  # the rest of a long answer stays in its thread
+        await client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False, unfurl_media=False,
+                                      **message.payload())
+    return thread
 
 
 @asynccontextmanager

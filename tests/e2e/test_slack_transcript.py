@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 import re
 
+from sqlalchemy import select
+
 from adapters.slack.blocks import ACTION_CORRECT, ACTION_VOTE_DOWN, ACTION_VOTE_UP
 from adapters.slack.handlers import WORKING_REACTION, WORKING_TEXT
 from bot.fallback_notes import NOTES
 from bot.messages import ADMIN_ONLY, ASK_USAGE
+from rag_engine.store import schema as t
 from rag_engine.types import FallbackCode
 from tests.conftest import EXAMPLES, ROOT
 from tests.slack_fakes import SlackSender
@@ -28,7 +31,7 @@ FOLLOW_UP = "Does alcohol count?"
 ALCOHOL_RULE = ("Alcohol is reimbursable only as part of a team meal or a customer meal, "
                 "and it counts toward the per-person limit.")
 EXPENSE_POLICY = "Expense Policy – Northwind Labs Handbook"
-MENTION_TS, FOLLOW_UP_TS = "1000.0001", "1000.0005"
+ASK_FOLLOW_UP_TS, MENTION_TS, FOLLOW_UP_TS = "1000.0000", "1000.0001", "1000.0005"
 FOOTER_NOTE = NOTES[FallbackCode.NO_GENERATOR]  # generator_backend="extractive": no model is configured
 MARKER = re.compile(r"\[(\d+(?:, \d+)*)\]")
 SOURCE_LINE = re.compile(r"\[(\d+)\] \*(.+?)\*(?: — (.+))?$")
@@ -87,8 +90,8 @@ def reaction(name_of_call: str, ts: str) -> tuple[str, dict]:
 async def test_issue_20_scenario_transcript(engine, db, tmp_path):
     report = engine.ingest([EXAMPLES], "handbook")
     assert not report.skipped, report.skipped
-    async with slack_for(engine, tmp_path, admin_user_ids=["UADMIN"], rate_limit_user_burst=3,
-                         rate_limit_user_per_min=0.01, rate_limit_channel_burst=3,
+    async with slack_for(engine, tmp_path, admin_user_ids=["UADMIN"], rate_limit_user_burst=4,
+                         rate_limit_user_per_min=0.01, rate_limit_channel_burst=4,
                          rate_limit_channel_per_min=0.01) as slack:
         api, send = slack.api, slack.send
         handled: list[str] = []  # the kind of each reply the core gave: how a silent retry is seen handled
@@ -101,33 +104,40 @@ async def test_issue_20_scenario_transcript(engine, db, tmp_path):
 
         slack.core.ask = recorded_ask
 
-        # 1. /ask: the ack says it is looking; the answer follows on the response_url, then the note goes
+        # 1. /ask: the ack says it is looking; the bot posts the answer in the channel, then the note goes
         status, body = await send.command("/ask", DINNER, response_key="ask")
         assert (status, json.loads(body)) == (200, {"text": WORKING_TEXT, "response_type": "ephemeral"})
-        await api.wait_for(lambda a: len(a.calls_to("response_url")) == 2, what="the answer and the note's removal")
+        await api.wait_for(lambda a: len(a.calls_to("response_url")) == 1, what="the answer and the note's removal")
+        ask_ts = api.calls_to("chat.postMessage")[0].response["ts"]
+
+        # 1b. a follow-up mention in the /ask answer's thread: the /ask is its history
+        status, _ = await send.event(SlackSender.mention(FOLLOW_UP, ts=ASK_FOLLOW_UP_TS, thread_ts=ask_ts),
+                                     event_id="EvASKTHREAD")
+        assert status == 200
+        await api.wait_for(lambda a: len(a.calls_to("reactions.remove")) == 1, what="the /ask follow-up's answer")
 
         # 2. a mention asking another question, answered in its thread
         status, _ = await send.event(SlackSender.mention(CUSTOMER_MEAL, ts=MENTION_TS), event_id="EvMEAL")
         assert status == 200
-        await api.wait_for(lambda a: len(a.calls_to("reactions.remove")) == 1, what="the mention's answer")
+        await api.wait_for(lambda a: len(a.calls_to("reactions.remove")) == 2, what="the mention's answer")
 
         # 3. a follow-up in that thread; 4. Slack retries it (same event_id) when the burst is used up
         follow_up = SlackSender.mention(FOLLOW_UP, ts=FOLLOW_UP_TS, thread_ts=MENTION_TS)
         status, _ = await send.event(follow_up, event_id="EvALCOHOL")
         assert status == 200
-        await api.wait_for(lambda a: len(a.calls_to("reactions.remove")) == 2, what="the follow-up's answer")
+        await api.wait_for(lambda a: len(a.calls_to("reactions.remove")) == 3, what="the follow-up's answer")
         status, _ = await send.event(follow_up, event_id="EvALCOHOL", retry_num=1)
         assert status == 200
-        await api.wait_for(lambda a: len(handled) == 4, what="the retry to be handled")
-        assert handled == ["answer", "answer", "answer", "duplicate"]
+        await api.wait_for(lambda a: len(handled) == 5, what="the retry to be handled")
+        assert handled == ["answer", "answer", "answer", "answer", "duplicate"]
 
         # 5. 👍 on the /ask answer
-        ask_answer = api.calls_to("response_url")[0].payload
+        ask_answer = api.calls_to("chat.postMessage")[0].payload
         answer_id = next(e["value"] for b in ask_answer["blocks"] if b["type"] == "actions" for e in b["elements"]
                          if e["action_id"] == ACTION_VOTE_UP)
         status, _ = await send.click(ACTION_VOTE_UP, answer_id)
         assert status == 200
-        await api.wait_for(lambda a: len(a.calls_to("response_url")) == 3, what="the vote's thanks")
+        await api.wait_for(lambda a: len(a.calls_to("response_url")) == 2, what="the vote's thanks")
 
         # 6. a badly signed request: refused, and nothing reaches Slack
         before = len(api.calls)
@@ -144,14 +154,17 @@ async def test_issue_20_scenario_transcript(engine, db, tmp_path):
         # 8. a non-admin's /ragbot-admin retrain: refused, with the next step
         status, body = await send.command("/ragbot-admin", "retrain", user="U2", response_key="admin")
         assert (status, body) == (200, "")
-        await api.wait_for(lambda a: len(a.calls_to("response_url")) == 4, what="the admin refusal")
+        await api.wait_for(lambda a: len(a.calls_to("response_url")) == 3, what="the admin refusal")
 
     # -- the whole transcript, in order --------------------------------------------------------
     calls = api.calls
     assert [(c.method, re.sub(r"^act\d+$", "click", c.payload.get("_key", "")) or None) for c in calls] == [
         ("auth.test", None),  # Bolt learns the bot's own user id on the first request
-        ("response_url", "ask"),  # 1. the answer...
+        ("chat.postMessage", None),  # 1. the answer, posted by the bot: it has a ts to thread on...
         ("response_url", "ask"),  # ...then the "Looking…" note is deleted
+        ("reactions.add", None),  # 1b.
+        ("chat.postMessage", None),
+        ("reactions.remove", None),
         ("reactions.add", None),  # 2.
         ("chat.postMessage", None),
         ("reactions.remove", None),
@@ -164,16 +177,31 @@ async def test_issue_20_scenario_transcript(engine, db, tmp_path):
         ("response_url", "admin"),  # 8.
     ]
     (_, answer, deletion, *rest) = calls
-    add_1, mention_answer, remove_1, add_2, follow_up_answer, remove_2, thanks, refusal = rest
+    add_0, ask_follow_up, remove_0, add_1, mention_answer, remove_1, add_2, follow_up_answer, remove_2, \
+        thanks, refusal = rest
 
     # 1. the /ask answer, in the channel, quoting the table row by its columns
     assert deletion.payload == {"delete_original": True, "_key": "ask"}
-    assert {k: answer.payload[k] for k in ("response_type", "replace_original")} == {
-        "response_type": "in_channel", "replace_original": False}
+    assert answer.payload["channel"] == "C1" and "thread_ts" not in answer.payload
+    assert answer.response["ts"] == ask_ts
     text, titles = check_answer(slack, answer.payload, question=DINNER)
     assert text.startswith("• Category: Team dinner or team celebration; Limit: $75 per person; Approval: "
                            "Manager approves in advance; the most senior person present pays [1]\n"), text
     assert titles[0] == EXPENSE_POLICY
+
+    # 1b. the follow-up in the /ask answer's thread, answered there from the Alcohol section
+    for call, name in ((add_0, "reactions.add"), (remove_0, "reactions.remove")):
+        assert (call.method, {k: call.payload[k] for k in ("channel", "name", "timestamp")}) == reaction(
+            name, ASK_FOLLOW_UP_TS)
+    assert {k: ask_follow_up.payload[k] for k in ("channel", "thread_ts")} == {"channel": "C1", "thread_ts": ask_ts}
+    text, titles = check_answer(slack, ask_follow_up.payload, question=None)
+    assert text.startswith(f"{ALCOHOL_RULE} [1]"), text
+    assert titles == [EXPENSE_POLICY]
+    assert "Alcohol" in blocks_of(ask_follow_up.payload, "section")[1]
+    with db.connect() as conn:  # ...because the /ask was its history
+        asked, followed = conn.execute(select(t.interactions).order_by(t.interactions.c.id).limit(2)).all()
+    assert (asked.question, asked.thread_id) == (DINNER, ask_ts)
+    assert (followed.question, followed.thread_id, followed.history_ids) == (FOLLOW_UP, ask_ts, [asked.id])
 
     # 2. the mention: 👀 while working, the answer in the mention's thread
     for call, name, ts in ((add_1, "reactions.add", MENTION_TS), (remove_1, "reactions.remove", MENTION_TS),
@@ -192,9 +220,10 @@ async def test_issue_20_scenario_transcript(engine, db, tmp_path):
     assert titles == [EXPENSE_POLICY]
     assert "Alcohol" in blocks_of(follow_up_answer.payload, "section")[1]
 
-    # three different answers, three different codes
-    footers = [blocks_of(c.payload, "context")[-1] for c in (answer, mention_answer, follow_up_answer)]
-    assert len(set(footers)) == 3
+    # four different answers, four different codes
+    footers = [blocks_of(c.payload, "context")[-1] for c in (answer, ask_follow_up, mention_answer,
+                                                             follow_up_answer)]
+    assert len(set(footers)) == 4
 
     # 5. the thanks go to the clicker only, leaving the answer in place
     assert thanks.payload == {"text": "Thanks for the 👍!", "response_type": "ephemeral", "replace_original": False,

@@ -207,8 +207,8 @@ async def test_a_slack_connect_guest(corpora, db, tmp_path):
             await slack.api.wait_for(lambda api, ts=ts: any(c.payload.get("timestamp") == ts
                                                             for c in api.calls_to("reactions.remove")),
                                      what="the answer to the mention")
-        await slack.api.wait_for(lambda api: sum(bool(c.payload.get("blocks")) for c in api.calls_to("response_url"))
-                                 >= len(ATTACKS) + len(PRIVATE_QUESTIONS), what="the /ask answers")
+        await slack.api.wait_for(lambda api: len(slack.shown()) >= len(ATTACKS) + len(PRIVATE_QUESTIONS),
+                                 what="the /ask answers")
         sent = slack.api.all_payloads_text()
         settings = slack.core.settings
     assert all(ADMIN_ONLY in r for r in refusals), refusals

@@ -27,16 +27,16 @@ def dm_granted(engine, tmp_path):
 
 
 async def _ask(slack, *, user: str, channel: str) -> str:
-    before = len(slack.api.calls_to("response_url"))
+    before = len(slack.shown())
     await slack.send.command("/ask", QUESTION, user=user, channel=channel)
-    await slack.api.wait_for(lambda api: any(c.payload.get("blocks") for c in api.calls_to("response_url")[before:]),
-                             what="the /ask reply")
-    return "\n".join(section_texts(c.payload) for c in slack.api.calls_to("response_url")[before:])
+    await slack.api.wait_for(lambda api: slack.shown()[before:], what="the /ask reply")
+    return "\n".join(section_texts(payload) for payload in slack.shown()[before:])
 
 
 async def test_a_slash_command_in_a_dm_between_two_people_is_not_a_private_dm(dm_granted, tmp_path):
     async with slack_for(dm_granted, tmp_path) as slack:
         slack.api.conversations["D1"] = {"id": "D1", "is_im": True, "user": "U1"}  # the bot's own IM with U1
+        slack.api.not_member["DPAIR"] = "channel_not_found"
         own = await _ask(slack, user="U1", channel="D1")
         pair = await _ask(slack, user="U1", channel="DPAIR")  # U1 and U2's DM: the bot is not in it
         someone_else = await _ask(slack, user="U2", channel="D1")  # not the IM of the one asking

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from prometheus_client import Counter
 
 from bot import metrics
+from bot.messages import SHUTTING_DOWN  # re-exported: the core refuses with it while stopping
 
 if TYPE_CHECKING:
     from bot.runtime import BotRuntime
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
-SHUTTING_DOWN = "I'm restarting right now, so I can't take this. Please try again in a minute."
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 MIN_FLUSH_S = 2.0  # queued writes get at least this long, even when the asks used up the grace period
 

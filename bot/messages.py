@@ -9,6 +9,7 @@ from __future__ import annotations
 ASK_USAGE = ("I need a question to look up. Ask me about your team's documents, for example: "
              "`/ask how do I get VPN access?`")
 UNAVAILABLE = "I'm temporarily unavailable (my database can't be reached). Please try again in a minute."
+SHUTTING_DOWN = "I'm restarting right now, so I can't take this. Please try again in a minute."
 ADMIN_ONLY = ("Sorry, only ragbot admins can run admin commands. Ask an admin to run it for you, or to have "
               "your user id added to RAGBOT_ADMIN_USER_IDS.")
 NOT_ENABLED = ("This bot is not enabled in this workspace/server. Ask whoever runs ragbot here to enable it "

@@ -32,7 +32,7 @@ from rag_engine.store import schema as t
 from rag_engine.training.dataset import build_training_set
 from tests.conftest import make_settings
 from tests.discord_fakes import FakeDiscord, action_rows_custom_ids, connect
-from tests.security_fixtures import PRIVATE_MARKERS, ingest_corpora
+from tests.security_fixtures import ingest_corpora, leaked_markers
 from tests.slack_fakes import TEAM, SlackSender
 from tests.test_discord_adapter import admin_command, deliver, mention
 from tests.test_slack_app import slack_for
@@ -72,20 +72,16 @@ def _snapshot(db) -> dict:
                                          .where(t.corrections.c.status == "approved")).scalar_one()}
 
 
-def _leaks(text: str) -> list[str]:
-    return [m for m in PRIVATE_MARKERS if m.lower() in text.lower()]
-
-
 def assert_nothing_gained(db, settings, hr: int, before: dict, sent_text: str, *, audited: int) -> None:
     """0 private chunks in replies and stored interactions; 0 admin actions succeeded; 0 unreviewed examples."""
-    assert _leaks(sent_text) == []
+    assert leaked_markers(sent_text, "") == []
     with db.connect() as conn:
         stored = conn.execute(select(t.interactions)).all()
         audit = conn.execute(select(t.audit_log.c.action, t.audit_log.c.ok)).all()
     for row in stored:
         assert hr not in row.collection_ids and hr not in row.history_collection_ids
         assert all(hit.get("collection_id") != hr for hit in row.retrieved)
-        assert _leaks(row.answer + json.dumps(row.passages)) == []
+        assert leaked_markers(row.answer + json.dumps(row.passages), "") == []
     assert len(audit) == audited and not any(ok for _, ok in audit), audit
     assert _snapshot(db) == before
     examples = build_training_set(db, settings)

@@ -52,6 +52,12 @@ class _Process:
     def log(self) -> str:
         return "".join(self.lines)
 
+    def kill_if_running(self) -> None:
+        """Clean-up after a failed test: never leave a bot (and its database) behind."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def events(self) -> list[str]:
         found = []
         for line in list(self.lines):
@@ -163,9 +169,7 @@ async def test_sigterm_flushes_acknowledged_writes_and_stops_the_embedded_databa
         code = await asyncio.to_thread(bot.proc.wait, GRACE_S + 15)
         took = time.monotonic() - stopped_at
     finally:
-        if bot.proc.poll() is None:
-            bot.proc.kill()
-            bot.proc.wait()
+        bot.kill_if_running()
         await api.stop()
 
     assert code == 0, bot.log()[-4000:]
@@ -206,9 +210,7 @@ async def test_sigterm_while_starting_still_stops_the_embedded_database(tmp_path
         bot.proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(bot.proc.wait, 30)
     finally:
-        if bot.proc.poll() is None:
-            bot.proc.kill()
-            bot.proc.wait()
+        bot.kill_if_running()
         await api.stop()
     assert code == 0, bot.log()[-4000:]
     assert not (pgdata / "postmaster.pid").exists(), bot.log()[-4000:]

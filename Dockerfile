@@ -31,6 +31,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY rag_engine ./rag_engine
 COPY bot ./bot
+COPY app ./app
 COPY adapters ./adapters
 COPY migrations ./migrations
 RUN pip install .
@@ -65,6 +66,6 @@ VOLUME ["/data"]
 EXPOSE 8080
 # exits 0 while /healthz answers 200 (database reachable)
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
-    CMD ["python", "-m", "bot.health"]
+    CMD ["python", "-m", "app.health"]
 ENTRYPOINT ["tini", "--", "ragbot"]
 CMD ["--help"]

@@ -39,7 +39,7 @@ from bot.core import BotCore  # noqa: E402
 from bot.types import Actor, AskRequest, Location  # noqa: E402
 from rag_engine.engine import RagEngine  # noqa: E402
 from rag_engine.settings import Settings  # noqa: E402
-from tests.discord_fakes import FakeDiscord, Person, connect, drain, snowflake  # noqa: E402
+from adapters.testing.discord_gateway import FakeDiscord, Person, connect, drain, snowflake  # noqa: E402
 
 HANDBOOK = ROOT / "examples" / "handbook"
 QUESTIONS = ROOT / "benchmarks" / "data" / "handbook_feedback.jsonl"

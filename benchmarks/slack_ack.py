@@ -39,7 +39,7 @@ from adapters.slack.server import EVENTS_PATH, bound_port, start_http  # noqa: E
 from bot.core import BotCore  # noqa: E402
 from rag_engine.engine import RagEngine  # noqa: E402
 from rag_engine.settings import Settings  # noqa: E402
-from tests.slack_fakes import MockSlackApi, SlackSender  # noqa: E402
+from adapters.testing.slack_server import MockSlackApi, SlackSender  # noqa: E402
 
 SECRET = "benchmark-signing-secret"
 SLACK_ACK_LIMIT_S = 3.0

@@ -37,7 +37,7 @@ from bot import metrics
 from bot.messages import SHUTTING_DOWN  # re-exported: the core refuses with it while stopping
 
 if TYPE_CHECKING:
-    from bot.runtime import BotRuntime
+    from app.runtime import BotRuntime
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")

@@ -10,22 +10,13 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from rag_engine.errors import DatabaseUnavailable, EmbeddingDimensionMismatch, SchemaNotReady
 from rag_engine.settings import Settings
 from rag_engine.store.embedded import EmbeddedPostgres, release_server, to_sqlalchemy_url
 
 log = logging.getLogger(__name__)
 
-
-class DatabaseUnavailable(RuntimeError):
-    """The database cannot be reached right now (the caller may retry later)."""
-
-
-class SchemaNotReady(RuntimeError):
-    """The database has not been migrated to the code's schema."""
-
-
-class EmbeddingDimensionMismatch(RuntimeError):
-    """The configured embedder's dimension differs from the database's."""
+__all__ = ["Database", "DatabaseUnavailable", "EmbeddingDimensionMismatch", "SchemaNotReady"]
 
 
 class Database:

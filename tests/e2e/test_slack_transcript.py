@@ -22,8 +22,8 @@ from bot.messages import ADMIN_ONLY, ASK_USAGE
 from rag_engine.store import schema as t
 from rag_engine.types import FallbackCode
 from tests.conftest import EXAMPLES, ROOT
-from tests.slack_fakes import SlackSender
-from tests.test_slack_app import Slack, slack_for
+from adapters.testing.slack_server import SlackSender
+from tests.e2e.test_slack_app import Slack, slack_for
 
 DINNER = "what's the expense limit for a team dinner?"
 CUSTOMER_MEAL = "what's the limit for a meal with a customer?"

@@ -1,0 +1,31 @@
+"""The ``ragbot`` command line (typer + rich).
+
+Each area registers its commands from its own module; this file only wires them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="ragbot",
+    help="Answers your team's questions from your documents, in Slack and Discord.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+from app.cli import core  # noqa: E402  (registration side effects)
+from app.cli import slack  # noqa: E402
+from app.cli import discord  # noqa: E402
+from app.cli import collections  # noqa: E402
+from app.cli import eval as eval_cli  # noqa: E402
+from app.cli import feedback, lora, worker  # noqa: E402
+
+core.register(app)
+eval_cli.register(app)
+slack.register(app)
+discord.register(app)
+collections.register(app)
+lora.register(app)
+feedback.register(app)
+worker.register(app)

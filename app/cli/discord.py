@@ -1,0 +1,47 @@
+"""``ragbot discord``: run the Discord bot."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from app.cli.common import err_console, friendly_errors, open_engine, settings, stopped_while_starting
+
+
+def register(app: typer.Typer) -> None:
+    app.command("discord")(discord_bot)
+
+
+@friendly_errors
+def discord_bot(
+    sync_commands: Annotated[bool, typer.Option(
+        "--sync-commands/--no-sync-commands",
+        help="Register /ask and /ragbot-admin with Discord at start-up (needed once, and after upgrades).")] = True,
+    guild: Annotated[Optional[int], typer.Option(  # noqa: UP007 - typer needs Optional here
+        help="Register the commands in this guild only: they appear at once (global ones can take a while).")]
+    = None,
+) -> None:
+    """Run the Discord bot: @mentions, DMs, /ask, 👍/👎 and corrections, /ragbot-admin."""
+    from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, serve
+    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
+    from app.runtime import BotRuntime
+
+    s = settings()
+    try:
+        token = check_credentials(s)
+    except DiscordConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        with sigterm_interrupts():
+            runtime = BotRuntime.start(s, open_engine(s))
+    except KeyboardInterrupt:
+        raise stopped_while_starting(s) from None
+    client = RagbotClient(runtime.core, s, sync_commands=sync_commands, sync_guild_id=guild)
+    try:
+        serve_until_stopped(runtime, lambda: serve(client, token))
+    except DiscordConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+

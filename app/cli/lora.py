@@ -1,0 +1,193 @@
+"""``ragbot adapters``: list, activate, roll back, retrain, status; and ``ragbot report``.
+
+Changes are written to the audit log with actor ``cli:<os user>``, like the
+same operations given through the chat admin command.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.table import Table
+
+from app.cli.common import console, err_console, friendly_errors, settings
+from rag_engine.store.database import Database
+
+lora_app = typer.Typer(help="LoRA adapters of the generator: list, activate, roll back, retrain.", no_args_is_help=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(lora_app, name="lora")
+    # the pre-0.2 name, kept for one release
+    app.add_typer(lora_app, name="adapters", hidden=True, deprecated=True)
+    app.command("report")(report)
+
+
+def lookup_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """"Not found" and "nothing to roll back" print one line and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except LookupError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.args[0] if exc.args else exc}")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@contextmanager
+def open_db() -> Iterator[Database]:
+    """The database, migrated to head (the embedded one is migrated on the spot); closed afterwards."""
+    from rag_engine.store.database import Database, SchemaNotReady
+    from rag_engine.store.migrate import current_revision, ensure_schema, head_revision
+
+    s = settings()
+    db = Database.from_settings(s)
+    try:
+        if current_revision(db) != head_revision():
+            if not db.is_embedded:
+                raise SchemaNotReady("the database schema is not up to date: run `ragbot db upgrade` first")
+            from rag_engine.embedding import build_embedder
+
+            ensure_schema(db, build_embedder(s).dim)
+        yield db
+    finally:
+        if db.close():
+            logging.getLogger(__name__).info("embedded PostgreSQL stopped (no other process uses it)")
+
+
+def cli_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "unknown"
+
+
+def audited(db, action: str, args: dict, run: Callable[[], str]) -> str:
+    """Run an admin change, write its audit row (ok or not), return its message."""
+    from bot.audit import write_audit
+    from bot.types import Actor
+
+    actor = Actor("cli", cli_user())
+    try:
+        message = run()
+    except Exception as exc:
+        write_audit(db, actor, action, args, ok=False, result=str(exc))
+        raise
+    write_audit(db, actor, action, args, ok=True, result=message)
+    return message
+
+
+@lora_app.command("list")
+@friendly_errors
+def list_adapters() -> None:
+    """Every adapter with its status and evaluation numbers (newest first)."""
+    from rag_engine.training import registry
+
+    with open_db() as db:
+        found = registry.list_adapters(db)
+    if not found:
+        console.print("no adapters yet: `ragbot adapters retrain`, then run `ragbot worker`")
+        return
+    table = Table(title="Adapters")
+    table.add_column("version", no_wrap=True, min_width=7)
+    table.add_column("status", no_wrap=True, min_width=8)
+    for col in ("method", "created", "data", "NLL", "active", "base", "F1", "prev"):
+        table.add_column(col)
+    for a in found:
+        m = a.metrics
+        cand, base, act = (m.get(k) or {} for k in ("candidate", "base", "active"))
+        table.add_row(
+            a.version, _status_style(a.status), a.method, f"{a.created_at:%m-%d %H:%M}",
+            f"{a.data_snapshot.get('train', '?')}/{a.data_snapshot.get('heldout', '?')}",
+            _fmt(cand.get("nll")), _fmt(act.get("nll")), _fmt(base.get("nll")), _fmt(cand.get("token_f1")),
+            a.previous_version or "",
+        )
+    console.print(table)
+    console.print("data = train/held-out examples; NLL = held-out NLL per answer token of the adapter, the "
+                  "adapter active when it was judged, and the base model")
+
+
+@lora_app.command("activate")
+@friendly_errors
+@lookup_errors
+def activate(version: str) -> None:
+    """Make VERSION the active adapter (running bots switch within RAGBOT_ADAPTER_POLL_S)."""
+    from rag_engine.training import registry
+
+    s = settings()
+    with open_db() as db:
+        def run() -> str:
+            change = registry.activate(db, version, base_model=registry.base_model_id(s))
+            return f"Adapter {version} is active (was {change.previous or 'the base model'})."
+
+        console.print(audited(db, "adapters", {"args": ["activate", version]}, run))
+
+
+@lora_app.command("rollback")
+@friendly_errors
+@lookup_errors
+def rollback() -> None:
+    """Restore the adapter that was active before the current one (or the base model)."""
+    from bot import admin_ops
+
+    s = settings()
+    with open_db() as db:
+        console.print(audited(db, "rollback", {}, lambda: admin_ops.rollback(db, s, f"cli:{cli_user()}").message))
+
+
+@lora_app.command("retrain")
+@friendly_errors
+def retrain() -> None:
+    """Queue a retrain (a running `ragbot worker` picks it up)."""
+    from bot import admin_ops
+
+    s = settings()
+    with open_db() as db:
+        def run() -> str:
+            req = admin_ops.request_retrain(db, s, f"cli:{cli_user()}")
+            return f"Queued retrain job {req.job_id}." if req.created else \
+                f"A retrain is already queued or running: job {req.job_id}."
+
+        console.print(audited(db, "retrain", {}, run))
+
+
+@lora_app.command("status")
+@friendly_errors
+def status() -> None:
+    """Queue, last runs with their numbers, active adapter, feedback since the last training."""
+    from bot import admin_ops
+
+    with open_db() as db:
+        lines = admin_ops.status(db, settings()).to_lines()
+    for line in lines:
+        console.print(line, markup=False)
+
+
+@friendly_errors
+def report(out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html")) -> None:
+    """Write an HTML report: feedback over time and adapter metrics per version."""
+    from app.report import write_report
+
+    with open_db() as db:
+        path = write_report(db, settings(), out)
+    console.print(f"wrote {path}")
+
+
+def _status_style(status: str) -> str:
+    return {"active": "[bold green]active[/]", "rejected": "[red]rejected[/]"}.get(status, status)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"

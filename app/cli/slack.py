@@ -1,0 +1,53 @@
+"""``ragbot slack``: run the Slack bot (Socket Mode, or HTTP with ``--http``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from app.cli.common import err_console, friendly_errors, open_engine, settings, stopped_while_starting
+
+
+def register(app: typer.Typer) -> None:
+    app.command("slack")(slack)
+
+
+@friendly_errors
+def slack(
+    http: Annotated[bool, typer.Option("--http", help="Receive events over HTTP (needs the signing secret) "
+                                                      "instead of Socket Mode (needs the app token).")] = False,
+    port: Annotated[int, typer.Option(help="HTTP mode: port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="HTTP mode: address to bind.")] = "0.0.0.0",
+    path: Annotated[str, typer.Option(help="HTTP mode: request path (the app manifest's URLs end with it).")]
+    = "/slack/events",
+) -> None:
+    """Run the Slack bot: /ask, @mentions, DMs, 👍/👎 and corrections, /ragbot-admin."""
+    from adapters.slack import SlackConfigError, build_app, check_credentials
+    from adapters.slack.clients import web_client
+    from adapters.slack.server import check_token, serve_http, serve_socket_mode
+    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
+    from app.logging_setup import configure_logging
+    from app.runtime import BotRuntime
+
+    s = settings()
+    try:
+        check_credentials(s, http=http)
+        configure_logging(s)
+        asyncio.run(check_token(web_client(s)))  # before the slow part: the engine
+    except SlackConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        with sigterm_interrupts():
+            runtime = BotRuntime.start(s, open_engine(s))
+    except KeyboardInterrupt:
+        raise stopped_while_starting(s) from None
+    app = build_app(runtime.core)
+    if http:
+        serve_until_stopped(runtime, lambda: serve_http(app, host=host, port=port, path=path))
+    else:
+        token = s.slack_app_token.get_secret_value()  # type: ignore[union-attr] - checked by check_credentials
+        serve_until_stopped(runtime, lambda: serve_socket_mode(app, token))
+

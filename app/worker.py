@@ -1,0 +1,190 @@
+"""The job worker: claims jobs from Postgres, heartbeats while running them, records the outcome.
+
+Several workers may run at once (on one machine or many): claims use
+``FOR UPDATE SKIP LOCKED``, so each job goes to exactly one of them. A worker
+that dies stops heartbeating; any other worker re-queues its job after
+``settings.worker_stale_after_s`` and runs it again (a retrain resumes from its
+last checkpoint). On SIGTERM / Ctrl-C a running retrain checkpoints and goes
+back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.housekeeping import Housekeeping
+from rag_engine import jobs
+from rag_engine.settings import Settings
+from rag_engine.store.database import Database
+from rag_engine.types import SearchHit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class JobContext:
+    """What a job handler gets: the job, the stores, and a way to notice it should stop."""
+
+    job: jobs.Job
+    db: Database
+    settings: Settings
+    worker: Worker
+
+    def should_stop(self) -> bool:
+        """True when the worker is shutting down or has lost the job (stale heartbeat)."""
+        return self.worker.stopping.is_set() or self.worker.lost.is_set()
+
+
+Handler = Callable[[JobContext], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    job_id: int
+    kind: str
+    status: str  # done | failed | requeued | lost
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Worker:
+    def __init__(self, settings: Settings, db: Database, *, worker_id: str | None = None,
+                 handlers: dict[str, Handler] | None = None, show_progress: bool = False) -> None:
+        self.settings = settings
+        self.db = db
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.handlers: dict[str, Handler] = handlers if handlers is not None else {jobs.RETRAIN: run_retrain}
+        self.show_progress = show_progress
+        self.stopping = threading.Event()  # set by stop(): finish or checkpoint, then exit
+        self.lost = threading.Event()  # set when the current job was taken away
+        self._engine: Any = None
+        self._engine_lock = threading.Lock()
+
+    # -- one job -----------------------------------------------------------------
+    def run_once(self) -> JobRun | None:
+        """Re-queue stale jobs, claim one job, run it; None when the queue is empty."""
+        requeued = jobs.requeue_stale(self.db, self.settings.worker_stale_after_s)
+        if requeued:
+            log.warning("re-queued jobs %s: their worker stopped heartbeating", requeued)
+        job = jobs.claim(self.db, self.worker_id, kinds=list(self.handlers))
+        if job is None:
+            return None
+        log.info("worker %s running job %d (%s, attempt %d)", self.worker_id, job.id, job.kind, job.attempts)
+        self.lost.clear()
+        beat_stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job.id, beat_stop), daemon=True,
+                                name=f"ragbot-heartbeat-{job.id}")
+        beat.start()
+        try:
+            return self._run(job)
+        finally:
+            beat_stop.set()
+            beat.join(5)
+
+    def _run(self, job: jobs.Job) -> JobRun:
+        from rag_engine.training.trainer import TrainingInterrupted
+
+        ctx = JobContext(job, self.db, self.settings, self)
+        try:
+            result = self.handlers[job.kind](ctx)
+        except TrainingInterrupted as exc:
+            return self._interrupted(job, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a failed job is recorded, the worker carries on
+            if self.lost.is_set():
+                return JobRun(job.id, job.kind, "lost", error=str(exc))
+            log.exception("job %d failed", job.id)
+            error = f"{type(exc).__name__}: {exc}"
+            self._record(jobs.fail, job, error)
+            return JobRun(job.id, job.kind, "failed", error=error)
+        if self.lost.is_set():
+            return JobRun(job.id, job.kind, "lost", result=result)
+        self._record(jobs.finish, job, result)
+        return JobRun(job.id, job.kind, "done", result=result)
+
+    def _interrupted(self, job: jobs.Job, note: str) -> JobRun:
+        if self.lost.is_set():
+            return JobRun(job.id, job.kind, "lost", error=note)
+        jobs.release(self.db, job.id, self.worker_id, note)
+        return JobRun(job.id, job.kind, "requeued", error=note)
+
+    def _record(self, fn: Callable[..., None], job: jobs.Job, value: Any) -> None:
+        try:
+            fn(self.db, job.id, self.worker_id, value)
+        except jobs.JobLost as exc:
+            log.warning("%s", exc)
+
+    def _heartbeat(self, job_id: int, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.worker_heartbeat_s):
+            try:
+                jobs.heartbeat(self.db, job_id, self.worker_id)
+            except jobs.JobLost as exc:
+                log.error("%s; stopping it", exc)
+                self.lost.set()
+                return
+            except Exception as exc:  # noqa: BLE001 - the database may come back before we go stale
+                log.warning("heartbeat for job %d failed: %s", job_id, exc)
+
+    # -- the loop ------------------------------------------------------------------
+    def run_forever(self, idle_s: float = 2.0) -> None:
+        """Run jobs until :meth:`stop`; waits ``idle_s`` between empty polls. Meanwhile a
+        housekeeping thread deletes expired delivery ids."""
+        log.info("worker %s started (jobs: %s)", self.worker_id, ", ".join(self.handlers))
+        housekeeping = Housekeeping(self.db, self.settings)
+        housekeeping.start()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    ran = self.run_once()
+                except Exception as exc:  # noqa: BLE001 - e.g. the database is down: wait and retry
+                    log.warning("worker poll failed: %s", exc)
+                    ran = None
+                if ran is None:
+                    self.stopping.wait(idle_s)
+        finally:
+            housekeeping.stop()
+        log.info("worker %s stopped", self.worker_id)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # -- services for handlers -----------------------------------------------------
+    def retrieve(self, question: str, collection_ids: list[int]) -> list[SearchHit]:
+        """Passages for curated examples (the engine, and its embedder, load on first use)."""
+        with self._engine_lock:
+            if self._engine is None:
+                from rag_engine.engine import RagEngine
+
+                self._engine = RagEngine(self.settings, db=self.db, generator=None)
+        return self._engine.retriever.search(question, collection_ids, self.settings.search_k, None)
+
+    def use_engine(self, engine: Any) -> None:
+        """Share an already open engine (its embedder) instead of opening one."""
+        self._engine = engine
+
+
+def run_retrain(ctx: JobContext) -> dict[str, Any]:
+    """The ``retrain`` job: training set -> train -> gate -> promote or reject."""
+    from rag_engine.training.pipeline import clear_checkpoint, retrain
+    from rag_engine.training.trainer import StepInfo, TrainingInterrupted
+
+    def progress(step: StepInfo) -> None:
+        if step.step == 1 or step.step % 10 == 0 or step.step == step.total_steps:
+            log.info("job %d: step %d/%d, loss %.4f", ctx.job.id, step.step, step.total_steps, step.loss)
+
+    try:
+        outcome = retrain(ctx.db, ctx.settings, retrieve=ctx.worker.retrieve, job_id=ctx.job.id,
+                          should_stop=ctx.should_stop, on_step=progress, show_progress=ctx.worker.show_progress)
+    except TrainingInterrupted:
+        raise  # the checkpoint stays for the next attempt
+    except Exception:
+        clear_checkpoint(ctx.settings, ctx.job.id)  # a failed job is not retried
+        raise
+    log.info("job %d: %s %s: %s", ctx.job.id, outcome.decision, outcome.version or "", outcome.reason)
+    return outcome.to_result()

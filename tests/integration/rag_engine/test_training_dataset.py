@@ -1,0 +1,190 @@
+"""The training set: which feedback becomes an example, collection rules, dedup,
+split, export/import (real database, extractive engine: no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rag_engine import collections as cols
+from rag_engine.feedback import record_correction, record_vote, review_correction
+from rag_engine.interactions import log_interaction
+from rag_engine.training.curated import import_lines
+from rag_engine.training.dataset import Passage, TrainingExample, build_training_set, read_jsonl, split, write_jsonl
+from tests.support.training import CTX, DOCS, SECRET_DOC, one_torch_thread
+
+__all__ = ["one_torch_thread"]
+
+
+@pytest.fixture()
+def docs(engine):
+    engine.ingest_records(DOCS, "handbook")
+    engine.ingest_records([SECRET_DOC], "secret", visibility="private")
+    return engine
+
+
+def _ask(engine, question, collections=("handbook",)) -> int:
+    answer = engine.answer(question, list(collections))
+    return log_interaction(engine.db, CTX, question, answer, engine.collection_ids(list(collections)))
+
+
+def _retrieve(engine):
+    return lambda q, ids: engine.retriever.search(q, ids, 3, None)
+
+
+def _all(ts):
+    return {e.question: e for e in ts.train + ts.heldout}
+
+
+def _approved(db, interaction_id: int, user_key: str, text: str) -> int:
+    """A user's correction, then an admin's approval (before it, it is no training data)."""
+    correction_id = record_correction(db, interaction_id, user_key, text, is_admin=False)
+    review_correction(db, correction_id, approve=True, reviewer="slack:UADMIN")
+    return correction_id
+
+
+def test_votes_and_corrections_make_examples(docs, settings):
+    db = docs.db
+    up = _ask(docs, "How many vacation days do I get per year?")
+    record_vote(db, up, "u1", 1)
+    record_vote(db, up, "u2", 1)
+    record_vote(db, up, "u3", -1)  # net positive
+    corrected = _ask(docs, "When is the office open?")
+    record_vote(db, corrected, "u1", 1)
+    _approved(db, corrected, "u2", "From eight to six [1].")
+    admin_wins = _ask(docs, "How do I book travel?")
+    record_correction(db, admin_wins, "admin", "Through the travel desk [1].", is_admin=True)
+    _approved(db, admin_wins, "u9", "Ask a friend.")  # later, approved, but not an admin's
+    record_correction(db, admin_wins, "u8", "Ask the travel desk.", is_admin=False)  # never approved
+    down = _ask(docs, "Where are passwords stored?")
+    record_vote(db, down, "u1", -1)
+    tie = _ask(docs, "Can I paste secrets into chat?")
+    record_vote(db, tie, "u1", -1)
+    record_vote(db, tie, "u2", 1)
+    _ask(docs, "On which days are production deploys?")  # no feedback at all
+
+    ts = build_training_set(db, settings)
+    got = _all(ts)
+    assert set(got) == {"How many vacation days do I get per year?", "When is the office open?",
+                        "How do I book travel?"}
+    upvoted = got["How many vacation days do I get per year?"]
+    assert upvoted.origin == "upvote" and upvoted.source_id == up and upvoted.passages
+    assert "twenty five days" in " ".join(p.text for p in upvoted.passages)
+    assert got["When is the office open?"].answer == "From eight to six [1]."  # correction beats the answer
+    assert got["When is the office open?"].origin == "correction"
+    assert got["How do I book travel?"].answer == "Through the travel desk [1]."
+    assert got["How do I book travel?"].origin == "admin_correction"
+    assert ts.excluded["downvoted"] == 1 and ts.excluded["no positive feedback"] == 1  # kept for reporting
+    assert ts.excluded["correction awaiting review"] == 1
+    assert ts.snapshot["train"] + ts.snapshot["heldout"] == 3 and len(ts.snapshot["sha256"]) == 64
+
+
+def test_private_collection_interactions_never_reach_the_exported_set(docs, settings, tmp_path):
+    db = docs.db
+    public = _ask(docs, "How do I book travel?")
+    _approved(db, public, "u1", "Through the travel desk [1].")
+    private = _ask(docs, "What is the staff engineer salary band?", ["secret"])
+    record_correction(db, private, "u1", "It is confidential [1].", is_admin=True)
+    mixed = _ask(docs, "Who reviews salary bands and where do I book travel?", ["handbook", "secret"])
+    record_vote(db, mixed, "u1", 1)
+
+    out = tmp_path / "train.jsonl"
+    n = write_jsonl(build_training_set(db, settings), out)
+    text = out.read_text()
+    assert n == 1 and "travel desk" in text
+    assert "confidential" not in text and "compensation committee" not in text and "salary" not in text.lower()
+
+    # allowing training on the private collection lets its examples in
+    with db.begin() as conn:
+        cols.update(conn, "secret", allow_training=True)
+    assert "confidential" in json.dumps([e.to_json() for e in build_training_set(db, settings).train
+                                         + build_training_set(db, settings).heldout])
+
+
+def test_duplicate_questions_keep_the_strongest_example(docs, settings):
+    db = docs.db
+    first = _ask(docs, "How do I book travel?")
+    record_vote(db, first, "u1", 1)
+    second = _ask(docs, "how do I book travel")  # same question, normalized
+    _approved(db, second, "u2", "Through the travel desk [1].")
+    third = _ask(docs, "How do I book travel?!")
+    record_vote(db, third, "u3", 1)
+    ts = build_training_set(db, settings)
+    assert len(ts) == 1 and (ts.train + ts.heldout)[0].answer == "Through the travel desk [1]."
+    assert ts.excluded["duplicate question"] == 2
+
+
+def test_split_is_deterministic_stable_and_never_empty():
+    def ex(i):
+        return TrainingExample(f"question number {i}?", f"answer {i}", (Passage("t", "", "p"),), "curated", i, (1,))
+
+    examples = [ex(i) for i in range(60)]
+    train, held = split(examples, 0.25)
+    assert len(held) + len(train) == 60 and 5 <= len(held) <= 25
+    again_train, again_held = split(list(reversed(examples)), 0.25)
+    assert [e.key for e in again_held] == [e.key for e in held]
+    grown_train, grown_held = split([*examples, *[ex(i) for i in range(60, 90)]], 0.25)
+    assert {e.key for e in held} <= {e.key for e in grown_held}  # adding data never moves old examples
+    assert not {e.key for e in grown_train} & {e.key for e in grown_held}
+    two_train, two_held = split([ex(1), ex(2)], 0.01)
+    assert len(two_train) == 1 and len(two_held) == 1
+
+
+def test_imported_pairs_enter_the_training_set_with_retrieved_passages(docs, settings):
+    db = docs.db
+    lines = [
+        json.dumps({"question": "How long until expenses are paid back?", "answer": "Within thirty days [1].",
+                    "source": "faq", "collection": "handbook"}),
+        json.dumps({"question": "Who approves hotels?", "answer": "Up to 150 euros needs no review [1]."}),
+        json.dumps({"question": "What is my band?", "answer": "Confidential [1].", "collection": "secret"}),
+        "not json",
+        json.dumps({"question": "", "answer": "x"}),
+        json.dumps({"question": "q", "answer": "a", "collection": "nope"}),
+        json.dumps({"question": "How long until expenses are paid back?", "answer": "Within thirty days [1].",
+                    "collection": "handbook"}),  # duplicate
+    ]
+    report = import_lines(db, lines)
+    assert report.added == 3 and report.duplicates == 1
+    assert [n for n, _ in report.errors] == [4, 5, 6]
+    assert "not valid JSON" in report.errors[0][1] and "'question' is missing" in report.errors[1][1]
+    assert "no collection named 'nope'" in report.errors[2][1]
+
+    without_retriever = build_training_set(db, settings)
+    assert len(without_retriever) == 0 and without_retriever.excluded["curated: no retriever"] == 3
+
+    ts = build_training_set(db, settings, retrieve=_retrieve(docs))
+    got = _all(ts)
+    assert set(got) == {"How long until expenses are paid back?", "Who approves hotels?"}
+    assert ts.excluded["collection does not allow training"] == 1  # the private one
+    expenses = got["How long until expenses are paid back?"]
+    assert expenses.origin == "curated" and "thirty days" in " ".join(p.text for p in expenses.passages)
+    secret_id = docs.collection_ids(["secret"])[0]
+    assert all(secret_id not in e.collection_ids for e in got.values())  # unscoped retrieval skips private text
+
+
+def test_export_and_import_commands(docs, settings, scratch_dir, tmp_path):
+    from app.cli import app
+
+    db = docs.db
+    record_correction(db, _ask(docs, "How do I book travel?"), "u1", "Through the travel desk [1].", is_admin=True)
+    qa = tmp_path / "faq.jsonl"
+    qa.write_text(json.dumps({"question": "When is the office open?", "answer": "Eight to six [1]."}) + "\n"
+                  + "{broken\n")
+    env = {"RAGBOT_DATA_DIR": str(scratch_dir), "RAGBOT_GENERATOR_BACKEND": "extractive"}
+    runner = CliRunner()
+    imported = runner.invoke(app, ["feedback", "import", str(qa), "--collection", "handbook"], env=env)
+    assert imported.exit_code == 0, imported.output
+    assert "imported 1 examples" in imported.output and "line 2" in imported.output
+
+    out = tmp_path / "export.jsonl"
+    exported = runner.invoke(app, ["feedback", "export", "--out", str(out)], env=env)
+    assert exported.exit_code == 0, exported.output
+    back = read_jsonl(out)
+    questions = {e.question for e in back.train + back.heldout}
+    assert questions == {"How do I book travel?", "When is the office open?"}
+    assert all(json.loads(line)["split"] in ("train", "heldout") for line in out.read_text().splitlines())
+
+    missing = runner.invoke(app, ["feedback", "import", str(tmp_path / "nope.jsonl")], env=env)
+    assert missing.exit_code == 1 and "no such file" in missing.output

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast lint install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: $(STAMP)
 # the inner loop: unit tests only (no database, no network), under a minute
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m unit tests/unit
+
+# style, types and the one-way import contract (pyproject.toml: [tool.ruff], [tool.mypy], [tool.importlinter])
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV)

@@ -11,8 +11,8 @@ import logging
 import threading
 
 from rag_engine.settings import Settings
-from rag_engine.store import processed_events
 from rag_engine.store.database import Database
+from rag_engine.store.processed_events import ProcessedEventRepo
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class Housekeeping:
     """Prunes ``processed_events`` at start and every ``settings.housekeeping_interval_s`` (a daemon thread)."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
-        self.db = db
+        self.events = ProcessedEventRepo(db)
         self.settings = settings
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -29,7 +29,7 @@ class Housekeeping:
     def run_once(self) -> int:
         """Delete expired delivery ids; 0 (and a warning) when the database is away."""
         try:
-            deleted = processed_events.prune(self.db, self.settings.processed_events_retention_s)
+            deleted = self.events.prune(self.settings.processed_events_retention_s)
         except Exception as exc:  # noqa: BLE001 - the next round tries again; the process carries on
             log.warning("pruning processed events failed: %s", exc)
             return 0

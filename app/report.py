@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import case, func, select
-
 from bot.admin_ops import AdminStatus, status
 from rag_engine.settings import Settings
-from rag_engine.store import schema as t
 from rag_engine.store.database import Database
+from rag_engine.store.report import ReportRepo
 from rag_engine.training import registry
 from rag_engine.training.registry import AdapterRecord
 
@@ -35,21 +33,13 @@ class DailyFeedback:
 
 def feedback_by_day(db: Database) -> list[DailyFeedback]:
     """Votes (by their latest change), corrections and interactions per UTC day."""
-    f, c, i = t.feedback.c, t.corrections.c, t.interactions.c
-    day = lambda col: func.date(func.timezone("UTC", col))  # noqa: E731
-    with db.connect() as conn:
-        votes = conn.execute(
-            select(day(f.updated_at).label("d"), func.count(case((f.vote > 0, 1))), func.count(case((f.vote < 0, 1))))
-            .group_by("d")
-        ).all()
-        corrections = conn.execute(select(day(c.created_at).label("d"), func.count()).group_by("d")).all()
-        asked = conn.execute(select(day(i.created_at).label("d"), func.count()).group_by("d")).all()
+    counts = ReportRepo(db).daily_counts()
     days: dict[date, list[int]] = {}
-    for d, up, down in votes:
+    for d, up, down in counts.votes:
         days.setdefault(d, [0, 0, 0, 0])[:2] = [up, down]
-    for d, n in corrections:
+    for d, n in counts.corrections:
         days.setdefault(d, [0, 0, 0, 0])[2] = n
-    for d, n in asked:
+    for d, n in counts.questions:
         days.setdefault(d, [0, 0, 0, 0])[3] = n
     return [DailyFeedback(d, *days[d]) for d in sorted(days)]
 

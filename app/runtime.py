@@ -13,7 +13,8 @@ from bot.core import BotCore
 from app.health import HealthServer
 from app.housekeeping import Housekeeping
 from app.logging_setup import configure_logging
-from rag_engine.adapter_watch import AdapterWatcher
+from rag_engine.generation.base import AdapterSwitching
+from rag_engine.training.watch import AdapterWatcher
 from rag_engine.engine import RagEngine
 from rag_engine.settings import Settings
 
@@ -67,4 +68,5 @@ def model_status(engine: RagEngine) -> dict[str, Any]:
     if generator is None:
         return {"ok": False, "generator": "extractive (fallback)", "error": engine.generator_error,
                 "adapter_version": None}
-    return {"ok": True, "generator": generator.name, "adapter_version": getattr(generator, "active_adapter", None)}
+    adapter = generator.active_adapter if isinstance(generator, AdapterSwitching) else None
+    return {"ok": True, "generator": generator.name, "adapter_version": adapter}

@@ -21,6 +21,7 @@ from typing import Any
 
 from app.housekeeping import Housekeeping
 from rag_engine import jobs
+from rag_engine.scope import CollectionScope
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.types import SearchHit
@@ -162,7 +163,7 @@ class Worker:
                 from rag_engine.engine import RagEngine
 
                 self._engine = RagEngine(self.settings, db=self.db, generator=None)
-        return self._engine.retriever.search(question, collection_ids, self.settings.search_k, None)
+        return self._engine.retriever.search(question, CollectionScope.of(collection_ids), self.settings.search_k, None)
 
     def use_engine(self, engine: Any) -> None:
         """Share an already open engine (its embedder) instead of opening one."""

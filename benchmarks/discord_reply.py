@@ -31,15 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
-from adapters.discord import RagbotClient  # noqa: E402
-from bot.core import BotCore  # noqa: E402
-from bot.types import Actor, AskRequest, Location  # noqa: E402
-from rag_engine.engine import RagEngine  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
-from adapters.testing.discord_gateway import FakeDiscord, Person, connect, drain, snowflake  # noqa: E402
+from adapters.discord import RagbotClient
+from adapters.testing.discord_gateway import FakeDiscord, Person, connect, drain, snowflake
+from bot.core import BotCore
+from bot.types import Actor, AskRequest, Location
+from rag_engine.engine import RagEngine
+from rag_engine.settings import Settings
 
 HANDBOOK = ROOT / "examples" / "handbook"
 QUESTIONS = ROOT / "benchmarks" / "data" / "handbook_feedback.jsonl"

@@ -25,9 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_engine.embedding import build_embedder  # noqa: E402
-from rag_engine.eval.beir import load_beir  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
+from rag_engine.embedding import build_embedder
+from rag_engine.eval.beir import load_beir
+from rag_engine.settings import Settings
 
 
 def main() -> None:
@@ -67,7 +67,7 @@ def main() -> None:
             engine = RagEngine(settings[b], embedder=embedders[b], generator=None, reranker=None)
             name = f"eval-{ds.name}-{b}"
             ingest_dataset(engine, ds, name)
-            run, seconds = run_mode(engine, ds, engine.collection_ids([name]), "vector")
+            run, seconds = run_mode(engine, ds, engine.scope_for([name]), "vector")
             rows[b]["ndcg@10"] = evaluate_run(ds.qrels, run)["ndcg@10"]
             rows[b]["query_p50_ms"] = float(np.percentile(seconds, 50) * 1000)
             engine.close()

@@ -30,10 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_engine.engine import RagEngine  # noqa: E402 - after the path set-up above
-from rag_engine.followup import standalone_question  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
-from rag_engine.types import SearchHit, Turn  # noqa: E402
+from rag_engine.engine import RagEngine
+from rag_engine.followup import standalone_question
+from rag_engine.scope import CollectionScope
+from rag_engine.settings import Settings
+from rag_engine.types import SearchHit, Turn
 
 COLLECTION = "handbook"
 
@@ -57,11 +58,11 @@ def is_gold(hit: SearchHit, row: dict) -> bool:
             and row["evidence"].casefold() in hit.text.casefold())
 
 
-def thread(engine: RagEngine, cids: list[int], questions: list[str]) -> list[Turn]:
+def thread(engine: RagEngine, scope: CollectionScope, questions: list[str]) -> list[Turn]:
     """The earlier turns as the bot stores them: each question with the engine's answer."""
     turns: list[Turn] = []
     for question in questions:
-        answer = engine.answer(question, cids, turns)
+        answer = engine.answer(question, scope, turns)
         turns += [Turn("user", question), Turn("assistant", answer.text)]
     return turns
 
@@ -78,19 +79,19 @@ def main() -> None:
                         reranker_model=None)
     engine = RagEngine(settings, generator=None, reranker=None)
     engine.ingest([args.docs], COLLECTION)
-    cids = engine.collection_ids([COLLECTION])
+    scope = engine.scope_for([COLLECTION])
 
     results: list[dict] = []
     rewrite_s: list[float] = []
     for row in rows:
-        history = thread(engine, cids, row["history"])
+        history = thread(engine, scope, row["history"])
         result = {"id": row["id"], "split": row["split"], "kind": row["kind"], "ranks": {}, "queries": {}}
         for name, method in METHODS.items():
             t0 = time.perf_counter()
             query = method(row, history)
             if name.startswith("rewritten"):
                 rewrite_s.append(time.perf_counter() - t0)
-            hits = engine.search(query, [COLLECTION], k=5)
+            hits = engine.search(query, scope, k=5)
             rank = next((i for i, h in enumerate(hits, start=1) if is_gold(h, row)), None)
             result["ranks"][name], result["queries"][name] = rank, query
         results.append(result)

@@ -105,7 +105,7 @@ def bench_device(settings: Settings, model: str | Path, device: str, n_questions
     prompts = [gen.prompt_text(q, _hits(topic)) for q, topic in questions]
     gen.generate_ids(prompts[0], max_new_tokens=4)  # warm-up (allocator, kernels)
 
-    def timed(fn, *args, **kwargs):  # noqa: ANN001, ANN202
+    def timed(fn, *args, **kwargs):
         if device == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()

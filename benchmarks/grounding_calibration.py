@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_engine.attribution import rejection, support  # noqa: E402 - after the path set-up above
-from rag_engine.embedding import build_embedder  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
-from rag_engine.types import SearchHit  # noqa: E402
+from rag_engine.attribution import rejection, support
+from rag_engine.embedding import build_embedder
+from rag_engine.settings import Settings
+from rag_engine.types import SearchHit
 
 CHECKS = {"similarity only (before)": False, "amounts held strictly (now)": True}
 

@@ -19,11 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from rag_engine.embedding import build_embedder  # noqa: E402
-from rag_engine.engine import RagEngine  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
+from rag_engine.embedding import build_embedder
+from rag_engine.engine import RagEngine
+from rag_engine.settings import Settings
 
 
 def main() -> None:

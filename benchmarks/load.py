@@ -2,12 +2,17 @@
 
     python benchmarks/load.py                          # concurrency 1, 10, 50; 60 asks each
     python benchmarks/load.py --concurrency 1,50 --requests 100 --outage
+    python benchmarks/load.py --concurrency 50 --requests 50 --generator transformers --max-new-tokens 32
 
 For each concurrency level N it runs ``--requests`` asks (unique users, handbook
-questions, extractive answers) with at most N in flight, and reports throughput,
-p50/p95/p99 latency and the longest event-loop stall, measured by a heartbeat
-task that sleeps 10 ms and records how late it wakes up. The first level is the
+questions) with at most N in flight, and reports throughput, p50/p95/p99 latency,
+the longest event-loop stall, measured by a heartbeat task that sleeps 10 ms and
+records how late it wakes up, and the process' peak RSS so far (the embedded
+Postgres runs in other processes and is not counted). The first level is the
 baseline: the other rows show their throughput and p50 as a ratio to it.
+Answers are extractive unless ``--generator transformers`` (the configured
+model, SmolLM2-135M by default); ``RAGBOT_GENERATION_CONCURRENCY`` and
+``RAGBOT_GENERATION_QUEUE_TIMEOUT_S`` are read from the environment as usual.
 ``--outage`` also stops the database and measures how long users wait for
 "temporarily unavailable" (then starts it again).
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,13 +34,13 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.core import UNAVAILABLE, BotCore  # noqa: E402
-from bot.types import Actor, AskRequest, Location  # noqa: E402
-from rag_engine.engine import RagEngine  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
+from bot.core import UNAVAILABLE, BotCore
+from bot.types import Actor, AskRequest, Location
+from rag_engine.engine import RagEngine
+from rag_engine.settings import Settings
 
 HEARTBEAT_S = 0.010
-console = Console(width=150)
+console = Console(width=180)
 
 
 @dataclass
@@ -47,7 +53,10 @@ class LevelResult:
     p95_ms: float
     p99_ms: float
     max_stall_ms: float
+    peak_rss_mb: float
+    peak_generations: int | None  # the most generation-pool slots held at once so far (None: no pool)
     kinds: dict[str, int]
+    fallbacks: dict[str, int]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,6 +65,11 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def peak_rss_mb() -> float:
+    """This process' peak resident set size so far (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load_questions() -> list[str]:
@@ -93,6 +107,7 @@ async def run_level(core: BotCore, questions: list[str], concurrency: int, reque
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     kinds: dict[str, int] = {}
+    fallbacks: dict[str, int] = {}
     where = Location("slack", "TLOAD", f"C-{tag}")
 
     async def one(i: int) -> None:
@@ -103,13 +118,17 @@ async def run_level(core: BotCore, questions: list[str], concurrency: int, reque
             reply = await core.ask(req)
             latencies.append(time.perf_counter() - start)
             kinds[reply.kind] = kinds.get(reply.kind, 0) + 1
+            code = reply.meta.get("fallback", "-")  # "-": the model's own answer (or not found / ask back)
+            fallbacks[code] = fallbacks.get(code, 0) + 1
 
     with Heartbeat() as beat:
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(requests)))
         seconds = time.perf_counter() - started
     return LevelResult(concurrency, requests, seconds, requests / seconds, percentile(latencies, 50) * 1000,
-                       percentile(latencies, 95) * 1000, percentile(latencies, 99) * 1000, beat.max_lag * 1000, kinds)
+                       percentile(latencies, 95) * 1000, percentile(latencies, 99) * 1000, beat.max_lag * 1000,
+                       peak_rss_mb(), pool.peak_in_use if (pool := core.engine.generation_pool) else None,
+                       kinds, fallbacks)
 
 
 async def run_outage(core: BotCore, questions: list[str], asks: int) -> dict[str, float]:
@@ -141,11 +160,12 @@ async def run_outage(core: BotCore, questions: list[str], asks: int) -> dict[str
 
 
 def build_core(args: argparse.Namespace) -> BotCore:
-    settings = Settings(_env_file=None, data_dir=args.data_dir, generator_backend="extractive",
+    generation = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
+    settings = Settings(_env_file=None, data_dir=args.data_dir, generator_backend=args.generator, **generation,
                         rate_limit_user_per_min=1e6, rate_limit_user_burst=1_000_000,
                         rate_limit_channel_per_min=1e6, rate_limit_channel_burst=1_000_000)
     with console.status("Opening the embedded database and loading the embedder…"):
-        engine = RagEngine(settings, generator=None, reranker=None)
+        engine = RagEngine(settings, reranker=None)
     with console.status(f"Ingesting {args.docs}…"):
         report = engine.ingest([args.docs], "handbook")
     console.print(f"handbook: {report.documents_written} written, {report.documents_unchanged} unchanged")
@@ -162,14 +182,23 @@ async def main_async(args: argparse.Namespace) -> None:
         with console.status(f"concurrency {n}: {args.requests} asks…"):
             results.append(await run_level(core, questions, n, args.requests, f"n{n}"))
     base = results[0]
-    table = Table(title=f"Bot core load ({args.requests} asks per level, extractive answers, embedded Postgres)")
-    for col in ("concurrency", "asks/s", "p50 ms", "p95 ms", "p99 ms", "max loop stall ms",
-                f"asks/s vs N={base.concurrency}", f"p50 vs N={base.concurrency}", "replies"):
+    settings = core.engine.settings
+    answers = ("extractive answers" if settings.generator_backend == "extractive" else
+               f"{settings.generator_backend} {settings.generator_model}, {settings.max_new_tokens} new tokens, "
+               f"generation concurrency {settings.generation_concurrency}, "
+               f"queue timeout {settings.generation_queue_timeout_s:g} s")
+    table = Table(title=f"Bot core load ({args.requests} asks per level, {answers}, embedded Postgres)")
+    for col in ("concurrency", "asks/s", "p50 ms", "p95 ms", "p99 ms", "max loop stall ms", "peak RSS MB",
+                "peak generations", f"asks/s vs N={base.concurrency}", f"p50 vs N={base.concurrency}", "replies",
+                "fallback codes"):
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(str(r.concurrency), f"{r.throughput:.2f}", f"{r.p50_ms:.0f}", f"{r.p95_ms:.0f}",
-                      f"{r.p99_ms:.0f}", f"{r.max_stall_ms:.1f}", f"{r.throughput / base.throughput:.2f}x",
-                      f"{r.p50_ms / base.p50_ms:.2f}x", ", ".join(f"{k} {v}" for k, v in sorted(r.kinds.items())))
+                      f"{r.p99_ms:.0f}", f"{r.max_stall_ms:.1f}", f"{r.peak_rss_mb:.0f}",
+                      str(r.peak_generations or "-"), f"{r.throughput / base.throughput:.2f}x",
+                      f"{r.p50_ms / base.p50_ms:.2f}x",
+                      ", ".join(f"{k} {v}" for k, v in sorted(r.kinds.items())),
+                      ", ".join(f"{k} {v}" for k, v in sorted(r.fallbacks.items())))
     console.print(table)
     stats = core.writes.queue.stats
     console.print(f"writes: {stats.written} direct, {stats.queued} queued, {stats.given_up} given up")
@@ -198,6 +227,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "benchmarks" / "out" / "load-data")
     parser.add_argument("--outage", action="store_true", help="also measure replies while the database is down")
     parser.add_argument("--outage-asks", type=int, default=20)
+    parser.add_argument("--generator", choices=("extractive", "transformers", "openai"), default="extractive",
+                        help="answer backend (transformers/openai use the configured model)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="override RAGBOT_MAX_NEW_TOKENS")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here as JSON")
     args = parser.parse_args()
     if args.requests < 1:

@@ -27,12 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scale import PgBench, exact_topk, topic_vectors  # noqa: E402
+from scale import PgBench, exact_topk, topic_vectors
 
-from rag_engine.retrieval import Retriever  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
-from rag_engine.store.database import Database  # noqa: E402
-from rag_engine.store.migrate import ensure_schema  # noqa: E402
+from rag_engine.retrieval import Retriever
+from rag_engine.scope import CollectionScope
+from rag_engine.settings import Settings
+from rag_engine.store.chunks import ChunkRepo
+from rag_engine.store.database import Database
+from rag_engine.store.migrate import ensure_schema
 
 DIM = 384
 
@@ -74,7 +76,7 @@ def load(pg: PgBench, vectors: np.ndarray, texts: list[str]) -> int:
         with cur.copy("COPY chunks (document_id, collection_id, ordinal, text, text_hash, token_count, embedding) "
                       "FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "int4", "int4", "text", "text", "int4", "vector"])
-            for i, (v, t) in enumerate(zip(vectors, texts)):
+            for i, (v, t) in enumerate(zip(vectors, texts, strict=True)):
                 copy.write_row((docs[i // 1000], big, i, t, f"h{i}", 78, v))
     pg.conn.execute("VACUUM ANALYZE chunks")
     pg.build("vector")
@@ -100,28 +102,30 @@ def main() -> None:
         texts = [" ".join(zipf_words(rng, vocab, 60)) for _ in range(n)]
         queries = [" ".join(zipf_words(rng, vocab, 8)) + f" q{i}" for i in range(args.queries)]
         cid = load(pg, base, texts)
-        retriever = Retriever(db, LookupEmbedder(dict(zip(queries, qvecs))), settings)
-        legacy = Retriever(db, retriever.embedder, settings.model_copy(update={"lexical_scoring": "ts_rank_cd"}))
+        retriever = Retriever(ChunkRepo(db), LookupEmbedder(dict(zip(queries, qvecs, strict=True))), settings)
+        legacy = Retriever(retriever.chunks, retriever.embedder,
+                           settings.model_copy(update={"lexical_scoring": "ts_rank_cd"}))
         row: dict = {"n": n}
+        scope = CollectionScope.of([cid])
         for label, r, mode in (("vector", retriever, "vector"), ("lexical", retriever, "lexical"),
                                ("hybrid", retriever, "hybrid"), ("lexical ts_rank_cd", legacy, "lexical")):
             for q in queries[:10]:
-                r.search(q, [cid], 5, mode)  # warm caches
+                r.search(q, scope, 5, mode)  # warm caches
             seconds = []
             for q in queries:
                 t0 = time.perf_counter()
-                r.search(q, [cid], 5, mode)
+                r.search(q, scope, 5, mode)
                 seconds.append(time.perf_counter() - t0)
             row[label] = {"p50_ms": float(np.percentile(seconds, 50) * 1000),
                           "p95_ms": float(np.percentile(seconds, 95) * 1000)}
         truth = exact_topk(base, qvecs, 10)
-        found = [[h.chunk_id for h in retriever.search(q, [cid], 10, "vector")] for q in queries]
+        found = [[h.chunk_id for h in retriever.search(q, scope, 10, "vector")] for q in queries]
         with db.connect() as conn:
             from sqlalchemy import text
 
             ordinal = dict(conn.execute(text("SELECT id, ordinal FROM chunks")).all())
         row["vector_recall@10"] = float(np.mean([len({ordinal[i] for i in f} & set(t)) / 10
-                                                 for f, t in zip(found, truth)]))
+                                                 for f, t in zip(found, truth, strict=True)]))
         print(json.dumps(row), flush=True)
         results.append(row)
     pg.reset()

@@ -28,12 +28,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag_engine.engine import RagEngine  # noqa: E402
-from rag_engine.eval.beir import BeirDataset, doc_id_of, load_beir  # noqa: E402
-from rag_engine.eval.metrics import latency_summary  # noqa: E402
-from rag_engine.eval.retrieval_eval import EVAL_DEPTH, evaluate_run, ingest_dataset, plot_retrieval, run_mode  # noqa: E402
-from rag_engine.retrieval import Retriever, convex, rrf  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
+from rag_engine.engine import RagEngine
+from rag_engine.eval.beir import BeirDataset, doc_id_of, load_beir
+from rag_engine.eval.metrics import latency_summary
+from rag_engine.eval.retrieval_eval import EVAL_DEPTH, evaluate_run, ingest_dataset, plot_retrieval, run_mode
+from rag_engine.retrieval import Retriever, convex, rrf
+from rag_engine.settings import Settings
 
 Run = dict[str, dict[str, float]]
 
@@ -69,7 +69,7 @@ def bm25s_run(ds: BeirDataset) -> tuple[Run, list[float]]:
         tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)
         docs, scores = retriever.retrieve(tokens, k=EVAL_DEPTH, show_progress=False)
         seconds.append(time.perf_counter() - t0)
-        run[qid] = {ids[int(d)]: float(s) for d, s in zip(docs[0], scores[0]) if s > 0}
+        run[qid] = {ids[int(d)]: float(s) for d, s in zip(docs[0], scores[0], strict=True) if s > 0}
     return run, seconds
 
 
@@ -99,11 +99,8 @@ def fuse_runs(dense: Run, sparse: Run, how: str, w_dense: float, w_sparse: float
     out: Run = {}
     for q in dense.keys() | sparse.keys():
         d, s = dense.get(q, {}), sparse.get(q, {})
-        if how == "rrf":
-            fused = rrf([list(d), list(s)], [w_dense, w_sparse], k)
-        else:
-            fused = convex([d, s], [w_dense, w_sparse])
-        out[q] = fused
+        weights = [w_dense, w_sparse]
+        out[q] = rrf([list(d), list(s)], weights, k) if how == "rrf" else convex([d, s], weights)
     return ranked_run(out)
 
 
@@ -137,7 +134,7 @@ def main() -> None:
     report = ingest_dataset(engine, ds, collection)
     print(f"{collection}: {report.documents_written} written, {report.documents_unchanged} unchanged, "
           f"{report.embedded} embedded ({report.seconds:.0f}s)", flush=True)
-    cids = engine.collection_ids([collection])
+    scope = engine.scope_for([collection])
 
     results: list[dict] = []
 
@@ -149,28 +146,29 @@ def main() -> None:
 
     runs: dict[str, Run] = {}
     for mode in ("vector", "lexical", "hybrid"):
-        runs[mode], seconds = run_mode(engine, ds, cids, mode)
+        runs[mode], seconds = run_mode(engine, ds, scope, mode)
         add(f"postgres {mode}" + (" (defaults)" if mode == "hybrid" else ""), runs[mode], seconds, "project")
-    legacy = Retriever(engine.db, engine.embedder, settings.model_copy(update={"lexical_scoring": "ts_rank_cd"}))
+    legacy = Retriever(engine.store.chunks, engine.embedder,
+                       settings.model_copy(update={"lexical_scoring": "ts_rank_cd"}))
     engine.retriever, saved = legacy, engine.retriever
-    run, seconds = run_mode(engine, ds, cids, "lexical")
+    run, seconds = run_mode(engine, ds, scope, "lexical")
     add("postgres lexical ts_rank_cd (before)", run, seconds, "project")
     if args.sweep:
         for sweep in SWEEP:
-            engine.retriever = Retriever(engine.db, engine.embedder, settings.model_copy(update=sweep))
-            run, seconds = run_mode(engine, ds, cids, "hybrid")
+            engine.retriever = Retriever(engine.store.chunks, engine.embedder, settings.model_copy(update=sweep))
+            run, seconds = run_mode(engine, ds, scope, "hybrid")
             add(f"postgres {label(sweep)}", run, seconds, "sweep")
         # candidate depth only matters when fewer than it are asked for: top-10 runs (nDCG@10 / Recall@10 only)
         for depth in (20, 50, 100):
-            engine.retriever = Retriever(engine.db, engine.embedder, settings.model_copy(
+            engine.retriever = Retriever(engine.store.chunks, engine.embedder, settings.model_copy(
                 update={"candidate_depth": depth}))
-            run, seconds = run_mode(engine, ds, cids, "hybrid", depth=10)
+            run, seconds = run_mode(engine, ds, scope, "hybrid", depth=10)
             add(f"postgres hybrid top-10, candidate_depth={depth}", run, seconds, "sweep")
     engine.retriever = saved
 
     sparse, seconds = bm25s_run(ds)
     add("ref bm25s", sparse, seconds, "reference")
-    dense, seconds = exact_dense_run(engine, ds, cids[0])
+    dense, seconds = exact_dense_run(engine, ds, scope.ids()[0])
     add("ref exact dense (numpy)", dense, seconds, "reference")
     add("ref rrf k=60 1:1", fuse_runs(dense, sparse, "rrf", 1, 1), None, "reference")
     add("ref rrf k=60 3:1", fuse_runs(dense, sparse, "rrf", 3, 1), None, "reference")

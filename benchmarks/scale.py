@@ -55,11 +55,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from rag_engine.settings import Settings  # noqa: E402
-from rag_engine.store.database import Database  # noqa: E402
-from rag_engine.store.migrate import ensure_schema  # noqa: E402
+from rag_engine.settings import Settings
+from rag_engine.store.database import Database
+from rag_engine.store.migrate import ensure_schema
 
 M, EF_CONSTRUCTION = 16, 64  # as in migrations/versions/0001_initial.py
 EF_SEARCH = (40, 100, 200)
@@ -154,7 +154,7 @@ def exact_topk(base: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray |
 
 
 def recall(found: list[list[int]], truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f[:K]) & set(t[:K])) / K for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f[:K]) & set(t[:K])) / K for f, t in zip(found, truth, strict=True)]))
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -333,7 +333,8 @@ def run_one(pg: PgBench, n: int, dim: int, n_queries: int, n_warm: int, exact_qu
                 found, seconds = pg.query(queries, kind, ef, iterative=iterative)
                 entry.setdefault(key, {})[ef] = {
                     "recall@10": recall(found, truth), "p50_ms": pct(seconds, 50), "p95_ms": pct(seconds, 95),
-                    "queries_below_half_recall": int(sum(len(set(f) & set(t)) < K / 2 for f, t in zip(found, truth))),
+                    "queries_below_half_recall": int(sum(len(set(f) & set(t)) < K / 2
+                                                         for f, t in zip(found, truth, strict=True))),
                     "load_avg_1m": os.getloadavg()[0]}
                 log(f"N={n}: {kind} ef={ef} iterative={iterative} recall {entry[key][ef]['recall@10']:.3f} "
                     f"p95 {entry[key][ef]['p95_ms']:.2f} ms")
@@ -455,7 +456,7 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4.5), squeeze=False)
-    for ax, r in zip(axes[0], results):
+    for ax, r in zip(axes[0], results, strict=True):
         for name, curve, style in (("pgvector vector", r["vector"]["ef"], "o-"),
                                    ("pgvector vector, iterative off", r["vector"]["ef_iterative_off"], "o--"),
                                    ("pgvector halfvec", r["halfvec"]["ef"], "s-"),

@@ -29,17 +29,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from slack_bolt.async_app import AsyncApp  # noqa: E402
+from rich.console import Console
+from rich.table import Table
+from slack_bolt.async_app import AsyncApp
 
-from adapters.slack import build_app  # noqa: E402
-from adapters.slack.clients import web_client  # noqa: E402
-from adapters.slack.server import EVENTS_PATH, bound_port, start_http  # noqa: E402
-from bot.core import BotCore  # noqa: E402
-from rag_engine.engine import RagEngine  # noqa: E402
-from rag_engine.settings import Settings  # noqa: E402
-from adapters.testing.slack_server import MockSlackApi, SlackSender  # noqa: E402
+from adapters.slack import build_app
+from adapters.slack.clients import web_client
+from adapters.slack.server import EVENTS_PATH, bound_port, start_http
+from adapters.testing.slack_server import MockSlackApi, SlackSender
+from bot.core import BotCore
+from rag_engine.engine import RagEngine
+from rag_engine.settings import Settings
 
 SECRET = "benchmark-signing-secret"
 SLACK_ACK_LIMIT_S = 3.0
@@ -108,10 +108,10 @@ async def run(args: argparse.Namespace) -> None:
             for _ in range(args.single):
                 before = answered()
                 results["/ask x1"] += await burst(ask, "/ask", questions, 1)
-                await api.wait_for(lambda _: answered() > before, timeout=120, what="the answer")
+                await api.wait_for(lambda _, before=before: answered() > before, timeout=120, what="the answer")
             before, started = answered(), time.perf_counter()
             results[f"/ask x{args.concurrency}"] += await burst(ask, "/ask", questions, args.concurrency)
-            await api.wait_for(lambda _: answered() >= before + args.concurrency, timeout=600,
+            await api.wait_for(lambda _, before=before: answered() >= before + args.concurrency, timeout=600,
                                what="all answers")
             answer_s.append(time.perf_counter() - started)
     finally:

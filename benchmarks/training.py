@@ -96,7 +96,7 @@ def train_child(args: argparse.Namespace) -> None:
     tracemalloc.start()
     started = time.perf_counter()
     result = train_adapter(examples, settings, Path(args.out) if args.method != "full" else None,
-                           generator=gen, method=args.method, show_progress=args.progress)
+                           handle=gen.handle, method=args.method, show_progress=args.progress)
     wall = time.perf_counter() - started
     _, py_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -133,6 +133,7 @@ def main(args: argparse.Namespace) -> None:
 
     from rag_engine.engine import RagEngine
     from rag_engine.generation.transformers_backend import TransformersGenerator
+    from rag_engine.scope import CollectionScope
     from rag_engine.training.curated import import_jsonl
     from rag_engine.training.dataset import build_training_set, write_jsonl
     from rag_engine.training.gate import score
@@ -150,7 +151,8 @@ def main(args: argparse.Namespace) -> None:
     report = engine.ingest([Path(args.docs)], "handbook")
     imported = import_jsonl(engine.db, Path(args.data), collection="handbook")
     training_set = build_training_set(
-        engine.db, settings, retrieve=lambda q, ids: engine.retriever.search(q, ids, settings.search_k, None))
+        engine.db, settings,
+        retrieve=lambda q, ids: engine.retriever.search(q, CollectionScope.of(ids), settings.search_k, None))
     examples = work / "examples.jsonl"
     write_jsonl(training_set, examples)
     console.print(f"data: {report.documents_written + report.documents_unchanged} documents, "

@@ -18,41 +18,22 @@ Outsiders (``Actor.is_external``: Slack Connect guests) read only collections
 granted by a rule naming exactly this platform, workspace and channel: never
 public content, never anything a wildcard rule grants.
 
-The resulting ids go to retrieval, which filters inside the SQL.
+The result is a ``CollectionScope`` (read from one query: ``engine.store.access_rules``)
+that retrieval, thread history and the interaction log consume as is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert
-
 from bot.types import Location
-from rag_engine.store import schema as t
-from rag_engine.store.database import Database
+from rag_engine.engine import Store
+from rag_engine.scope import CollectionScope
 
 WILDCARD = "*"
 DM_CHANNEL = "dm"
 PLATFORMS = ("slack", "discord", "cli", WILDCARD)
 Access = Literal["grant", "exclude"]
-
-
-@dataclass(frozen=True, slots=True)
-class AccessRule:
-    collection_id: int
-    collection: str
-    platform: str
-    workspace_id: str
-    channel_id: str
-    access: Access
-    created_at: datetime | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.platform}/{self.workspace_id or '-'}/{self.channel_id}"
 
 
 def location_keys(location: Location) -> tuple[str, str, str]:
@@ -73,15 +54,6 @@ def rule_keys(location: Location, target: str) -> tuple[str, str, str]:
     return location.platform, location.workspace_id, channel
 
 
-def _matches(platform: str, workspace: str, channel: str):
-    ca = t.collection_access.c
-    return and_(
-        or_(ca.platform == platform, ca.platform == WILDCARD),
-        or_(ca.workspace_id == workspace, ca.workspace_id == WILDCARD),
-        or_(ca.channel_id == channel, ca.channel_id == WILDCARD),
-    )
-
-
 def _specificity(platform: str, workspace: str, channel: str) -> int:
     return (channel != WILDCARD) * 4 + (workspace != WILDCARD) * 2 + (platform != WILDCARD)
 
@@ -100,25 +72,12 @@ def decide(visibility: str, rules: list[tuple[str, str, str, str]], *, is_dm: bo
     return "exclude" not in deciding
 
 
-def allowed_collection_ids(db: Database, location: Location, *, outsider: bool = False) -> list[int]:
-    """Ids of the collections ``location`` may read (one query); ``outsider``: for an external member."""
+def collection_scope(store: Store, location: Location, *, outsider: bool = False) -> CollectionScope:
+    """The collections ``location`` may read, from one query; ``outsider``: for an external member."""
     platform, workspace, channel = location_keys(location)
-    c, ca = t.collections.c, t.collection_access.c
-    query = (
-        select(c.id, c.visibility, ca.platform, ca.workspace_id, ca.channel_id, ca.access)
-        .select_from(t.collections.outerjoin(
-            t.collection_access, and_(ca.collection_id == c.id, _matches(platform, workspace, channel))))
-    )
-    with db.connect() as conn:
-        rows = conn.execute(query).all()
-    visibility: dict[int, str] = {}
-    rules: dict[int, list[tuple[str, str, str, str]]] = {}
-    for row in rows:
-        visibility[row.id] = row.visibility
-        if row.access is not None:
-            rules.setdefault(row.id, []).append((row.platform, row.workspace_id, row.channel_id, row.access))
-    return sorted(cid for cid, vis in visibility.items()
-                  if decide(vis, rules.get(cid, []), is_dm=location.is_dm, outsider=outsider))
+    found = store.access_rules.matching(platform, workspace, channel)
+    return CollectionScope.of(cid for cid, entry in found.items()
+                              if decide(entry.visibility, entry.rules, is_dm=location.is_dm, outsider=outsider))
 
 
 def _check_keys(platform: str, workspace_id: str, channel_id: str) -> None:
@@ -137,37 +96,13 @@ def _check_keys(platform: str, workspace_id: str, channel_id: str) -> None:
             raise ValueError(f"invalid location key {value[:40]!r} (no spaces, at most 200 characters)")
 
 
-def set_access(db: Database, collection_id: int, platform: str, workspace_id: str, channel_id: str,
+def set_access(store: Store, collection_id: int, platform: str, workspace_id: str, channel_id: str,
                access: str) -> None:
-    """Grant or exclude a collection for a location (replacing any earlier rule for it)."""
+    """Grant or exclude a collection for a location (replacing any earlier rule for it), once the keys are valid.
+
+    Revoking and listing need no policy: ``store.access_rules.revoke`` / ``.list``."""
     if access not in ("grant", "exclude"):
         raise ValueError("access must be grant or exclude")
     _check_keys(platform, workspace_id, channel_id)
-    stmt = insert(t.collection_access).values(collection_id=collection_id, platform=platform,
-                                              workspace_id=workspace_id, channel_id=channel_id, access=access)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["platform", "workspace_id", "channel_id", "collection_id"], set_={"access": access}
-    )
-    with db.begin() as conn:
-        conn.execute(stmt)
-
-
-def revoke(db: Database, collection_id: int, platform: str, workspace_id: str, channel_id: str) -> int:
-    """Delete the rule for exactly this location (wildcards are matched literally); returns rows removed."""
-    ca = t.collection_access.c
-    with db.begin() as conn:
-        return conn.execute(t.collection_access.delete().where(
-            ca.collection_id == collection_id, ca.platform == platform, ca.workspace_id == workspace_id,
-            ca.channel_id == channel_id)).rowcount
-
-
-def list_rules(db: Database, collection_id: int | None = None) -> list[AccessRule]:
-    """Every access rule (of one collection, if given), by collection and location."""
-    c, ca = t.collections.c, t.collection_access.c
-    query = (select(ca.collection_id, c.name, ca.platform, ca.workspace_id, ca.channel_id, ca.access, ca.created_at)
-             .join(t.collections, c.id == ca.collection_id)
-             .order_by(c.name, ca.platform, ca.workspace_id, ca.channel_id))
-    if collection_id is not None:
-        query = query.where(ca.collection_id == collection_id)
-    with db.connect() as conn:
-        return [AccessRule(*row) for row in conn.execute(query).all()]
+    store.access_rules.set(collection_id, platform, workspace_id, channel_id,
+                           "grant" if access == "grant" else "exclude")

@@ -13,9 +13,9 @@ from typing import Any
 
 from bot.sanitize import sanitize_output
 from rag_engine import jobs
+from rag_engine.engine import Database
 from rag_engine.feedback import FeedbackCounts, ReviewOutcome, feedback_counts, pending_corrections, review_correction
 from rag_engine.settings import Settings
-from rag_engine.store.database import Database
 from rag_engine.training import registry
 from rag_engine.training.registry import AdapterRecord, NothingToRollBack
 
@@ -23,8 +23,8 @@ __all__ = [
     "AdminStatus",
     "NothingToRollBack",
     "RetrainRequest",
-    "RollbackResult",
     "ReviewReport",
+    "RollbackResult",
     "RunSummary",
     "pending_review",
     "request_retrain",

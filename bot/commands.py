@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 from bot.messages import command_too_long
 from bot.sanitize import strip_control
@@ -49,7 +49,7 @@ class AdminCommand:
     args: tuple[str, ...] = ()
     options: dict[str, str] = field(default_factory=dict)
 
-    def audit_args(self) -> dict:
+    def audit_args(self) -> dict[str, Any]:
         return {"args": list(self.args), **self.options}
 
     @property
@@ -72,7 +72,7 @@ def parse_admin_command(text: str) -> AdminCommand:
     if action in ("status", "retrain", "rollback"):
         if rest:
             raise CommandError(f"`{action}` takes no arguments.\n{ADMIN_USAGE}")
-        return AdminCommand(action)  # type: ignore[arg-type]
+        return AdminCommand(cast(AdminAction, action))  # one of the three just checked
     if action == "ingest":
         paths, options = _split_options(rest, {"--collection": "collection"})
         if not paths:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from sqlalchemy.dialects.postgresql import insert
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from bot import access, admin_ops, messages, metrics
 from bot.answer_codes import AnswerCodes
@@ -21,22 +21,22 @@ from bot.permissions import RULE_ACTIONS, AdminScope, admin_scope, can_run, is_g
 from bot.ratelimit import AskLimits, TokenBucketLimiter
 from bot.sanitize import clean_question, redact_secrets, sanitize_output
 from bot.tenants import NOT_ENABLED, tenant_allowed
-from bot.types import ActionResult, Actor, AskRequest, Location, Reply, SourceRef
-from bot.write_queue import DurableWrites, QueueFull
+from bot.types import ActionResult, Actor, AskRequest, Location, Reply, ReplyKind, SourceRef
+from bot.write_queue import DurableWrites, QueueFull, Submitted
 from rag_engine import collections as cols
 from rag_engine.engine import RagEngine
+from rag_engine.errors import DatabaseUnavailable
 from rag_engine.generation.citations import cited_sources
 from rag_engine.interactions import History, InteractionContext, thread_history
 from rag_engine.settings import Settings
-from rag_engine.store import schema as t
-from rag_engine.store.database import Database, DatabaseUnavailable
 from rag_engine.types import Answer, AnswerStatus, Citation
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_CORRECTION_CHARS = 4000
 
-_KIND_BY_STATUS = {
+_KIND_BY_STATUS: dict[AnswerStatus, ReplyKind] = {
     AnswerStatus.ANSWERED: "answer",
     AnswerStatus.FALLBACK: "answer",
     AnswerStatus.NOT_FOUND: "not_found",
@@ -49,13 +49,14 @@ class BotCore:
     def __init__(self, settings: Settings, engine: RagEngine) -> None:
         self.settings = settings
         self.engine = engine
-        self.db: Database = engine.db
+        self.db = engine.db
+        self.store = engine.store  # the repositories: the core's only door to the database
         self.limits = AskLimits(
             TokenBucketLimiter(settings.rate_limit_user_per_min, settings.rate_limit_user_burst),
             TokenBucketLimiter(settings.rate_limit_channel_per_min, settings.rate_limit_channel_burst),
         )
         # interaction and feedback writes: retried, queued while the database is away
-        self.writes = DurableWrites(self.db, settings)
+        self.writes = DurableWrites(self.store, settings)
         self.in_flight = InFlight()  # closed when the process stops: see bot/lifecycle.py
         self.codes = AnswerCodes.from_settings(settings)  # the short ids users see instead of interaction ids
 
@@ -109,35 +110,31 @@ class BotCore:
             return True
 
     def _first_delivery(self, req: AskRequest) -> bool:
-        key = f"{req.location.platform}:{req.event_id}"
-        with self.db.begin() as conn:
-            row = conn.execute(insert(t.processed_events).values(event_key=key)
-                               .on_conflict_do_nothing().returning(t.processed_events.c.event_key)).first()
-        return row is not None
+        return self.store.processed_events.first_delivery(f"{req.location.platform}:{req.event_id}")
 
     def _answer(self, req: AskRequest, question: str) -> Reply:
         ctx = InteractionContext(req.location.platform, req.location.workspace_id, req.location.channel_id,
                                  req.thread_id, req.actor.user_key, ephemeral=req.ephemeral)
-        collection_ids = access.allowed_collection_ids(self.db, req.location, outsider=req.actor.is_external)
-        if not collection_ids:
+        scope = access.collection_scope(self.store, req.location, outsider=req.actor.is_external)
+        if scope.is_empty:
             return Reply("refused", messages.NO_COLLECTIONS_HERE)
         history = History()
         if req.thread_id:  # only turns whose collections this location may read now
             history = thread_history(self.db, req.location.platform, req.location.channel_id, req.thread_id,
-                                     self.settings.history_turns, readable=collection_ids,
+                                     self.settings.history_turns, readable=scope,
                                      user_key=req.actor.user_key)
         try:
-            answer = self.engine.answer(question, collection_ids, history.turns)
+            answer = self.engine.answer(question, scope, history.turns)
         except DatabaseUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - the user gets an honest message with an id to quote
             log.exception("answering failed")
             metrics.observe_error("answer")
-            interaction_id = self.writes.log_interaction(ctx, question, None, collection_ids,
+            interaction_id = self.writes.log_interaction(ctx, question, None, scope,
                                                          error=f"{type(exc).__name__}: {exc}"[:500], history=history)
             code = self.answer_code(interaction_id) if interaction_id else None
             return Reply("error", messages.answer_failed(code), interaction_id=interaction_id, answer_code=code)
-        interaction_id = self.writes.log_interaction(ctx, question, answer, collection_ids, history=history)
+        interaction_id = self.writes.log_interaction(ctx, question, answer, scope, history=history)
         metrics.observe_answer(req.location.platform, answer)
         return self.render(answer, interaction_id)
 
@@ -172,15 +169,15 @@ class BotCore:
         if location is not None and not tenant_allowed(location, self.settings):
             return ActionResult(False, NOT_ENABLED)
         label = "👍" if vote > 0 else "👎"
-        done, refusal = await self._feedback_write(interaction_id, self.writes.record_vote, interaction_id,
-                                                   actor.user_key, vote, (reason or "")[:1000] or None)
-        if refusal is not None:
-            return refusal
+        done = await self._feedback_write(interaction_id, self.writes.record_vote, interaction_id,
+                                          actor.user_key, vote, (reason or "")[:1000] or None)
+        if isinstance(done, ActionResult):  # refused
+            return done
         if done.queued:  # the database is away: the vote waits in memory and is written when it is back
             metrics.observe_feedback("up" if vote > 0 else "down")
             return ActionResult(True, f"Thanks for the {label}! (I'll save it as soon as my database is back.)",
                                 data={"changed": True, "queued": True})
-        if not done.result.created and not done.result.changed:
+        if done.result is not None and not done.result.created and not done.result.changed:
             return ActionResult(True, f"You already voted {label} on this answer.", data={"changed": False})
         metrics.observe_feedback("up" if vote > 0 else "down")
         return ActionResult(True, f"Thanks for the {label}!", data={"changed": True})
@@ -201,10 +198,10 @@ class BotCore:
             return ActionResult(False, messages.corrections_rate_limited(wait), data={"retry_after_s": wait})
         # approving corrections acts on the shared adapter: only a global admin's are approved on entry
         approved = is_global_admin(actor, self.settings)
-        done, refusal = await self._feedback_write(interaction_id, self.writes.record_correction, interaction_id,
-                                                   actor.user_key, text, is_admin=approved)
-        if refusal is not None:
-            return refusal
+        done = await self._feedback_write(interaction_id, self.writes.record_correction, interaction_id,
+                                          actor.user_key, text, is_admin=approved)
+        if isinstance(done, ActionResult):  # refused
+            return done
         metrics.observe_feedback("correction")
         use = ("As an admin's, it is approved and will be used in the next retraining." if approved else
                "An admin reviews corrections before they are used for training.")
@@ -213,16 +210,17 @@ class BotCore:
                                 data={"queued": True, "approved": approved})
         return ActionResult(True, f"Thanks — your correction was saved. {use}", data={"approved": approved})
 
-    async def _feedback_write(self, interaction_id: int, write, *args, **kwargs):
-        """Run a feedback write off the loop: (its result, None), or (None, the refusal to show)."""
+    async def _feedback_write(self, interaction_id: int, write: Callable[..., Submitted[T]], *args: Any,
+                              **kwargs: Any) -> Submitted[T] | ActionResult:
+        """Run a feedback write off the loop: what became of it, or the refusal to show."""
         try:
-            return await asyncio.to_thread(write, *args, **kwargs), None
+            return await asyncio.to_thread(write, *args, **kwargs)
         except LookupError:
-            return None, ActionResult(False, messages.unknown_answer(self.answer_code(interaction_id)))
+            return ActionResult(False, messages.unknown_answer(self.answer_code(interaction_id)))
         except ValueError as exc:
-            return None, ActionResult(False, str(exc))
+            return ActionResult(False, str(exc))
         except (DatabaseUnavailable, QueueFull):
-            return None, ActionResult(False, UNAVAILABLE)
+            return ActionResult(False, UNAVAILABLE)
 
     # -- admin -------------------------------------------------------------------
     @admitted(lambda: ActionResult(False, SHUTTING_DOWN))
@@ -254,7 +252,7 @@ class BotCore:
             result = ActionResult(False, redact_secrets(f"Sorry, `{command.name}` failed unexpectedly "
                                                         f"({type(exc).__name__}: {str(exc)[:200]})."))
         finally:
-            write_audit(self.db, actor, command.action, command.audit_args(), ok=result.ok, result=result.message)
+            write_audit(self.store, actor, command.action, command.audit_args(), ok=result.ok, result=result.message)
         return result
 
     def _authorized_admin(self, actor: Actor, location: Location, command: AdminCommand) -> ActionResult:
@@ -316,33 +314,30 @@ class BotCore:
     def _collections(self, location: Location, command: AdminCommand) -> ActionResult:
         sub, *args = command.args
         if sub == "list":
-            with self.db.connect() as conn:
-                found = cols.list_all(conn)
+            found = self.store.collections.list_all()
             lines = [f"{c.name}: {c.visibility}, {c.documents} documents, {c.chunks} chunks, "
                      f"training {'on' if c.allow_training else 'off'}" for c in found]
             return ActionResult(True, f"{len(found)} collections", detail_lines=lines)
         name = args[0]
         if sub == "create":
             visibility = command.options["visibility"]  # the parser requires --private or --public
-            with self.db.begin() as conn:
-                cols.create(conn, name, visibility=visibility)
+            cols.create(self.store.collections, name, visibility="private" if visibility == "private" else "public")
             return ActionResult(True, f"Created {visibility} collection {name}.")
         raise ValueError(f"unknown collections command {sub}")
 
     def _collection_rule(self, scope: AdminScope, location: Location, command: AdminCommand) -> ActionResult:
         """grant / exclude / revoke: allowed by the collection's visibility and the rule's target."""
         sub, name, *rest = command.args
-        with self.db.connect() as conn:
-            (coll,) = cols.resolve(conn, [name])
+        (coll,) = self.store.collections.resolve([name])
         platform, workspace, channel = access.rule_keys(location, rest[0] if rest else "here")
         if not can_run(scope, command.name, workspace_id=workspace, private=coll.visibility == "private",
                        dm=channel == access.DM_CHANNEL):
             return ActionResult(False, refusal_message(scope, command.name))
         where = "DMs" if channel == access.DM_CHANNEL else f"channel {channel}"
         if sub == "revoke":
-            n = access.revoke(self.db, coll.id, platform, workspace, channel)
+            n = self.store.access_rules.revoke(coll.id, platform, workspace, channel)
             return ActionResult(True, f"Removed {n} rule(s) for {name} in {where}.")
-        access.set_access(self.db, coll.id, platform, workspace, channel, "grant" if sub == "grant" else "exclude")
+        access.set_access(self.store, coll.id, platform, workspace, channel, "grant" if sub == "grant" else "exclude")
         return ActionResult(True, f"{'Granted' if sub == 'grant' else 'Excluded'} {name} for {where}.")
 
 

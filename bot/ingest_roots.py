@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 OFF = ("Ingesting from chat is off on this bot. To turn it on, set RAGBOT_INGEST_ROOTS to the folders admins may "
-       "ingest from (comma-separated absolute paths) and restart the bot; `ragbot ingest` on the host works without it.")
+       "ingest from (comma-separated absolute paths) and restart the bot; `ragbot ingest` on the host works "
+       "without it.")
 
 
 class PathRefused(ValueError):

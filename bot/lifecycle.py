@@ -29,15 +29,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prometheus_client import Counter
 
 from bot import metrics
-from bot.messages import SHUTTING_DOWN  # re-exported: the core refuses with it while stopping
+from bot.messages import SHUTTING_DOWN as SHUTTING_DOWN  # re-exported: the core refuses with it while stopping
 
-if TYPE_CHECKING:
-    from app.runtime import BotRuntime
+if TYPE_CHECKING:  # type-only: bot.core imports this module for InFlight and admitted
+    from bot.core import BotCore
+    from rag_engine.engine import RagEngine
+    from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -47,6 +49,18 @@ MIN_FLUSH_S = 2.0  # queued writes get at least this long, even when the asks us
 
 ABANDONED = Counter("ragbot_shutdown_abandoned_requests", "Requests still running when a stopping bot's grace "
                     "period ended (their answers were not sent).", registry=metrics.REGISTRY)
+
+
+class BotRuntime(Protocol):
+    """What a stopping bot needs of the composition root's runtime (``app.runtime.BotRuntime`` has it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def engine(self) -> RagEngine: ...
+    @property
+    def core(self) -> BotCore: ...
+    def close(self, flush_timeout_s: float = ...) -> None: ...
 
 
 class InFlight:

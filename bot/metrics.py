@@ -105,7 +105,7 @@ def label_value(value: str) -> str:
 
 
 def _status(answer: Answer) -> str:
-    status = answer.status
+    status: AnswerStatus | str = answer.status  # a plain string from an older or foreign answer
     return status.value if isinstance(status, AnswerStatus) else label_value(str(status))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.messages import NOT_ENABLED  # re-exported: the core answers it
+from bot.messages import NOT_ENABLED as NOT_ENABLED  # re-exported: the core answers it
 from bot.types import Location
 from rag_engine.settings import Settings
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 ReplyKind = Literal["answer", "not_found", "ask_back", "usage", "refused", "rate_limited", "error", "duplicate"]
 
@@ -79,4 +79,4 @@ class ActionResult:
     ok: bool
     message: str
     detail_lines: list[str] = field(default_factory=list)
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)

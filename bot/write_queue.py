@@ -30,17 +30,15 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot import metrics
-from bot.sanitize import redact_secrets, secret_values
+from rag_engine.engine import Store
+from rag_engine.errors import DatabaseUnavailable, DuplicateKey
 from rag_engine.feedback import VoteOutcome, record_correction, record_vote
 from rag_engine.interactions import History, InteractionContext, log_interaction, set_thread
+from rag_engine.scope import CollectionScope
 from rag_engine.settings import Settings
-from rag_engine.store.database import Database, DatabaseUnavailable
 from rag_engine.types import Answer
 
 log = logging.getLogger(__name__)
@@ -54,10 +52,9 @@ PENDING = Gauge("ragbot_write_queue_pending", "Writes waiting for the database."
 
 
 def is_transient(exc: BaseException) -> bool:
-    """The database is away or saturated (worth retrying later), not a bad write."""
-    if isinstance(exc, (DatabaseUnavailable, PoolTimeout)):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    """The database is away or saturated (worth retrying later), not a bad write. The store
+    translates a lost connection and a pool timeout into ``DatabaseUnavailable``."""
+    return isinstance(exc, DatabaseUnavailable)
 
 
 class QueueFull(RuntimeError):
@@ -252,8 +249,8 @@ class InteractionIds:
     Spare ids are only used during an outage, so ids stay in time order otherwise.
     """
 
-    def __init__(self, db: Database, spare: int = 32) -> None:
-        self.db = db
+    def __init__(self, store: Store, spare: int = 32) -> None:
+        self.store = store
         self.spare_size = spare
         self._spare: deque[int] = deque()
         self._lock = threading.Lock()
@@ -263,10 +260,7 @@ class InteractionIds:
         with self._lock:
             refill = self.spare_size - len(self._spare)
         try:
-            with self.db.connect() as conn:
-                ids = sorted(conn.execute(
-                    text("SELECT nextval(pg_get_serial_sequence('interactions', 'id')) "
-                         "FROM generate_series(1, :n)"), {"n": 1 + max(0, refill)}).scalars())
+            ids = self.store.interaction_ids.take(1 + max(0, refill))
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -277,30 +271,23 @@ class InteractionIds:
         return int(ids[0])
 
 
-def _is_key_conflict(exc: IntegrityError, constraint: str) -> bool:
-    diag = getattr(exc.orig, "diag", None)
-    return getattr(diag, "constraint_name", None) == constraint
-
-
 class DurableWrites:
     """The bot core's interaction and feedback writes, through one ``WriteQueue``."""
 
-    def __init__(self, db: Database, settings: Settings, queue: WriteQueue | None = None) -> None:
-        self.db = db
+    def __init__(self, store: Store, settings: Settings, queue: WriteQueue | None = None) -> None:
+        self.db = store.db
         self.queue = queue or WriteQueue(maxsize=settings.write_queue_size,
                                          retry_attempts=settings.db_retry_attempts)
-        self.ids = InteractionIds(db)
-        self._secrets = secret_values(settings)
+        self.ids = InteractionIds(store)
 
     def log_interaction(self, ctx: InteractionContext, question: str, answer: Answer | None,
-                        collection_ids: list[int] | None, *, error: str | None = None,
+                        scope: CollectionScope, *, error: str | None = None,
                         history: History | None = None) -> int | None:
-        """Log one ask; returns its id, or None if it had to be given up or got no id during an outage."""
+        """Log one ask; returns its id, or None if it had to be given up or got no id during an outage.
+
+        ``error`` is stored redacted: ``rag_engine.interactions`` masks credentials in every stored reason."""
         interaction_id = self.ids.take()
-        if error:  # an exception's text can carry a URL or header: keep credentials out of the log
-            error = redact_secrets(error, self._secrets)
-        write = self.interaction_write(interaction_id, ctx, question, answer, collection_ids, error=error,
-                                       history=history)
+        write = self.interaction_write(interaction_id, ctx, question, answer, scope, error=error, history=history)
         try:
             done = self.queue.submit("interaction", write)
         except QueueFull:
@@ -308,16 +295,16 @@ class DurableWrites:
         return done.result if not done.queued else interaction_id
 
     def interaction_write(self, interaction_id: int | None, ctx: InteractionContext, question: str,
-                          answer: Answer | None, collection_ids: list[int] | None, *,
+                          answer: Answer | None, scope: CollectionScope, *,
                           error: str | None = None, history: History | None = None) -> Callable[[], int]:
         """The insert of one interaction as a retryable callable (idempotent when it has an id)."""
 
         def write() -> int:
             try:
-                return log_interaction(self.db, ctx, question, answer, collection_ids, error=error,
+                return log_interaction(self.db, ctx, question, answer, scope.ids(), error=error,
                                        interaction_id=interaction_id, history=history)
-            except IntegrityError as exc:
-                if interaction_id is not None and _is_key_conflict(exc, "interactions_pkey"):
+            except DuplicateKey as exc:
+                if interaction_id is not None and exc.constraint == "interactions_pkey":
                     return interaction_id  # an earlier attempt was committed after all
                 raise
 

@@ -40,10 +40,10 @@ def split_sentences(text: str) -> list[str]:
         if not para:
             continue
         lines = para.splitlines()
-        if len(lines) > 1 and all(re.match(r"\s*([-*+]|\d+[.)])\s", l) for l in lines if l.strip()):
-            out.extend(l.strip() for l in lines if l.strip())  # a list: one item per unit
+        if len(lines) > 1 and all(re.match(r"\s*([-*+]|\d+[.)])\s", line) for line in lines if line.strip()):
+            out.extend(line.strip() for line in lines if line.strip())  # a list: one item per unit
             continue
-        out.extend(s.strip() for s in _SENTENCE_END.split(" ".join(l.strip() for l in lines)) if s.strip())
+        out.extend(s.strip() for s in _SENTENCE_END.split(" ".join(line.strip() for line in lines)) if s.strip())
     return out
 
 

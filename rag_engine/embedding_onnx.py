@@ -17,10 +17,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rag_engine.embedding import resolve_embedding_model
+from rag_engine.embedding_model import resolve_embedding_model
 from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ class OnnxInt8Embedder:
     backend = "onnx-int8"
 
     def __init__(self, model: str, export_dir: Path, *, batch_size: int = 32, threads: int = 0) -> None:
-        import onnxruntime as ort
-        from transformers import AutoTokenizer
+        import onnxruntime as ort  # lazy: the ONNX backend is optional, its runtime heavy
+        from transformers import AutoTokenizer  # lazy: transformers takes seconds to import
 
         meta = json.loads((export_dir / META_FILE).read_text())
         self.model_name = model
@@ -71,7 +72,8 @@ class OnnxInt8Embedder:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        row: np.ndarray = self.embed_documents([text])[0]
+        return row
 
 
 # -- export --------------------------------------------------------------------
@@ -111,11 +113,12 @@ def ensure_export(model: str, cache_root: Path) -> Path:
 
 def export_int8(model: str, out_dir: Path) -> None:
     """Export transformer + pooling + normalization to ONNX, then quantize weights to int8."""
+    # lazy: exporting is a one-off step that needs torch, onnxruntime's quantizer and sentence-transformers
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from sentence_transformers import SentenceTransformer
 
-    st = SentenceTransformer(resolve_embedding_model(model), device="cpu")
+    st: Any = SentenceTransformer(resolve_embedding_model(model), device="cpu")  # its dims are Optional until loaded
     transformer = st[0]
     pooling = _pooling_mode(st)
     wrapper = _pooled_encoder(transformer.auto_model, pooling).eval()
@@ -144,19 +147,19 @@ def export_int8(model: str, out_dir: Path) -> None:
 
 
 def _ffn_output_matmuls(path: Path) -> list[str]:
-    import onnx
+    import onnx  # lazy: only the export step reads ONNX graphs
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return [n.name for n in graph.node
             if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name]
 
 
-def _pooling_mode(st) -> str:
+def _pooling_mode(st: Any) -> str:
     for module in st:
-        config = getattr(module, "get_config_dict", lambda: {})()
+        config: dict[str, Any] = getattr(module, "get_config_dict", dict)()
         if "pooling_mode_mean_tokens" in config or "pooling_mode" in config:
             if config.get("pooling_mode") in ("mean", "cls", "max"):
-                return config["pooling_mode"]
+                return str(config["pooling_mode"])
             for mode in ("cls", "max", "mean"):
                 if config.get(f"pooling_mode_{mode}_token") or config.get(f"pooling_mode_{mode}_tokens"):
                     return mode
@@ -167,16 +170,17 @@ def _slug(model: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)[-60:]
 
 
-def _pooled_encoder(encoder, pooling: str):
+def _pooled_encoder(encoder: Any, pooling: str) -> Any:
     """The transformer followed by pooling and L2 normalization, as one traceable module."""
-    import torch
+    import torch  # lazy: see export_int8
 
     class PooledEncoder(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.encoder = encoder
 
-        def forward(self, input_ids, attention_mask, token_type_ids=None):
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
             kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
             if token_type_ids is not None:
                 kwargs["token_type_ids"] = token_type_ids

@@ -10,20 +10,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag_engine import collections as cols
-from rag_engine.adapter_watch import AdapterWatcher
+from rag_engine.training.watch import AdapterWatcher
 from rag_engine.attribution import rejection, support
 from rag_engine.generation.ask_back import clarifying_question
 from rag_engine.generation.citations import parse_citations
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
 from rag_engine.followup import standalone_question
-from rag_engine.generation.base import Generator, fallback_code
+from rag_engine.generation.base import Generator, GeneratorBusy, fallback_code
+from rag_engine.generation.pool import GenerationPool
 from rag_engine.ingest import Ingestor, Progress
 from rag_engine.redact import redact_secrets
 from rag_engine.retrieval import Reranker, Retriever
 from rag_engine.safety import injection_flags
+from rag_engine.scope import CollectionScope
 from rag_engine.settings import Settings
-from rag_engine.store.database import Database
+from rag_engine.store import Store as Store  # re-exported: the bot core's type for ``engine.store``
+from rag_engine.store.database import Database as Database  # re-exported: the type of ``engine.db``
 from rag_engine.store.migrate import ensure_schema
 from rag_engine.tables import restore_tables
 from rag_engine.types import (Answer, AnswerStatus, FallbackCode, GeneratedText, IngestReport, Record, SearchHit,
@@ -56,16 +59,18 @@ class RagEngine:
     ) -> None:
         self.settings = settings
         self.db = db or Database.from_settings(settings)
+        self.store = Store(self.db)  # the repositories; the bot core reaches the database only through these
         self.embedder = embedder or build_embedder(settings)
         ensure_schema(self.db, self.embedder.dim, auto_upgrade=auto_migrate)
         if reranker is _UNSET:
             reranker = _build_reranker(settings)
-        self.retriever = Retriever(self.db, self.embedder, settings, reranker)  # type: ignore[arg-type]
-        self.ingestor = Ingestor(self.db, self.embedder, settings)
+        self.retriever = Retriever(self.store.chunks, self.embedder, settings, reranker)  # type: ignore[arg-type]
+        self.ingestor = Ingestor(self.store, self.embedder, settings)
         self.extractive = ExtractiveAnswerer(self.embedder)
         self._generator = generator
         self._generator_error: str | None = None
         self._generator_lock = threading.Lock()
+        self._pool: GenerationPool | None = None  # every generation of this process takes one of its slots
         # serves the registry's active adapter: checked when the generator is built (every command answers
         # with it) and, in long-running processes, started to follow activations and rollbacks
         self.adapter_watcher = AdapterWatcher(self.db, settings, self._built_generator)
@@ -83,29 +88,36 @@ class RagEngine:
         return self.ingestor.ingest_records(records, collection, prune=prune, progress=progress,
                                             visibility=visibility)
 
-    def collection_ids(self, collections: Sequence[str | int] | None) -> list[int] | None:
-        """Resolve names/ids (None = all collections) and check their embedder matches ours."""
-        if collections is None:
-            return None
-        with self.db.connect() as conn:
-            found = cols.resolve(conn, list(collections))
+    def collection_ids(self, collections: Sequence[str | int]) -> list[int]:
+        """Ids of the named collections (names or ids, in the order given), each checked to have been
+        embedded by our embedder; an unknown one raises ``CollectionNotFound``."""
+        found = self.store.collections.resolve(list(collections))
         for c in found:
             cols.check_embedder(c, self.embedder.model_name, self.embedder.backend)
         return [c.id for c in found]
 
-    # -- retrieval and answers -------------------------------------------------
-    def search(self, query: str, collections: Sequence[str | int] | None = None, k: int | None = None,
-               mode: SearchMode | None = None) -> list[SearchHit]:
-        return self.retriever.search(query, self.collection_ids(collections), k, mode)
+    def scope_for(self, collections: Sequence[str | int]) -> CollectionScope:
+        """The scope of the named collections (one query; see ``collection_ids``)."""
+        return CollectionScope.of(self.collection_ids(collections))
 
-    def answer(self, question: str, collections: Sequence[str | int] | None = None,
-               history: Sequence[Turn] | None = None, *, k: int | None = None,
-               mode: SearchMode | None = None) -> Answer:
+    def every_collection(self) -> CollectionScope:
+        """Every collection there is now: for operator tools (CLI, evaluation, benchmarks), never for chat."""
+        return CollectionScope.of(self.store.collections.ids())
+
+    # -- retrieval and answers -------------------------------------------------
+    def search(self, query: str, scope: CollectionScope, k: int | None = None,
+               mode: SearchMode | None = None) -> list[SearchHit]:
+        """Top-k chunks within ``scope`` (an empty scope finds nothing)."""
+        return self.retriever.search(query, scope, k, mode)
+
+    def answer(self, question: str, scope: CollectionScope, history: Sequence[Turn] | None = None, *,
+               k: int | None = None, mode: SearchMode | None = None) -> Answer:
+        """An answer from the collections in ``scope`` only; an empty scope answers "not found"."""
         started = time.perf_counter()
         history = list(history or [])
         # retrieval searches a follow-up as a standalone question; the generator gets the question and the thread
         query = standalone_question(question, history)
-        hits = self.retriever.search(query, self.collection_ids(collections), k, mode)
+        hits = self.retriever.search(query, scope, k, mode)
         timings = {"retrieve": time.perf_counter() - started}
         flags = injection_flags(hits)
         rewritten = {"search_query": query} if query != question else {}
@@ -141,16 +153,25 @@ class RagEngine:
         elif generator is None:
             code = FallbackCode.NO_GENERATOR
         result = None
-        if generator is not None:
+        waited: float | None = None  # seconds spent queueing for a generation slot
+        pool = self.generation_pool
+        if generator is not None and pool is not None:
             try:
-                result = generator.generate(question, hits, history)
+                with pool.slot():  # GeneratorBusy (answered extractively, "the model was busy") past the timeout
+                    waited = time.perf_counter() - t0
+                    result = generator.generate(question, hits, history)
                 if not result.text.strip():
                     raise RuntimeError("the generator returned an empty answer")
             except Exception as exc:  # noqa: BLE001 - any model failure falls back, the bot keeps answering
-                log.warning("generator %s failed, answering extractively: %s", generator.name, exc)
+                if waited is None:
+                    waited = time.perf_counter() - t0
+                busy = isinstance(exc, GeneratorBusy)
+                log.log(logging.INFO if busy else logging.WARNING, "generator %s %s, answering extractively: %s",
+                        generator.name, "busy" if busy else "failed", exc)
                 # the reason is stored and may be shown: an error can quote a URL with its credentials
                 reason = redact_secrets(f"{type(exc).__name__}: {exc}", self.settings)[:500]
                 status, code, result = AnswerStatus.FALLBACK, fallback_code(exc), None
+        queued = waited or 0.0
         if result is None:
             result = self.extractive.generate(question, hits, history)
         if result.model != self.extractive.name:
@@ -159,7 +180,8 @@ class RagEngine:
                 status, code, reason = AnswerStatus.FALLBACK, FallbackCode.NOT_SUPPORTED, unsupported
         text, citations = parse_citations(restore_tables(result.text), hits)
         return Answer(
-            text=text, citations=citations, hits=hits, status=status, timings={"generate": time.perf_counter() - t0},
+            text=text, citations=citations, hits=hits, status=status,
+            timings={"queue": queued, "generate": time.perf_counter() - t0 - queued},
             generator=result.model, adapter_version=result.adapter_version, prompt_version=result.prompt_version,
             fallback_code=code, fallback_reason=_fallback_reason(code, reason),
             passages=list(result.passages), metadata=self._adapter_problem(),
@@ -194,6 +216,20 @@ class RagEngine:
                     self.adapter_watcher.check()
         return self._generator  # type: ignore[return-value]
 
+    @property
+    def generation_pool(self) -> GenerationPool | None:
+        """The process' one limit on generations (``RAGBOT_GENERATION_CONCURRENCY``), around the generator.
+
+        Built from settings on first use, once the generator is (None = extractive only); ``_generate`` takes
+        a slot for every answer, so no ask generates outside the limit.
+        """
+        generator = self.generator
+        if generator is not None and self._pool is None:
+            with self._generator_lock:
+                if self._pool is None:
+                    self._pool = GenerationPool.from_settings(generator, self.settings)
+        return self._pool if generator is not None else None
+
     def _built_generator(self) -> Generator | None:
         """The generator once built; the watcher never builds it (building runs the watcher's check)."""
         return None if self._generator is _UNSET else self._generator  # type: ignore[return-value]
@@ -227,6 +263,8 @@ class RagEngine:
             return None
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
         self.db.dispose()
 
 

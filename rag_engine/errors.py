@@ -17,3 +17,12 @@ class SchemaNotReady(RuntimeError):
 
 class EmbeddingDimensionMismatch(RuntimeError):
     """The configured embedder's dimension differs from the database's."""
+
+
+class DuplicateKey(RuntimeError):
+    """A write hit a unique constraint (``constraint`` names it): for a write retried after an
+    ambiguous failure, the sign that an earlier attempt was committed after all."""
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(f"duplicate key ({constraint or 'unknown constraint'})")
+        self.constraint = constraint

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
-from typing import Literal
-
-from sqlalchemy import Connection, case, func, select
-from sqlalchemy.dialects.postgresql import insert
+from typing import Literal, cast
 
 from rag_engine.redact import redact_secrets
-from rag_engine.store import schema as t
 from rag_engine.store.database import Database
+from rag_engine.store.feedback import FeedbackRepo
 
 MAX_REASON_CHARS = 1000
 MAX_CORRECTION_CHARS = 8000
@@ -57,30 +53,16 @@ def record_vote(db: Database, interaction_id: int, user_key: str, vote: int, rea
     if vote not in (1, -1) or isinstance(vote, bool):
         raise ValueError(f"vote must be +1 or -1, got {vote!r}")
     reason = _clean(reason, MAX_REASON_CHARS, "reason") if reason is not None else None
-    f = t.feedback.c
-    with db.begin() as conn:
-        _require_interaction(conn, interaction_id)
-        inserted = conn.execute(
-            insert(t.feedback)
-            .values(interaction_id=interaction_id, user_key=user_key, vote=vote, reason=reason)
-            .on_conflict_do_nothing(index_elements=["interaction_id", "user_key"])
-            .returning(f.id)
-        ).first()
-        if inserted is not None:
+    repo = FeedbackRepo(db)
+    with repo.begin() as conn:
+        _require_interaction(repo.interaction_exists(conn, interaction_id), interaction_id)
+        if repo.insert_vote(conn, interaction_id, user_key, vote, reason):
             return VoteOutcome(created=True, changed=False)
-        current = conn.execute(
-            select(f.id, f.vote, f.reason)
-            .where(f.interaction_id == interaction_id, f.user_key == user_key)
-            .with_for_update()
-        ).one()
+        current = repo.lock_vote(conn, interaction_id, user_key)
         changed = current.vote != vote
         new_reason = reason if (reason is not None or changed) else current.reason
         if changed or new_reason != current.reason:
-            conn.execute(
-                t.feedback.update()
-                .where(f.id == current.id)
-                .values(vote=vote, reason=new_reason, updated_at=func.now())
-            )
+            repo.update_vote(conn, current.id, vote, new_reason)
         return VoteOutcome(created=False, changed=changed)
 
 
@@ -120,34 +102,19 @@ def record_correction(db: Database, interaction_id: int, user_key: str, text: st
     cleaned = _clean(text, MAX_CORRECTION_CHARS, "correction")
     if not cleaned:
         raise ValueError("a correction needs the corrected answer text")
-    review = {"status": "approved", "reviewed_by": user_key, "reviewed_at": func.now()} if is_admin else {}
-    with db.begin() as conn:
-        _require_interaction(conn, interaction_id)
-        return int(
-            conn.execute(
-                t.corrections.insert()
-                .values(interaction_id=interaction_id, user_key=user_key, text=cleaned, is_admin=bool(is_admin),
-                        **review)
-                .returning(t.corrections.c.id)
-            ).scalar_one()
-        )
+    repo = FeedbackRepo(db)
+    with repo.begin() as conn:
+        _require_interaction(repo.interaction_exists(conn, interaction_id), interaction_id)
+        return repo.insert_correction(conn, interaction_id, user_key, cleaned, is_admin=bool(is_admin),
+                                      approved_by=user_key if is_admin else None)
 
 
 def pending_corrections(db: Database, limit: int = 20) -> tuple[list[PendingCorrection], int]:
     """The oldest ``limit`` corrections awaiting review, and how many await in all."""
-    c, i = t.corrections.c, t.interactions.c
-    query = (
-        select(c.id, c.interaction_id, c.user_key, c.text, c.created_at, i.question, i.answer)
-        .join(t.interactions, i.id == c.interaction_id)
-        .where(c.status == "pending")
-        .order_by(c.created_at, c.id)
-        .limit(max(1, limit))
-    )
-    with db.connect() as conn:
-        found = [PendingCorrection(*row) for row in conn.execute(query).all()]
-        total = conn.execute(select(func.count()).select_from(t.corrections)
-                             .where(c.status == "pending")).scalar_one()
-    return found, int(total)
+    rows, total = FeedbackRepo(db).pending(max(1, limit))
+    found = [PendingCorrection(id=row.id, interaction_id=row.interaction_id, user_key=row.user_key, text=row.text,
+                               created_at=row.created_at, question=row.question, answer=row.answer) for row in rows]
+    return found, total
 
 
 def review_correction(db: Database, correction_id: int, *, approve: bool, reviewer: str) -> ReviewOutcome:
@@ -156,39 +123,26 @@ def review_correction(db: Database, correction_id: int, *, approve: bool, review
     A decision may be changed later (an approved correction rejected, say);
     repeating it changes nothing. Raises ``LookupError`` for an unknown id.
     """
-    c = t.corrections.c
     status: CorrectionStatus = "approved" if approve else "rejected"
-    with db.begin() as conn:
-        row = conn.execute(select(c.interaction_id, c.status).where(c.id == correction_id).with_for_update()).first()
+    repo = FeedbackRepo(db)
+    with repo.begin() as conn:
+        row = repo.lock_correction(conn, correction_id)
         if row is None:
             raise LookupError(f"no correction with id {correction_id}")
         if row.status != status:
-            conn.execute(t.corrections.update().where(c.id == correction_id)
-                         .values(status=status, reviewed_by=reviewer, reviewed_at=func.now()))
-    return ReviewOutcome(correction_id, int(row.interaction_id), status, row.status)
+            repo.set_review(conn, correction_id, status, reviewer)
+    previous = cast(CorrectionStatus, row.status)  # the table's CHECK allows no other value
+    return ReviewOutcome(correction_id, row.interaction_id, status, previous)
 
 
 def feedback_counts(db: Database, since: datetime | None = None) -> FeedbackCounts:
     """👍, 👎 and corrections (votes counted by their latest change) since ``since``, or ever."""
-    f, c = t.feedback.c, t.corrections.c
-    votes = select(
-        func.count(case((f.vote > 0, 1))).label("up"),
-        func.count(case((f.vote < 0, 1))).label("down"),
-    )
-    corrections = select(func.count(), func.count(case((c.status == "pending", 1))))
-    if since is not None:
-        votes = votes.where(f.updated_at >= since)
-        corrections = corrections.where(c.created_at >= since)
-    with db.connect() as conn:
-        up, down = conn.execute(votes).one()
-        n_corrections, n_pending = conn.execute(corrections).one()
-    return FeedbackCounts(up=int(up), down=int(down), corrections=int(n_corrections),
-                          pending_corrections=int(n_pending))
+    up, down, n_corrections, n_pending = FeedbackRepo(db).counts(since)
+    return FeedbackCounts(up=up, down=down, corrections=n_corrections, pending_corrections=n_pending)
 
 
-def _require_interaction(conn: Connection, interaction_id: int) -> None:
-    found = conn.execute(select(t.interactions.c.id).where(t.interactions.c.id == interaction_id)).first()
-    if found is None:
+def _require_interaction(found: bool, interaction_id: int) -> None:
+    if not found:
         raise LookupError(f"no interaction with id {interaction_id} (it may have been deleted)")
 
 

@@ -15,24 +15,24 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-
-from sqlalchemy import Connection, delete, func, select
+from typing import Any
 
 from rag_engine import collections as cols
 from rag_engine import sources
-from rag_engine.chunking import ChunkDraft, chunk_document
+from rag_engine.chunking import ChunkDraft, approx_tokens, chunk_document
 from rag_engine.embedding import Embedder
 from rag_engine.parse_worker import read_document_within
 from rag_engine.parsing import SUPPORTED_SUFFIXES, ParsedDocument, ParseError, Section, parse_bytes
 from rag_engine.settings import Settings
-from rag_engine.store import schema as t
-from rag_engine.store.database import Database
+from rag_engine.store import Store
 from rag_engine.types import IngestReport, Record
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+ReadItem = tuple[str, Callable[[], tuple[ParsedDocument, bytes]]]  # a source uri and how to read it
 EMBED_BATCH_CHUNKS = 256  # chunks gathered across documents per embedding call
 
 
@@ -87,17 +87,14 @@ def discover_files(paths: Sequence[Path], *, follow_symlinks: bool = True,
 
 
 class Ingestor:
-    def __init__(self, db: Database, embedder: Embedder, settings: Settings) -> None:
-        self.db = db
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+        self.store = store
         self.embedder = embedder
         self.settings = settings
         tokenizer = getattr(embedder, "tokenizer", None)
+        self.count_tokens: Callable[[str], int] = approx_tokens
         if tokenizer is not None:
             self.count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        else:
-            from rag_engine.chunking import approx_tokens
-
-            self.count_tokens = approx_tokens
 
     # -- public entry points ---------------------------------------------------
     def ingest_paths(
@@ -111,9 +108,9 @@ class Ingestor:
         files, skipped = discover_files([Path(p) for p in paths], follow_symlinks=follow_symlinks)
         report = IngestReport(files=len(files), skipped=list(skipped))
 
-        def items() -> Iterable[tuple[str, Callable[[], tuple[ParsedDocument, bytes]]]]:
+        def items() -> Iterable[ReadItem]:
             for f in files:
-                yield f.path.as_posix(), lambda f=f: self._read_file(f, follow_symlinks)
+                yield f.path.as_posix(), partial(self._read_file, f, follow_symlinks)
 
         self._run(coll, items(), report, progress)
         if prune:
@@ -136,11 +133,11 @@ class Ingestor:
         coll = self._collection(collection, visibility)
         seen: set[str] = set()
 
-        def items() -> Iterable[tuple[str, Callable[[], tuple[ParsedDocument, bytes]]]]:
+        def items() -> Iterable[ReadItem]:
             for rec in records:
                 report.files += 1
                 seen.add(rec.source_uri)
-                yield rec.source_uri, lambda rec=rec: self._read_record(rec)
+                yield rec.source_uri, partial(self._read_record, rec)
 
         self._run(coll, items(), report, progress)
         if prune:
@@ -150,9 +147,9 @@ class Ingestor:
 
     # -- steps -----------------------------------------------------------------
     def _collection(self, name: str, visibility: cols.Visibility, create: bool = True) -> cols.Collection:
-        with self.db.begin() as conn:
-            coll = cols.get_or_create(conn, name, visibility=visibility) if create else cols.require(conn, name)
-            cols.bind_embedder(conn, coll, self.embedder.model_name, self.embedder.backend)
+        repo = self.store.collections
+        coll = cols.get_or_create(repo, name, visibility=visibility) if create else cols.require(repo, name)
+        cols.bind_embedder(repo, coll, self.embedder.model_name, self.embedder.backend)
         return coll
 
     def _read_file(self, found: FoundFile, follow_symlinks: bool) -> tuple[ParsedDocument, bytes]:
@@ -181,12 +178,9 @@ class Ingestor:
               f"{self.embedder.backend}\n".encode()
         return hashlib.sha256(sig + raw).hexdigest()
 
-    def _run(self, coll: cols.Collection, items, report: IngestReport, progress: Progress | None) -> None:
-        with self.db.connect() as conn:
-            known = dict(conn.execute(
-                select(t.documents.c.source_uri, t.documents.c.content_hash)
-                .where(t.documents.c.collection_id == coll.id)
-            ).all())
+    def _run(self, coll: cols.Collection, items: Iterable[ReadItem], report: IngestReport,
+             progress: Progress | None) -> None:
+        known = self.store.documents.content_hashes(coll.id)
         pending: list[_Pending] = []
         n_chunks = 0
         for uri, read in items:
@@ -218,61 +212,30 @@ class Ingestor:
         vectors = self._embed_with_cache(coll.id, texts, hashes, report)
         i = 0
         for p in pending:
-            rows = []
+            rows: list[dict[str, Any]] = []
             for d in p.drafts:
-                rows.append(dict(collection_id=coll.id, ordinal=d.ordinal, heading_path=d.heading_path,
-                                 context=d.context, text=d.text, text_hash=hashes[i], token_count=d.token_count,
-                                 embedding=vectors[i]))
+                rows.append({"collection_id": coll.id, "ordinal": d.ordinal, "heading_path": d.heading_path,
+                             "context": d.context, "text": d.text, "text_hash": hashes[i],
+                             "token_count": d.token_count, "embedding": vectors[i]})
                 i += 1
-            with self.db.begin() as conn:
-                self._write_document(conn, coll, p, rows)
+            self.store.documents.replace(coll.id, p.source_uri, title=p.doc.title[:500], content_hash=p.content_hash,
+                                         metadata=p.doc.metadata, chunks=rows)
             report.documents_written += 1
             report.chunks_written += len(rows)
 
     def _embed_with_cache(self, collection_id: int, texts: list[str], hashes: list[str],
-                          report: IngestReport) -> list:
+                          report: IngestReport) -> list[Any]:
         """Vectors for ``texts``; a text already stored (or repeated in the batch) is embedded once."""
-        with self.db.connect() as conn:
-            cached = dict(conn.execute(
-                select(t.chunks.c.text_hash, t.chunks.c.embedding)
-                .where(t.chunks.c.collection_id == collection_id, t.chunks.c.text_hash.in_(set(hashes)))
-            ).all())
+        cached = self.store.chunks.embeddings_by_text_hash(collection_id, set(hashes))
         missing: dict[str, str] = {}
-        for h, x in zip(hashes, texts):
+        for h, x in zip(hashes, texts, strict=True):
             if h not in cached:
                 missing.setdefault(h, x)
         if missing:
             fresh = self.embedder.embed_documents(list(missing.values()))
-            cached.update(zip(missing.keys(), fresh))
+            cached.update(zip(missing.keys(), fresh, strict=True))
         report.embedded += len(missing)
         return [cached[h] for h in hashes]
 
-    def _write_document(self, conn: Connection, coll: cols.Collection, p: _Pending, rows: list[dict]) -> None:
-        existing = conn.execute(
-            select(t.documents.c.id).where(t.documents.c.collection_id == coll.id,
-                                           t.documents.c.source_uri == p.source_uri).with_for_update()
-        ).scalar()
-        values = dict(title=p.doc.title[:500], content_hash=p.content_hash, metadata=p.doc.metadata)
-        if existing is None:
-            doc_id = conn.execute(
-                t.documents.insert().values(collection_id=coll.id, source_uri=p.source_uri, **values)
-                .returning(t.documents.c.id)
-            ).scalar_one()
-        else:
-            doc_id = existing
-            conn.execute(delete(t.chunks).where(t.chunks.c.document_id == doc_id))
-            conn.execute(t.documents.update().where(t.documents.c.id == doc_id).values(updated_at=func.now(), **values))
-        if rows:
-            for r in rows:
-                r["document_id"] = doc_id
-            conn.execute(t.chunks.insert(), rows)
-
     def _prune(self, coll: cols.Collection, should_delete: Callable[[str], bool]) -> int:
-        with self.db.begin() as conn:
-            docs = conn.execute(
-                select(t.documents.c.id, t.documents.c.source_uri).where(t.documents.c.collection_id == coll.id)
-            ).all()
-            doomed = [d.id for d in docs if should_delete(d.source_uri)]
-            if doomed:
-                conn.execute(delete(t.documents).where(t.documents.c.id.in_(doomed)))
-        return len(doomed)
+        return self.store.documents.prune(coll.id, should_delete)

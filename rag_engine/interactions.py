@@ -10,17 +10,14 @@ on, so access and training rules also apply to what came in through history.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import cast, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
-
 from rag_engine.redact import redact_secrets
-from rag_engine.store import schema as t
+from rag_engine.scope import CollectionScope
 from rag_engine.store.database import Database
+from rag_engine.store.interactions import InteractionRepo
 from rag_engine.types import Answer, AnswerStatus, Turn
 
 ERROR_STATUS = AnswerStatus.ERROR.value
@@ -152,8 +149,7 @@ def log_interaction(
             flags=list(answer.flags),
             timings={k: float(v) for k, v in answer.timings.items()},
         )
-    with db.begin() as conn:
-        return int(conn.execute(t.interactions.insert().values(**values).returning(t.interactions.c.id)).scalar_one())
+    return InteractionRepo(db).add(values)
 
 
 def set_thread(db: Database, interaction_id: int, *, platform: str, channel_id: str, thread_id: str) -> bool:
@@ -163,13 +159,8 @@ def set_thread(db: Database, interaction_id: int, *, platform: str, channel_id: 
     starts its own thread). Only an ask logged in that channel with no thread yet
     is changed; False if there was none.
     """
-    c = t.interactions.c
-    with db.begin() as conn:
-        changed = conn.execute(t.interactions.update()
-                               .where(c.id == interaction_id, c.platform == platform, c.channel_id == channel_id,
-                                      c.thread_id.is_(None))
-                               .values(thread_id=thread_id))
-    return changed.rowcount == 1
+    return InteractionRepo(db).set_thread(interaction_id, platform=platform, channel_id=channel_id,
+                                          thread_id=thread_id)
 
 
 def _reason(reason: str | None, db: Database) -> str | None:
@@ -178,13 +169,12 @@ def _reason(reason: str | None, db: Database) -> str | None:
 
 
 def get_interaction(db: Database, interaction_id: int) -> InteractionRecord | None:
-    with db.connect() as conn:
-        row = conn.execute(select(t.interactions).where(t.interactions.c.id == interaction_id)).first()
+    row = InteractionRepo(db).get(interaction_id)
     return record_from_row(row) if row is not None else None
 
 
 def thread_history(db: Database, platform: str, channel_id: str, thread_id: str, limit: int, *,
-                   readable: Collection[int], user_key: str) -> History:
+                   readable: CollectionScope, user_key: str) -> History:
     """The last ``limit`` turns of a thread (user question, assistant answer, ...), oldest first.
 
     ``limit`` counts turns, like ``settings.history_turns``. A turn is history
@@ -196,22 +186,9 @@ def thread_history(db: Database, platform: str, channel_id: str, thread_id: str,
     """
     if limit <= 0:
         return History()
-    c = t.interactions.c
-    allowed = sorted({int(cid) for cid in readable})
-    retrieved_collections = func.jsonb_path_query_array(c.retrieved, cast("$[*].collection_id", JSONPATH),
-                                                        type_=JSONB)
-    rows = (
-        select(c.id, c.question, c.answer, c.retrieved, c.history_collection_ids)
-        .where(c.platform == platform, c.channel_id == channel_id, c.thread_id == thread_id,
-               c.status != ERROR_STATUS,
-               or_(c.ephemeral.is_(False), c.user_key == user_key),
-               retrieved_collections.contained_by(allowed),
-               c.history_collection_ids.contained_by(allowed))
-        .order_by(c.id.desc())
-        .limit(limit)
-    )
-    with db.connect() as conn:
-        found = conn.execute(rows).all()
+    allowed = readable.ids()
+    found = InteractionRepo(db).thread_rows(platform, channel_id, thread_id, limit, readable=allowed,
+                                            user_key=user_key, skip_status=ERROR_STATUS)
     kept: list[tuple[Any, list[Turn]]] = []  # newest first; each row gives its question and answer
     room = limit
     for row in found:

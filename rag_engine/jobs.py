@@ -14,17 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
-
 from rag_engine.redact import redact_secrets
-from rag_engine.store import schema as t
 from rag_engine.store.database import Database
+from rag_engine.store.jobs import JobRepo
 
 RETRAIN = "retrain"
-OPEN_STATUSES = ("queued", "running")
 DEFAULT_MAX_ATTEMPTS = 3
-# Kinds limited to one open job by a partial unique index (see migration 0001).
+# Kinds limited to one open job by a partial unique index (see migration 0001 and JobRepo.add).
 _SINGLETON_KINDS = frozenset({RETRAIN})
 
 
@@ -58,17 +54,9 @@ class JobLost(RuntimeError):
 def enqueue(db: Database, kind: str, payload: dict[str, Any] | None = None, *,
             requested_by: str | None = None) -> Enqueued:
     """Queue a job. For a singleton kind (retrain) an open job is returned instead of a second one."""
-    values = {"kind": kind, "payload": payload or {}, "requested_by": requested_by}
-    with db.begin() as conn:
-        stmt = insert(t.jobs).values(**values)
-        if kind in _SINGLETON_KINDS:
-            stmt = stmt.on_conflict_do_nothing(
-                index_elements=["kind"], index_where=text("kind = 'retrain' AND status IN ('queued', 'running')")
-            )
-        new_id = conn.execute(stmt.returning(t.jobs.c.id)).scalar()
-        if new_id is not None:
-            conn.execute(text("SELECT pg_notify('ragbot_jobs', :kind)"), {"kind": kind})
-            return Enqueued(int(new_id), True)
+    new_id = JobRepo(db).add(kind, payload or {}, requested_by, singleton=kind in _SINGLETON_KINDS)
+    if new_id is not None:
+        return Enqueued(new_id, True)
     # Lost the race to another request (or one is open): return that one. Its
     # transaction has committed, or our insert would have waited on it.
     open_job = open_jobs(db, kinds=[kind])
@@ -83,32 +71,13 @@ def claim(db: Database, worker_id: str, kinds: Sequence[str] | None = None) -> J
     ``SKIP LOCKED`` lets concurrent workers each take a different row without
     waiting on one another.
     """
-    j = t.jobs.c
-    pick = select(j.id).where(j.status == "queued").order_by(j.created_at, j.id).limit(1)
-    if kinds:
-        pick = pick.where(j.kind.in_(list(kinds)))
-    pick = pick.with_for_update(skip_locked=True).scalar_subquery()
-    with db.begin() as conn:
-        row = conn.execute(
-            t.jobs.update()
-            .where(j.id == pick)
-            .values(status="running", worker_id=worker_id, attempts=j.attempts + 1, heartbeat_at=func.now(),
-                    started_at=func.now(), error=None)
-            .returning(*t.jobs.c)
-        ).first()
+    row = JobRepo(db).claim(worker_id, kinds)
     return _job(row) if row is not None else None
 
 
 def heartbeat(db: Database, job_id: int, worker_id: str) -> None:
     """Mark the job alive; raises ``JobLost`` if this worker no longer owns it."""
-    j = t.jobs.c
-    with db.begin() as conn:
-        updated = conn.execute(
-            t.jobs.update()
-            .where(j.id == job_id, j.worker_id == worker_id, j.status == "running")
-            .values(heartbeat_at=func.now())
-        ).rowcount
-    if not updated:
+    if not JobRepo(db).heartbeat(job_id, worker_id):
         raise JobLost(f"job {job_id} is no longer owned by worker {worker_id}")
 
 
@@ -122,14 +91,7 @@ def fail(db: Database, job_id: int, worker_id: str, error: str, result: dict[str
 
 def release(db: Database, job_id: int, worker_id: str, note: str) -> None:
     """Give a running job back to the queue (e.g. the worker is shutting down)."""
-    j = t.jobs.c
-    with db.begin() as conn:
-        conn.execute(
-            t.jobs.update()
-            .where(j.id == job_id, j.worker_id == worker_id, j.status == "running")
-            .values(status="queued", worker_id=None, heartbeat_at=None,
-                    error=redact_secrets(note, db.settings)[:4000])
-        )
+    JobRepo(db).release(job_id, worker_id, redact_secrets(note, db.settings)[:4000])
 
 
 def requeue_stale(db: Database, stale_after_s: float, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[int]:
@@ -139,63 +101,27 @@ def requeue_stale(db: Database, stale_after_s: float, *, max_attempts: int = DEF
     claims fails instead, so a job that kills its worker does not loop forever.
     Returns the ids re-queued.
     """
-    j = t.jobs.c
-    stale = (j.status == "running") & (
-        func.coalesce(j.heartbeat_at, j.started_at) < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after_s)
-    )
-    with db.begin() as conn:
-        conn.execute(
-            t.jobs.update()
-            .where(stale, j.attempts >= max_attempts)
-            .values(status="failed", finished_at=func.now(),
-                    error=func.concat("worker stopped heartbeating; gave up after ", j.attempts, " attempts"))
-        )
-        rows = conn.execute(
-            t.jobs.update()
-            .where(stale)
-            .values(status="queued", error=func.concat("re-queued: worker ", j.worker_id, " stopped heartbeating"),
-                    worker_id=None, heartbeat_at=None)
-            .returning(j.id)
-        ).scalars().all()
-    return [int(r) for r in rows]
+    return JobRepo(db).requeue_stale(stale_after_s, max_attempts)
 
 
 def get(db: Database, job_id: int) -> Job | None:
-    with db.connect() as conn:
-        row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+    row = JobRepo(db).get(job_id)
     return _job(row) if row is not None else None
 
 
 def open_jobs(db: Database, kinds: Sequence[str] | None = None) -> list[Job]:
     """Queued and running jobs, oldest first."""
-    j = t.jobs.c
-    query = select(t.jobs).where(j.status.in_(OPEN_STATUSES)).order_by(j.created_at, j.id)
-    if kinds:
-        query = query.where(j.kind.in_(list(kinds)))
-    with db.connect() as conn:
-        return [_job(r) for r in conn.execute(query).all()]
+    return [_job(r) for r in JobRepo(db).open(kinds)]
 
 
 def recent(db: Database, kind: str | None = None, limit: int = 5) -> list[Job]:
     """The latest finished (done or failed) jobs, newest first."""
-    j = t.jobs.c
-    query = select(t.jobs).where(j.status.in_(("done", "failed"))).order_by(j.finished_at.desc(), j.id.desc())
-    if kind:
-        query = query.where(j.kind == kind)
-    with db.connect() as conn:
-        return [_job(r) for r in conn.execute(query.limit(limit)).all()]
+    return [_job(r) for r in JobRepo(db).recent(kind, limit)]
 
 
 def _close(db: Database, job_id: int, worker_id: str, *, status: str, result: dict[str, Any] | None,
            error: str | None) -> None:
-    j = t.jobs.c
-    with db.begin() as conn:
-        updated = conn.execute(
-            t.jobs.update()
-            .where(j.id == job_id, j.worker_id == worker_id, j.status == "running")
-            .values(status=status, finished_at=func.now(), result=result, error=error, heartbeat_at=func.now())
-        ).rowcount
-    if not updated:
+    if not JobRepo(db).close(job_id, worker_id, status=status, result=result, error=error):
         raise JobLost(f"job {job_id} is no longer owned by worker {worker_id}; its outcome was not recorded")
 
 

@@ -288,7 +288,7 @@ def parse_plain_text(text: str, fallback_title: str) -> ParsedDocument:
         i += 1
     sections = markdown_sections("\n".join(md))
     top = [s.heading_path[0] for s in sections if s.heading_path]
-    has_h1 = any(l.startswith("# ") for l in md)
+    has_h1 = any(line.startswith("# ") for line in md)
     title = top[0] if (top and has_h1) else fallback_title
     return ParsedDocument(title=title, sections=sections)
 
@@ -364,7 +364,7 @@ def _first(root: Tag, name: str) -> Tag | None:
 
 
 def parse_pdf(data: bytes, fallback_title: str) -> ParsedDocument:
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # lazy: pypdf (and its crypto backends) only when a PDF is parsed
 
     if not data.startswith(b"%PDF"):
         raise ParseError("not a PDF file (missing %PDF header)")
@@ -372,7 +372,7 @@ def parse_pdf(data: bytes, fallback_title: str) -> ParsedDocument:
         reader = PdfReader(io.BytesIO(data), strict=False)
         pages = [page.extract_text() or "" for page in reader.pages]
         info_title = (reader.metadata.title if reader.metadata else None) or ""
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on damaged files
+    except Exception as exc:
         raise ParseError(f"unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})") from exc
     text = "\n\n".join(pages)
     if not text.strip():

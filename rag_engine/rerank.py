@@ -26,7 +26,7 @@ class CrossEncoderReranker:
     """Scores (query, passage) pairs with a ``sentence_transformers.CrossEncoder``; best first."""
 
     def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 32, max_length: int = 512) -> None:
-        from sentence_transformers import CrossEncoder
+        from sentence_transformers import CrossEncoder  # lazy: torch loads only when reranking is on
 
         self.model_name = model
         self.batch_size = batch_size
@@ -48,5 +48,6 @@ class CrossEncoderReranker:
 
     def rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
         """The same hits, each with ``rerank_score`` set, ordered by it (ties keep the fused order)."""
-        scored = [replace(h, rerank_score=s) for h, s in zip(hits, self.scores(query, [passage_text(h) for h in hits]))]
-        return sorted(scored, key=lambda h: -h.rerank_score)  # sorted() is stable
+        scores = self.scores(query, [passage_text(h) for h in hits])
+        ranked = sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1])  # sorted() is stable
+        return [replace(h, rerank_score=s) for h, s in ranked]

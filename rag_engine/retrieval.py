@@ -1,8 +1,8 @@
-"""Hybrid retrieval: pgvector HNSW (cosine) + Postgres full text, fused.
+"""Hybrid retrieval: pgvector HNSW (cosine) + Postgres full text, fused and optionally reranked.
 
-Collection filters are applied inside the SQL of both searches, never after.
-Per-query settings use ``set_config(..., is_local => true)`` (``SET LOCAL``), so
-nothing depends on session state (safe behind a transaction-pooling PgBouncer).
+The candidate queries (with the collection filter inside their SQL) live in
+``rag_engine.store.chunks``; this module picks the searches, fuses their runs and builds
+the hits readers are shown.
 """
 
 from __future__ import annotations
@@ -12,85 +12,15 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import BigInteger, Integer
 
 from rag_engine import sources
 from rag_engine.embedding import Embedder
+from rag_engine.scope import CollectionScope
 from rag_engine.settings import Settings
-from rag_engine.store.database import Database
+from rag_engine.store.chunks import ChunkRepo, ChunkSearch
 from rag_engine.types import SearchHit, SearchMode
 
 log = logging.getLogger(__name__)
-
-_FILTER = "AND c.collection_id = ANY(:cids)"
-
-VECTOR_SQL = """
-WITH hits AS MATERIALIZED (
-    SELECT c.id, c.embedding <=> :qv AS distance
-    FROM chunks c
-    WHERE c.embedding IS NOT NULL {filter}
-    ORDER BY c.embedding <=> :qv
-    LIMIT :depth
-)
-SELECT id, 1 - distance AS score FROM hits ORDER BY distance
-"""
-
-# OR over the question's lexemes (stop words removed, stemmed by the 'english'
-# config): a natural-language question still matches documents that lack some
-# of its words, as BM25 would.
-LEXICAL_SQL = """
-WITH q AS (
-    SELECT to_tsquery('simple', string_agg(quote_literal(lex), ' | ')) AS query
-    FROM unnest(tsvector_to_array(to_tsvector('english', :q))) AS lex
-    WHERE strpos(lex, E'\\\\') = 0
-)
-SELECT c.id, ts_rank_cd(c.tsv, q.query, :norm) AS score
-FROM chunks c, q
-WHERE c.tsv @@ q.query {filter}
-ORDER BY score DESC, c.id
-LIMIT :depth
-"""
-
-# BM25 in SQL over the same OR query. Per query term, the GIN index finds the
-# chunks holding it; its frequency there comes from ts_rank_cd on that one term,
-# which for a single-term query is the sum of its occurrences' weights (an
-# occurrence in the title/heading path, weight A, counts ``context_weight`` times
-# a body one; ts_rank_cd weights must be <= 1, hence the scaling). Document
-# frequencies are counted from the same rows, lengths come from the chunk's
-# token count, and idf is over the searched collections.
-BM25_SQL = """
-WITH terms AS (
-    SELECT lex, to_tsquery('simple', quote_literal(lex)) AS query
-    FROM (SELECT DISTINCT lex FROM unnest(tsvector_to_array(to_tsvector('english', :q))) AS lex
-          WHERE strpos(lex, E'\\\\') = 0) AS l
-),
-stats AS (
-    SELECT count(*)::float8 AS n, greatest(avg(c.token_count), 1)::float8 AS avgdl
-    FROM chunks c WHERE true {filter}
-),
-tf AS MATERIALIZED (
-    SELECT c.id, c.token_count, t.lex,
-           ts_rank_cd(ARRAY[:body_w, :body_w, :body_w, :context_w]::float4[], c.tsv, t.query, 0) * :tf_scale AS tf
-    FROM terms t JOIN chunks c ON c.tsv @@ t.query {filter}
-),
-df AS (SELECT lex, count(*)::float8 AS n FROM tf GROUP BY lex)
-SELECT tf.id,
-       sum(ln(1 + (stats.n - df.n + 0.5) / (df.n + 0.5))
-           * tf.tf * (:k1 + 1) / (tf.tf + :k1 * (1 - :b + :b * tf.token_count / stats.avgdl))) AS score
-FROM tf JOIN df USING (lex) CROSS JOIN stats
-GROUP BY tf.id
-ORDER BY score DESC, tf.id
-LIMIT :depth
-"""
-
-DETAILS_SQL = """
-SELECT c.id, c.document_id, c.collection_id, c.heading_path, c.text, d.title, d.source_uri,
-       d.metadata, col.name AS collection_name, 1 - (c.embedding <=> :qv) AS cosine
-FROM chunks c JOIN documents d ON d.id = c.document_id JOIN collections col ON col.id = c.collection_id
-WHERE c.id = ANY(:ids)
-"""
 
 
 class Reranker(Protocol):
@@ -120,8 +50,9 @@ def convex(runs: Sequence[dict[int, float]], weights: Sequence[float]) -> dict[i
 
 
 class Retriever:
-    def __init__(self, db: Database, embedder: Embedder, settings: Settings, reranker: Reranker | None = None) -> None:
-        self.db = db
+    def __init__(self, chunks: ChunkRepo, embedder: Embedder, settings: Settings,
+                 reranker: Reranker | None = None) -> None:
+        self.chunks = chunks
         self.embedder = embedder
         self.settings = settings
         self.reranker = reranker
@@ -129,96 +60,71 @@ class Retriever:
     def search(
         self,
         query: str,
-        collection_ids: Sequence[int] | None,
+        scope: CollectionScope,
         k: int | None = None,
         mode: SearchMode | None = None,
         *,
         ef_search: int | None = None,
         rerank: bool = True,
     ) -> list[SearchHit]:
-        """Top-k chunks for ``query`` within ``collection_ids`` (None = every collection)."""
+        """Top-k chunks for ``query`` within ``scope``; an empty scope finds nothing (and runs no SQL)."""
+        if scope.is_empty:
+            return []
         k = k or self.settings.search_k
         mode = mode or self.settings.search_mode
-        if collection_ids is not None and len(collection_ids) == 0:
-            return []
+        cids = scope.ids()
         qv = self.embedder.embed_query(query)
         s = self.settings
-        with self.db.begin() as conn:
+        with self.chunks.searching() as search:
             vector_run: dict[int, float] = {}
             lexical_run: dict[int, float] = {}
             if mode in ("vector", "hybrid"):
                 depth = max(k, s.vector_candidate_depth or s.candidate_depth)
-                vector_run = self.vector_candidates(conn, qv, collection_ids, depth, ef_search)
+                vector_run = search.vector(qv, cids, depth, ef_search or s.hnsw_ef_search)
             if mode in ("lexical", "hybrid"):
                 depth = max(k, s.lexical_candidate_depth or s.candidate_depth)
-                lexical_run = self.lexical_candidates(conn, query, collection_ids, depth)
+                lexical_run = self.lexical_candidates(search, query, cids, depth)
             if mode == "vector":
                 fused = vector_run
             elif mode == "lexical":
                 fused = lexical_run
-            elif self.settings.fusion == "convex":
-                fused = convex([vector_run, lexical_run], [self.settings.vector_weight, self.settings.lexical_weight])
+            elif s.fusion == "convex":
+                fused = convex([vector_run, lexical_run], [s.vector_weight, s.lexical_weight])
             else:
-                fused = rrf([list(vector_run), list(lexical_run)],
-                            [self.settings.vector_weight, self.settings.lexical_weight], self.settings.rrf_k)
+                fused = rrf([list(vector_run), list(lexical_run)], [s.vector_weight, s.lexical_weight], s.rrf_k)
             use_rerank = rerank and self.reranker is not None
-            keep = max(k, self.settings.rerank_depth) if use_rerank else k
+            keep = max(k, s.rerank_depth) if use_rerank else k
             top = sorted(fused, key=lambda i: (-fused[i], i))[:keep]
-            hits = self._details(conn, top, qv, fused, vector_run, lexical_run)
-        if use_rerank:
+            hits = self._details(search, top, qv, fused, lexical_run)
+        if use_rerank and self.reranker is not None:
             # only the top ``rerank_depth`` are re-scored (cross-encoders are slow); the rest keep the fused order
-            depth = self.settings.rerank_depth
+            depth = s.rerank_depth
             hits = self.reranker.rerank(query, hits[:depth]) + hits[depth:]
         return hits[:k]
 
-    def vector_candidates(self, conn: Connection, qv: np.ndarray, collection_ids: Sequence[int] | None,
-                          depth: int, ef_search: int | None = None) -> dict[int, float]:
-        conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), "
-                          "set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
-                     {"ef": str(ef_search or self.settings.hnsw_ef_search)})
-        sql = text(VECTOR_SQL.format(filter=_FILTER if collection_ids is not None else ""))
-        params: dict = {"qv": qv, "depth": depth}
-        if collection_ids is not None:
-            sql = sql.bindparams(bindparam("cids", type_=ARRAY(Integer)))
-            params["cids"] = list(collection_ids)
-        return {row.id: float(row.score) for row in conn.execute(sql, params)}
-
-    def lexical_candidates(self, conn: Connection, query: str, collection_ids: Sequence[int] | None,
+    def lexical_candidates(self, search: ChunkSearch, query: str, collection_ids: Sequence[int],
                            depth: int) -> dict[int, float]:
+        """Full-text candidates, scored as ``settings.lexical_scoring`` says."""
         s = self.settings
-        template = BM25_SQL if s.lexical_scoring == "bm25" else LEXICAL_SQL
-        sql = text(template.format(filter=_FILTER if collection_ids is not None else ""))
-        params: dict = {"q": query, "depth": depth}
         if s.lexical_scoring == "bm25":
-            cw = max(s.context_weight, 1e-6)  # ts_rank_cd weights are <= 1: scale down, multiply back
-            params.update(k1=s.bm25_k1, b=s.bm25_b, body_w=min(1.0, 1.0 / cw), context_w=min(1.0, cw),
-                          tf_scale=max(1.0, cw))
-        else:
-            params["norm"] = s.lexical_rank_normalization
-        if collection_ids is not None:
-            sql = sql.bindparams(bindparam("cids", type_=ARRAY(Integer)))
-            params["cids"] = list(collection_ids)
-        return {row.id: float(row.score) for row in conn.execute(sql, params)}
+            return search.lexical_bm25(query, collection_ids, depth, k1=s.bm25_k1, b=s.bm25_b,
+                                       context_weight=s.context_weight)
+        return search.lexical_rank(query, collection_ids, depth, s.lexical_rank_normalization)
 
-    def _details(self, conn: Connection, ids: list[int], qv: np.ndarray, fused: dict[int, float],
-                 vector_run: dict[int, float], lexical_run: dict[int, float]) -> list[SearchHit]:
-        if not ids:
-            return []
-        sql = text(DETAILS_SQL).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
-        rows = {r.id: r for r in conn.execute(sql, {"ids": ids, "qv": qv})}
+    def _details(self, search: ChunkSearch, ids: list[int], qv: np.ndarray, fused: dict[int, float],
+                 lexical_run: dict[int, float]) -> list[SearchHit]:
+        rows = search.details(ids, qv)
         url_bases = self.settings.source_url_bases
         hits = []
         for i in ids:
             r = rows.get(i)
             if r is None:  # deleted between the two queries
                 continue
-            metadata = r.metadata or {}
             hits.append(SearchHit(
                 chunk_id=r.id, document_id=r.document_id, collection_id=r.collection_id, title=r.title,
                 source_uri=r.source_uri, heading_path=r.heading_path, text=r.text, score=fused[i],
-                vector_score=float(r.cosine) if r.cosine is not None else None,
-                lexical_score=lexical_run.get(i),
-                display_path=sources.display_path(metadata, r.source_uri),
-                url=sources.source_url(metadata, r.source_uri, url_bases.get(r.collection_name)),
+                vector_score=r.cosine, lexical_score=lexical_run.get(i),
+                display_path=sources.display_path(r.metadata, r.source_uri),
+                url=sources.source_url(r.metadata, r.source_uri, url_bases.get(r.collection_name)),
             ))
         return hits

@@ -51,7 +51,7 @@ def row_sentences(table: Table) -> list[str]:
     """One line per body row, each cell named by its column: ``Service: API; SLI: 5xx``."""
     lines = []
     for row in table.rows:
-        pairs = [f"{name}: {cell}" if name else cell for name, cell in zip(table.header, row) if cell]
+        pairs = [f"{name}: {cell}" if name else cell for name, cell in zip(table.header, row, strict=False) if cell]
         if pairs:
             lines.append("; ".join(pairs))
     return lines
@@ -81,7 +81,7 @@ def _row(cells: tuple[str, ...]) -> str:
 
 @lru_cache(maxsize=32)
 def _row_re(columns: int) -> re.Pattern[str]:
-    return re.compile(r"[ \t]*\n?[ \t]*\|((?:[^|\n]*\|){%d})" % columns)
+    return re.compile(r"[ \t]*\n?[ \t]*\|((?:[^|\n]*\|){" + str(columns) + "})")
 
 
 def _header_before(text: str, at: int, columns: int) -> tuple[int, tuple[str, ...]] | None:

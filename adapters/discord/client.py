@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -10,7 +11,7 @@ from discord import app_commands
 from adapters.discord import commands, handlers
 from adapters.discord.context import ConversationTracker
 from adapters.discord.delivery import NO_MENTIONS
-from adapters.discord.views import FeedbackButton
+from adapters.discord.views import FeedbackAction, FeedbackButton
 from bot.core import BotCore
 from bot.tenants import warn_if_unbound, workspace_allowed
 from rag_engine.settings import Settings
@@ -116,6 +117,18 @@ class RagbotClient(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         await handlers.on_message(self, message)
+
+    # -- FeedbackRoutes (adapters.discord.views): what buttons and the correction form do
+    async def feedback_clicked(self, interaction: discord.Interaction[Any], action: FeedbackAction,
+                               interaction_id: int) -> None:
+        await handlers.on_feedback_click(interaction, action, interaction_id)
+
+    async def correction_submitted(self, interaction: discord.Interaction[Any], interaction_id: int,
+                                   text: str) -> None:
+        await handlers.on_correction_submit(interaction, interaction_id, text)
+
+    async def interaction_failed(self, interaction: discord.Interaction[Any], error: BaseException) -> None:
+        await handlers.report_interaction_error(interaction, error)
 
     async def on_error(self, event_method: str, /, *args: object, **kwargs: object) -> None:
         # discord.py keeps the connection either way; make sure it's in our logs

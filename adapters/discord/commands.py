@@ -49,7 +49,7 @@ def register(tree: app_commands.CommandTree) -> None:
 
     tree.add_command(ask)
     tree.add_command(admin)
-    tree.on_error = _on_tree_error  # type: ignore[method-assign]
+    tree.error(_on_tree_error)
 
 
 async def _on_tree_error(interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:

@@ -55,8 +55,9 @@ def location_of(channel: object, guild_id: int | None) -> Location:
     if guild_id is None:
         return Location(PLATFORM, "", str(getattr(channel, "id", "")), is_dm=True)
     channel_id = getattr(channel, "id", 0)
-    if is_thread(channel) and getattr(channel, "parent_id", None):
-        channel_id = channel.parent_id  # type: ignore[attr-defined]
+    parent_id = getattr(channel, "parent_id", None)
+    if is_thread(channel) and parent_id:
+        channel_id = parent_id
     return Location(PLATFORM, str(guild_id), str(channel_id))
 
 
@@ -80,12 +81,11 @@ class ConversationTracker:
         ref = message.reference
         if ref is None or ref.message_id is None:
             return str(message.id)
-        found = await self._walk(message, ref)
+        found = await self._walk(message, ref, ref.message_id)
         self.remember(message.id, found)
         return found
 
-    async def _walk(self, message: discord.Message, ref: discord.MessageReference) -> str:
-        current: int = ref.message_id  # type: ignore[assignment]
+    async def _walk(self, message: discord.Message, ref: discord.MessageReference, current: int) -> str:
         resolved = ref.resolved if isinstance(ref.resolved, discord.Message) else ref.cached_message
         for _ in range(self.max_hops):
             if current in self._known:

@@ -66,9 +66,10 @@ async def send_ephemeral_texts(interaction: discord.Interaction, texts: list[str
 async def typing_in(channel: discord.abc.Messageable) -> AsyncIterator[None]:
     """The typing indicator while the bot works; best effort (a missing permission or a
     hiccup must not cost the answer)."""
-    indicator = channel.typing()
+    typing = channel.typing()
+    indicator: discord.context_managers.Typing | None = typing
     try:
-        await indicator.__aenter__()
+        await typing.__aenter__()
     except discord.HTTPException as exc:
         log.info("typing indicator unavailable: %s", exc)
         indicator = None

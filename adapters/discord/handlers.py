@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import discord
 
@@ -31,6 +31,8 @@ from bot.sanitize import truncate
 from bot.types import ActionResult, AskRequest, Location, Reply
 
 if TYPE_CHECKING:
+    from discord.abc import MessageableChannel  # a type alias discord.py defines for type checkers only
+
     from adapters.discord.client import RagbotClient
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ async def on_message(client: RagbotClient, message: discord.Message) -> None:
         return
     try:
         await answer_message(client, message)
-    except Exception:  # noqa: BLE001 - one bad message must not take the bot down
+    except Exception:
         log.exception("failed to answer message %s", message.id)
         with _best_effort():
             await send_replies(message.channel, render_reply(error_reply(f"message {message.id}")),
@@ -64,16 +66,17 @@ async def answer_message(client: RagbotClient, message: discord.Message) -> None
     if isinstance(channel, discord.PartialMessageable) and message.guild is not None:
         channel = await _full_channel(client, channel)
     role = message.guild.self_role if message.guild is not None else None
+    # client.user is None only before login, and no message arrives before it
     text = strip_own_mentions(message.content, client.user.id, role.id if role else None)  # type: ignore[union-attr]
     thread_id = await client.conversations.thread_id(message) if not is_thread(channel) else str(channel.id)
     req = AskRequest(actor=actor_of(message.author), location=location_of(channel, guild_id_of(message)),
                      text=text, thread_id=thread_id, event_id=f"message:{message.id}")
     # the question is on its way before the typing request goes out: no added latency
-    asking = asyncio.create_task(client.core.ask(req))
+    asking = asyncio.ensure_future(client.core.ask(req))
     async with typing_in(channel):
         try:
             reply = await asking
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("the core failed on message %s", message.id)
             reply = error_reply(f"message {message.id}")
     messages = render_reply(reply)
@@ -101,11 +104,12 @@ async def _answer_target(client: RagbotClient, message: discord.Message, channel
     return message.channel, message
 
 
-async def _full_channel(client: RagbotClient, channel: discord.PartialMessageable) -> object:
+async def _full_channel(client: RagbotClient, channel: discord.PartialMessageable) -> MessageableChannel:
     """A channel the cache doesn't know (e.g. a thread created while offline): ask Discord
     what it is, so threads are recognised and scoped to their parent."""
     try:
-        return await client.fetch_channel(channel.id)
+        # a message arrived in it, so whatever Discord says it is can be written to
+        return cast("MessageableChannel", await client.fetch_channel(channel.id))
     except discord.HTTPException:
         return channel
 
@@ -125,7 +129,7 @@ async def on_ask_command(interaction: discord.Interaction[RagbotClient], questio
                      ephemeral=ephemeral)  # an answer only the asker sees is no one else's thread history
     try:
         reply = await client.core.ask(req)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("the core failed on interaction %s", interaction.id)
         reply = error_reply(f"interaction {interaction.id}")
     messages = render_reply(reply)

@@ -59,9 +59,9 @@ def _layout(rows: list[list[str]]) -> list[str]:
     out: list[str] = []
     for index, row in enumerate(rows):
         wrapped = [textwrap.wrap(cell, w, break_on_hyphens=False) or [""]
-                   for cell, w in zip(row + [""] * (columns - len(row)), widths)]
-        for parts in zip_longest(*wrapped, fillvalue=""):
-            out.append(_GAP.join(p.ljust(w) for p, w in zip(parts, widths)).rstrip())
+                   for cell, w in zip(row + [""] * (columns - len(row)), widths, strict=True)]
+        out.extend(_GAP.join(p.ljust(w) for p, w in zip(parts, widths, strict=True)).rstrip()
+                   for parts in zip_longest(*wrapped, fillvalue=""))
         if index == 0:
             out.append(_GAP.join("-" * w for w in widths))
     return out

@@ -15,6 +15,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -34,8 +37,8 @@ from adapters.slack.blocks import (
 )
 from adapters.slack.clients import post_to_response_url
 from adapters.slack.identity import SlackIdentity
-from bot.core import ASK_USAGE, BotCore
-from bot.messages import UNKNOWN_BUTTON, failed
+from bot.core import BotCore
+from bot.messages import ASK_USAGE, UNKNOWN_BUTTON, failed
 from bot.sanitize import clean_question
 from bot.types import AskRequest, Reply
 
@@ -71,7 +74,8 @@ class SlackHandlers:
         app.error(self.on_error)
 
     # -- /ask --------------------------------------------------------------------
-    async def ask_command(self, ack, command: dict, client: AsyncWebClient, context) -> None:
+    async def ask_command(self, ack: AsyncAck, command: dict, client: AsyncWebClient,
+                          context: AsyncBoltContext) -> None:
         question = command.get("text") or ""
         if not clean_question(question):
             await ack(text=ASK_USAGE, response_type="ephemeral")
@@ -97,16 +101,19 @@ class SlackHandlers:
             await replies.remove_note()
 
     # -- mentions and direct messages ----------------------------------------------
-    async def mention(self, body: dict, event: dict, client: AsyncWebClient, context, request) -> None:
+    async def mention(self, body: dict, event: dict, client: AsyncWebClient, context: AsyncBoltContext,
+                      request: AsyncBoltRequest) -> None:
         await self._answer_event(body, event, client, context, request)
 
-    async def direct_message(self, body: dict, event: dict, client: AsyncWebClient, context, request) -> None:
+    async def direct_message(self, body: dict, event: dict, client: AsyncWebClient, context: AsyncBoltContext,
+                             request: AsyncBoltRequest) -> None:
         # Bolt hands us every message event; only plain messages in the bot's DMs are questions
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
         await self._answer_event(body, event, client, context, request)
 
-    async def _answer_event(self, body: dict, event: dict, client: AsyncWebClient, context, request) -> None:
+    async def _answer_event(self, body: dict, event: dict, client: AsyncWebClient, context: AsyncBoltContext,
+                            request: AsyncBoltRequest) -> None:
         user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
         if not user or not channel or not ts:
             return
@@ -138,13 +145,16 @@ class SlackHandlers:
                 await _try(client.reactions_remove(channel=channel, timestamp=ts, name=WORKING_REACTION))
 
     # -- feedback buttons and the correction modal ----------------------------------
-    async def vote_up(self, ack, body: dict, action: dict, client: AsyncWebClient, context) -> None:
+    async def vote_up(self, ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient,
+                      context: AsyncBoltContext) -> None:
         await self._vote(ack, body, action, client, context, +1)
 
-    async def vote_down(self, ack, body: dict, action: dict, client: AsyncWebClient, context) -> None:
+    async def vote_down(self, ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient,
+                        context: AsyncBoltContext) -> None:
         await self._vote(ack, body, action, client, context, -1)
 
-    async def _vote(self, ack, body: dict, action: dict, client: AsyncWebClient, context, vote: int) -> None:
+    async def _vote(self, ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext,
+                    vote: int) -> None:
         await ack()
         notify = _action_notifier(body, client)
         async with _reporting_failures("vote", notify):
@@ -156,7 +166,7 @@ class SlackHandlers:
             result = await self.core.vote(actor, interaction_id, vote, location=location)
             await notify(notice(result.message))
 
-    async def open_correction(self, ack, body: dict, action: dict, client: AsyncWebClient) -> None:
+    async def open_correction(self, ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient) -> None:
         await ack()
         notify = _action_notifier(body, client)
         async with _reporting_failures("correction button", notify):
@@ -170,7 +180,8 @@ class SlackHandlers:
             await client.views_open(trigger_id=body["trigger_id"], view=correction_modal(interaction_id, channel,
                                                                                          thread))
 
-    async def save_correction(self, ack, body: dict, view: dict, client: AsyncWebClient, context) -> None:
+    async def save_correction(self, ack: AsyncAck, body: dict, view: dict, client: AsyncWebClient,
+                              context: AsyncBoltContext) -> None:
         text = (((view.get("state") or {}).get("values") or {}).get(CORRECTION_BLOCK) or {}) \
             .get(CORRECTION_INPUT, {}).get("value") or ""
         if not text.strip():
@@ -197,7 +208,8 @@ class SlackHandlers:
             await notify(notice(message))
 
     # -- /ragbot-admin ---------------------------------------------------------------
-    async def admin_command(self, ack, command: dict, client: AsyncWebClient, context) -> None:
+    async def admin_command(self, ack: AsyncAck, command: dict, client: AsyncWebClient,
+                            context: AsyncBoltContext) -> None:
         await ack()
         response_url = command.get("response_url", "")
 
@@ -211,7 +223,7 @@ class SlackHandlers:
             for message in action_result_messages(result, title=title):
                 await notify(message)
 
-    async def on_error(self, error: Exception, body: dict) -> None:
+    async def on_error(self, error: Exception, body: object) -> None:
         log.error("unhandled Slack request error (%s): %s", body.get("type") if isinstance(body, dict) else "?",
                   error, exc_info=error)
 
@@ -265,7 +277,7 @@ async def _reporting_failures(where: str, notify: Notify) -> AsyncIterator[None]
     """Log an unexpected failure with a short reference, and tell the user that reference."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - one failed request must not take the app down
+    except Exception as exc:
         ref = _new_reference()
         log.error("Slack %s failed (reference %s)", where, ref, exc_info=exc)
         await _try(notify(notice(failed(ref))))

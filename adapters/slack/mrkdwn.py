@@ -49,7 +49,7 @@ def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
         lead = row[0] if row else ""
         if lead and not (lead.startswith("*") and lead.endswith("*")):
             lead = f"*{lead}*"
-        pairs = [f"{name}: {cell}" if name else cell for name, cell in zip(header[1:], row[1:]) if cell]
+        pairs = [f"{name}: {cell}" if name else cell for name, cell in zip(header[1:], row[1:], strict=False) if cell]
         lines.append(f"{BULLET} " + " — ".join(part for part in (lead, "; ".join(pairs)) if part))
     return lines
 
@@ -170,9 +170,7 @@ class _Renderer:
                 out.append("_")
             elif kind in ("s_open", "s_close"):
                 out.append("~")
-            elif kind == "softbreak":
-                out.append("\n")
-            elif kind == "hardbreak":
+            elif kind == "softbreak" or kind == "hardbreak":
                 out.append("\n")
             elif kind == "link_open":
                 href_stack.append((str(tok.attrGet("href") or ""), len(out)))

@@ -40,7 +40,7 @@ async def check_token(client: AsyncWebClient) -> None:
         who = await client.auth_test()
     except SlackApiError as exc:
         raise SlackConfigError(f"Slack rejected RAGBOT_SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise SlackConfigError(f"cannot reach Slack's Web API at {client.base_url} "
                                f"({type(exc).__name__}); check the network or RAGBOT_SLACK_API_URL") from None
     log.info("signed in to Slack workspace %s as %s", who.get("team"), who.get("user"))

@@ -29,7 +29,7 @@ class QuietRequestVerification(AsyncMiddleware):
         self.verifier = SignatureVerifier(signing_secret)
 
     async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
-                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:  # noqa: A002 - Bolt passes `next` by keyword
         if req.mode == "socket_mode":  # arrives over the authenticated WebSocket, unsigned
             return await next()
         timestamp = _header(req, "x-slack-request-timestamp")

@@ -55,13 +55,14 @@ def _actor():
 def _audited(db, action: str, args: dict, run) -> str:
     """Run a change, audit it (ok or not), and return its message."""
     from bot.audit import write_audit
+    from rag_engine.store import Store
 
     try:
         message = run()
     except Exception as exc:
-        write_audit(db, _actor(), action, args, ok=False, result=str(exc))
+        write_audit(Store(db), _actor(), action, args, ok=False, result=str(exc))
         raise
-    write_audit(db, _actor(), action, args, ok=True, result=message)
+    write_audit(Store(db), _actor(), action, args, ok=True, result=message)
     return message
 
 
@@ -75,12 +76,10 @@ def _location(platform: str, workspace: str, channel: str | None, dm: bool) -> t
 @friendly_errors
 def list_collections() -> None:
     """Collections with their visibility, size and access rules."""
-    from bot import access
-    from rag_engine import collections as cols
+    from rag_engine.store import Store
 
     db = _open_db()
-    with db.connect() as conn:
-        found = cols.list_all(conn)
+    found = Store(db).collections.list_all()
     table = Table(title="Collections")
     for col in ("name", "visibility", "training", "documents", "chunks", "embedder"):
         table.add_column(col)
@@ -88,7 +87,7 @@ def list_collections() -> None:
         table.add_row(c.name, c.visibility, "on" if c.allow_training else "off", str(c.documents), str(c.chunks),
                       c.embedding_model or "")
     console.print(table)
-    rules = access.list_rules(db)
+    rules = Store(db).access_rules.list()
     if rules:
         rules_table = Table(title="Access rules (most specific wins; public = everywhere unless excluded)")
         for col in ("collection", "access", "platform", "workspace", "channel"):
@@ -111,13 +110,13 @@ def create(
 ) -> None:
     """Create an empty collection (public unless --private)."""
     from rag_engine import collections as cols
+    from rag_engine.store import Store
 
     db = _open_db()
     visibility = "private" if private else "public"
 
     def run() -> str:
-        with db.begin() as conn:
-            c = cols.create(conn, name, visibility=visibility, allow_training=training)
+        c = cols.create(Store(db).collections, name, visibility=visibility, allow_training=training)
         return f"Created {c.visibility} collection {c.name} (training {'on' if c.allow_training else 'off'})."
 
     console.print(_audited(db, "collections", {"args": ["create", name], "visibility": visibility,
@@ -137,7 +136,7 @@ def set_collection(
     Making a collection private also turns training off unless --training is given:
     a shared adapter must not learn from what only some channels may read.
     """
-    from rag_engine import collections as cols
+    from rag_engine.store import Store
 
     if private is None and training is None:
         raise ValueError("nothing to change: give --private/--public and/or --training/--no-training")
@@ -147,8 +146,7 @@ def set_collection(
         training = False
 
     def run() -> str:
-        with db.begin() as conn:
-            c = cols.update(conn, name, visibility=visibility, allow_training=training)
+        c = Store(db).collections.update(name, visibility=visibility, allow_training=training)
         return f"{c.name}: {c.visibility}, training {'on' if c.allow_training else 'off'}."
 
     console.print(_audited(db, "collections", {"args": ["set", name], "visibility": visibility,
@@ -157,21 +155,21 @@ def set_collection(
 
 def _rule_command(sub: str, name: str, platform: str, workspace: str, channel: str | None, dm: bool) -> None:
     from bot import access
-    from rag_engine import collections as cols
+    from rag_engine.store import Store
 
     where = _location(platform, workspace, channel, dm)
     db = _open_db()
+    store = Store(db)
 
     def run() -> str:
-        with db.connect() as conn:
-            (coll,) = cols.resolve(conn, [name])
+        (coll,) = store.collections.resolve([name])
         label = "/".join(where)
         if sub == "revoke":
-            n = access.revoke(db, coll.id, *where)
+            n = store.access_rules.revoke(coll.id, *where)
             if not n:
                 raise ValueError(f"there is no rule for {name} at {label} (see `ragbot collections list`)")
             return f"Removed the rule for {name} at {label}."
-        access.set_access(db, coll.id, *where, sub)
+        access.set_access(store, coll.id, *where, sub)
         verb = "Granted" if sub == "grant" else "Excluded"
         return f"{verb} {name} ({coll.visibility}) at {label}."
 

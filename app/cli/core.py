@@ -120,7 +120,8 @@ def search(
     if mode not in (None, "vector", "lexical", "hybrid"):
         raise ValueError("mode must be vector, lexical or hybrid")
     engine = open_engine()
-    hits = engine.search(query, collection or None, k, mode)  # type: ignore[arg-type]
+    scope = engine.scope_for(collection) if collection else engine.every_collection()
+    hits = engine.search(query, scope, k, mode)  # type: ignore[arg-type]
     table = Table(title=f"{mode or engine.settings.search_mode} search: {query}")
     for col in ("#", "score", "cosine", "title", "section", "text"):
         table.add_column(col, overflow="fold")
@@ -142,7 +143,7 @@ def ask(
     """Answer a question from the documents, with sources and the model (and adapter) that wrote it."""
     engine = open_engine(generator=None) if extractive else open_engine()
     with console.status("Thinking…"):
-        answer = engine.answer(question, collection or None)
+        answer = engine.answer(question, engine.scope_for(collection) if collection else engine.every_collection())
     if as_json:
         typer.echo(json.dumps(answer_json(question, answer), ensure_ascii=False, default=str))
     else:
@@ -192,5 +193,5 @@ def demo(
     print_ingest_report(_ingest_with_progress(engine, [docs], "handbook", True, "public"))
     for item in json.loads(questions.read_text()):
         with console.status(f"Answering: {item['question']}"):
-            answer = engine.answer(item["question"], ["handbook"])
+            answer = engine.answer(item["question"], engine.scope_for(["handbook"]))
         print_answer(item["question"], answer)

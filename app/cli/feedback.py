@@ -12,8 +12,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from app.cli.lora import audited, cli_user, open_db
 from app.cli.common import console, friendly_errors, settings
+from app.cli.lora import audited, cli_user, open_db
+from rag_engine.scope import CollectionScope
 
 feedback_app = typer.Typer(help="The training set built from feedback, and curated Q&A.", no_args_is_help=True)
 
@@ -37,7 +38,7 @@ def export(
         def retrieve(question: str, collection_ids: list[int]):
             if not engine:  # the embedder loads only when curated examples need passages
                 engine.append(RagEngine(s, db=db, generator=None))
-            return engine[0].retriever.search(question, collection_ids, s.search_k, None)
+            return engine[0].retriever.search(question, CollectionScope.of(collection_ids), s.search_k, None)
 
         training_set = build_training_set(db, s, retrieve=retrieve)
     n = write_jsonl(training_set, out)

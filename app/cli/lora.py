@@ -1,4 +1,4 @@
-"""``ragbot adapters``: list, activate, roll back, retrain, status; and ``ragbot report``.
+"""``ragbot lora`` (alias ``ragbot adapters``): list, activate, roll back, retrain, status; and ``ragbot report``.
 
 Changes are written to the audit log with actor ``cli:<os user>``, like the
 same operations given through the chat admin command.
@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from app.cli.common import console, err_console, friendly_errors, settings
+from rag_engine.store import Store
 from rag_engine.store.database import Database
 
 lora_app = typer.Typer(help="LoRA adapters of the generator: list, activate, roll back, retrain.", no_args_is_help=True)
@@ -80,12 +81,13 @@ def audited(db, action: str, args: dict, run: Callable[[], str]) -> str:
     from bot.types import Actor
 
     actor = Actor("cli", cli_user())
+    store = Store(db)
     try:
         message = run()
     except Exception as exc:
-        write_audit(db, actor, action, args, ok=False, result=str(exc))
+        write_audit(store, actor, action, args, ok=False, result=str(exc))
         raise
-    write_audit(db, actor, action, args, ok=True, result=message)
+    write_audit(store, actor, action, args, ok=True, result=message)
     return message
 
 
@@ -98,7 +100,7 @@ def list_adapters() -> None:
     with open_db() as db:
         found = registry.list_adapters(db)
     if not found:
-        console.print("no adapters yet: `ragbot adapters retrain`, then run `ragbot worker`")
+        console.print("no adapters yet: `ragbot lora retrain`, then run `ragbot worker`")
         return
     table = Table(title="Adapters")
     table.add_column("version", no_wrap=True, min_width=7)

@@ -14,7 +14,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from rag_engine.engine import RagEngine
 from rag_engine.eval.jsonl import read_jsonl
 from rag_engine.eval.metrics import bleu, exact_match, latency_summary, mean, rouge_l, sentence_bleu, token_f1
 from rag_engine.types import Answer, AnswerStatus
@@ -69,7 +71,7 @@ class AnswerEvalResult:
     rows: list[AnswerRow] = field(default_factory=list)
     answered_by: dict[str, int] = field(default_factory=dict)  # ``Answer.answered_by`` -> answers
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -96,7 +98,7 @@ def source_matches(source_uri: str, source: str) -> bool:
 def score_answer(item: QAItem, answer: Answer, seconds: float) -> AnswerRow:
     cited = [c.source_uri for c in answer.citations]
     retrieved = [h.source_uri for h in answer.hits]
-    has_source = item.source is not None
+    source = item.source
     text = strip_citations(answer.text)
     return AnswerRow(
         question=item.question, reference=item.answer, source=item.source, answer=text,
@@ -104,8 +106,8 @@ def score_answer(item: QAItem, answer: Answer, seconds: float) -> AnswerRow:
         answered_by=answer.answered_by, citations=cited, retrieved=retrieved,
         exact_match=exact_match(text, item.answer), token_f1=token_f1(text, item.answer),
         rouge_l=rouge_l(text, item.answer), bleu=sentence_bleu(text, item.answer),
-        citation_hit=any(source_matches(u, item.source) for u in cited) if has_source else None,
-        retrieval_hit=any(source_matches(u, item.source) for u in retrieved) if has_source else None,
+        citation_hit=any(source_matches(u, source) for u in cited) if source is not None else None,
+        retrieval_hit=any(source_matches(u, source) for u in retrieved) if source is not None else None,
         abstained=answer.status in ABSTAINED, seconds=seconds,
     )
 
@@ -125,14 +127,18 @@ def summarize(rows: Sequence[AnswerRow]) -> dict[str, float]:
     }
 
 
-def evaluate_answers(engine, items: Sequence[QAItem], collections: Sequence[str] | None = None, *,
+def evaluate_answers(engine: RagEngine, items: Sequence[QAItem], collections: Sequence[str] | None = None, *,
                      k: int | None = None, progress: Callable[[QAItem], None] | None = None) -> AnswerEvalResult:
-    """Ask every question through ``engine.answer`` (the configured generator, or extractive) and score it."""
+    """Ask every question through ``engine.answer`` (the configured generator, or extractive) and score it.
+
+    ``collections`` names the collections to answer from (none: every collection there is).
+    """
     k = k or engine.settings.search_k
+    scope = engine.scope_for(collections) if collections else engine.every_collection()
     rows = []
     for item in items:
         t0 = time.perf_counter()
-        answer = engine.answer(item.question, list(collections) if collections else None, k=k)
+        answer = engine.answer(item.question, scope, k=k)
         rows.append(score_answer(item, answer, time.perf_counter() - t0))
         if progress:
             progress(item)

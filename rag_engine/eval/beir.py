@@ -11,6 +11,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rag_engine.eval.jsonl import read_jsonl
 from rag_engine.types import Record
@@ -71,7 +72,7 @@ def load_beir(root: Path | str, split: str = "test", *, max_queries: int | None 
     )
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for n, obj in read_jsonl(path, BeirFormatError):
         if not isinstance(obj, dict):
             raise BeirFormatError(f"{path.name} line {n}: expected an object")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +56,8 @@ def token_f1(pred: str, ref: str) -> float:
 
 
 @lru_cache(maxsize=1)
-def _rouge_scorer():
-    from rouge_score import rouge_scorer
+def _rouge_scorer() -> Any:
+    from rouge_score import rouge_scorer  # lazy: pulls in nltk and absl, only `ragbot eval` needs it
 
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
@@ -70,7 +71,7 @@ def rouge_l(pred: str, ref: str) -> float:
 
 def bleu(preds: Sequence[str], refs: Sequence[str]) -> float:
     """Corpus BLEU (sacrebleu defaults: 13a tokenization, up to 4-grams), scaled to [0, 1]."""
-    import sacrebleu
+    import sacrebleu  # lazy: only evaluation scores BLEU, and sacrebleu imports slowly
 
     if len(preds) != len(refs):
         raise ValueError(f"bleu needs as many predictions as references ({len(preds)} != {len(refs)})")
@@ -81,7 +82,7 @@ def bleu(preds: Sequence[str], refs: Sequence[str]) -> float:
 
 def sentence_bleu(pred: str, ref: str) -> float:
     """Smoothed sentence BLEU in [0, 1], for per-question tables (use ``bleu`` for a corpus)."""
-    import sacrebleu
+    import sacrebleu  # lazy: only evaluation scores BLEU, and sacrebleu imports slowly
 
     return min(1.0, float(sacrebleu.sentence_bleu(pred, [ref]).score) / 100.0)
 
@@ -110,14 +111,14 @@ def score_answers(preds: Sequence[str], refs: Sequence[str]) -> AnswerScores:
         return AnswerScores(0, 0.0, 0.0, 0.0, 0.0)
     return AnswerScores(
         n=len(preds),
-        exact_match=mean(exact_match(p, r) for p, r in zip(preds, refs)),
-        token_f1=mean(token_f1(p, r) for p, r in zip(preds, refs)),
-        rouge_l=mean(rouge_l(p, r) for p, r in zip(preds, refs)),
+        exact_match=mean(exact_match(p, r) for p, r in zip(preds, refs, strict=True)),
+        token_f1=mean(token_f1(p, r) for p, r in zip(preds, refs, strict=True)),
+        rouge_l=mean(rouge_l(p, r) for p, r in zip(preds, refs, strict=True)),
         bleu=bleu(preds, refs),
     )
 
 
-def mean(values) -> float:
+def mean(values: Iterable[float]) -> float:
     values = list(values)
     return float(sum(values) / len(values)) if values else 0.0
 

@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
+from rag_engine.engine import RagEngine
 from rag_engine.eval.beir import BeirDataset, doc_id_of
 from rag_engine.eval.metrics import latency_summary
-from rag_engine.types import SearchHit
+from rag_engine.scope import CollectionScope
+from rag_engine.types import IngestReport, SearchHit, SearchMode
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 EVAL_DEPTH = 100  # chunks retrieved per query: Recall@100 needs 100
@@ -41,7 +44,7 @@ class RetrievalEvalResult:
     modes: list[ModeResult] = field(default_factory=list)
     settings: dict[str, object] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def mode(self, name: str) -> ModeResult:
@@ -60,9 +63,9 @@ def hits_to_run(hits: Sequence[SearchHit], depth: int = EVAL_DEPTH) -> dict[str,
 
 def evaluate_run(qrels: dict[str, dict[str, int]], run: Run, metrics: Sequence[str] = METRICS) -> dict[str, float]:
     """Mean of each metric over the judged queries (a query without results scores 0)."""
-    from ranx import Qrels
+    # ranx (numba) is heavy: loaded only when a run is scored
+    from ranx import Qrels, evaluate
     from ranx import Run as RanxRun
-    from ranx import evaluate
 
     full = {q: dict(run.get(q, {})) for q in qrels}
     scores = evaluate(Qrels.from_dict(qrels), RanxRun.from_dict(full), list(metrics), make_comparable=True)
@@ -71,20 +74,22 @@ def evaluate_run(qrels: dict[str, dict[str, int]], run: Run, metrics: Sequence[s
     return {name: float(scores[name]) for name in metrics}
 
 
-def ingest_dataset(engine, dataset: BeirDataset, collection: str, progress: Callable[[str], None] | None = None):
+def ingest_dataset(engine: RagEngine, dataset: BeirDataset, collection: str,
+                   progress: Callable[[str], None] | None = None) -> IngestReport:
     """Ingest the corpus into ``collection``; unchanged documents are neither re-chunked nor re-embedded."""
     return engine.ingest_records(list(dataset.records()), collection, progress=progress)
 
 
-def run_mode(engine, dataset: BeirDataset, collection_ids: list[int], mode: str, *, depth: int = EVAL_DEPTH,
+def run_mode(engine: RagEngine, dataset: BeirDataset, scope: CollectionScope, mode: str, *, depth: int = EVAL_DEPTH,
              progress: Callable[[], None] | None = None) -> tuple[Run, list[float]]:
     """Every query of ``dataset`` in ``mode``; returns the run and per-query seconds."""
-    search_mode, rerank = ("hybrid", True) if mode == RERANK_MODE else (mode, False)
+    rerank = mode == RERANK_MODE
+    search_mode = "hybrid" if rerank else cast(SearchMode, mode)
     run: Run = {}
     seconds: list[float] = []
     for qid, query in dataset.queries.items():
         t0 = time.perf_counter()
-        hits = engine.retriever.search(query, collection_ids, depth, search_mode, rerank=rerank)
+        hits = engine.retriever.search(query, scope, depth, search_mode, rerank=rerank)
         seconds.append(time.perf_counter() - t0)
         run[qid] = hits_to_run(hits, depth)
         if progress:
@@ -92,11 +97,11 @@ def run_mode(engine, dataset: BeirDataset, collection_ids: list[int], mode: str,
     return run, seconds
 
 
-def available_modes(engine) -> list[str]:
+def available_modes(engine: RagEngine) -> list[str]:
     return [*BASE_MODES, RERANK_MODE] if engine.retriever.reranker is not None else list(BASE_MODES)
 
 
-def evaluate_retrieval(engine, dataset: BeirDataset, collection: str, *, modes: Sequence[str] | None = None,
+def evaluate_retrieval(engine: RagEngine, dataset: BeirDataset, collection: str, *, modes: Sequence[str] | None = None,
                        depth: int = EVAL_DEPTH, on_document: Callable[[str], None] | None = None,
                        on_query: Callable[[str], None] | None = None) -> RetrievalEvalResult:
     """Ingest (cached), then every mode; ``on_document(uri)`` / ``on_query(mode)`` report progress."""
@@ -107,7 +112,7 @@ def evaluate_retrieval(engine, dataset: BeirDataset, collection: str, *, modes: 
     if RERANK_MODE in modes and engine.retriever.reranker is None:
         raise ValueError("hybrid+rerank needs a reranker: set RAGBOT_RERANKER_MODEL")
     report = ingest_dataset(engine, dataset, collection, progress=on_document)
-    cids = engine.collection_ids([collection])
+    scope = engine.scope_for([collection])
     s = engine.settings
     result = RetrievalEvalResult(
         dataset=dataset.name, collection=collection, queries=len(dataset.queries), documents=len(dataset.corpus),
@@ -123,7 +128,7 @@ def evaluate_retrieval(engine, dataset: BeirDataset, collection: str, *, modes: 
     )
     for mode in modes:
         step = (lambda mode=mode: on_query(mode)) if on_query else None
-        run, seconds = run_mode(engine, dataset, cids, mode, depth=depth, progress=step)
+        run, seconds = run_mode(engine, dataset, scope, mode, depth=depth, progress=step)
         result.modes.append(ModeResult(mode, evaluate_run(dataset.qrels, run), latency_summary(seconds)))
     return result
 
@@ -137,7 +142,6 @@ def plot_retrieval(rows: Sequence[tuple[str, dict[str, float], dict[str, float]]
     import matplotlib.pyplot as plt
     import numpy as np
 
-    names = [r[0] for r in rows]
     metric_names = list(rows[0][1]) if rows else list(METRICS)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     x = np.arange(len(metric_names))

@@ -44,11 +44,24 @@ class Generator(Protocol):
 
 @runtime_checkable
 class AdapterSwitching(Protocol):
-    """A generator whose PEFT adapter can be hot-swapped (transformers and openai backends)."""
+    """A generator whose PEFT adapters can be loaded, hot-swapped and freed (transformers and openai backends).
+
+    The adapter watcher drives it through exactly these members, so a backend
+    either supports all of them or is not ``AdapterSwitching`` at all.
+    """
 
     @property
-    def active_adapter(self) -> str | None: ...
+    def active_adapter(self) -> str | None:
+        """The version answering now (``None``: the base model)."""
+        ...
+
+    @property
+    def adapters(self) -> list[str]:
+        """The versions loaded (active or not)."""
+        ...
 
     def load_adapter(self, version: str, path: Path, *, activate: bool = False) -> None: ...
 
     def set_active_adapter(self, version: str | None) -> None: ...
+
+    def unload_adapter(self, version: str) -> None: ...

@@ -78,7 +78,7 @@ def resolve_generator_model(settings: Settings) -> str | Path:
         if path.exists():
             return path
         # Hub ids are "name" or "org/name"; anything else is meant as a path.
-        if ref.startswith(("/", ".", "~")) or ref.count("/") > 1 or os.sep != "/" and os.sep in ref:
+        if ref.startswith(("/", ".", "~")) or ref.count("/") > 1 or (os.sep != "/" and os.sep in ref):
             raise GenerationError(f"generator model path does not exist: {ref}")
         return ref  # a hub id; loading it needs the model in the local HF cache or network access
     return ensure_default_model(settings)
@@ -115,7 +115,7 @@ def convert_gguf(gguf_file: Path, target: Path, *, fallback_chat_template: str |
         model = AutoModelForCausalLM.from_pretrained(
             gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32, **kwargs
         )
-    except Exception as exc:  # noqa: BLE001 - any loader failure means "cannot use this model"
+    except Exception as exc:  # any loader failure means "cannot use this model"
         raise GenerationError(f"cannot convert {gguf_file}: {type(exc).__name__}: {exc}") from exc
 
     # The weights are dense now; drop the GGUF quantizer so save_pretrained

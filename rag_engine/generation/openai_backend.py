@@ -196,7 +196,8 @@ class OpenAIGenerator:
         if response.is_error:
             raise GenerationError(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
         try:
-            return response.json()
+            data: dict[str, Any] = response.json()
+            return data
         except ValueError as exc:
             raise GenerationError(f"{url}: response is not JSON: {response.text[:200]}") from exc
 

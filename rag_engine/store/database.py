@@ -8,15 +8,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from rag_engine.errors import DatabaseUnavailable, EmbeddingDimensionMismatch, SchemaNotReady
+from rag_engine.errors import DatabaseUnavailable, DuplicateKey, EmbeddingDimensionMismatch, SchemaNotReady
 from rag_engine.settings import Settings
 from rag_engine.store.embedded import EmbeddedPostgres, release_server, to_sqlalchemy_url
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Database", "DatabaseUnavailable", "EmbeddingDimensionMismatch", "SchemaNotReady"]
+__all__ = ["Database", "DatabaseUnavailable", "DuplicateKey", "EmbeddingDimensionMismatch", "SchemaNotReady"]
+
+_UNIQUE_VIOLATION = "23505"  # SQLSTATE
 
 
 class Database:
@@ -115,11 +118,20 @@ def _register_vector(dbapi_conn, record, *_proxy) -> None:
 
 @contextmanager
 def _unavailable_on_connection_loss() -> Iterator[None]:
-    """A lost or refused connection becomes ``DatabaseUnavailable``; other errors pass through."""
+    """Driver errors the callers act on become ``rag_engine.errors`` (so the bot core needs no
+    driver): a lost or refused connection, or a pool with no connection free in time, is
+    ``DatabaseUnavailable``; a unique violation is ``DuplicateKey``; other errors pass through."""
     try:
         yield
-    except OperationalError as exc:
-        if _is_connection_error(exc):
+    except PoolTimeout as exc:
+        raise DatabaseUnavailable("database busy: no pooled connection free in time") from exc
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        if getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+            raise DuplicateKey(getattr(diag, "constraint_name", None)) from exc
+        raise
+    except DBAPIError as exc:
+        if exc.connection_invalidated or (isinstance(exc, OperationalError) and _is_connection_error(exc)):
             raise DatabaseUnavailable(_public_reason(exc)) from exc
         raise
 
@@ -132,6 +144,6 @@ def _is_connection_error(exc: OperationalError) -> bool:
     )
 
 
-def _public_reason(exc: OperationalError) -> str:
+def _public_reason(exc: DBAPIError) -> str:
     # the driver message may contain the URL (and with it a password): keep it out
     return f"database unreachable ({type(exc.orig).__name__})"

@@ -1,8 +1,13 @@
-"""SQLAlchemy Core view of the tables that ``migrations/`` creates.
+"""The one complete description of the database: what queries are written against,
+what new migrations are written against, and what the drift test compares a
+freshly migrated database with (``rag_engine/store/schema_drift.py``).
 
-The schema itself changes only through Alembic migrations; these definitions
-are what queries are written against. ``embedding`` is declared without a
-dimension here because the dimension is fixed per database at migration time.
+The schema itself changes only through Alembic migrations (``migrations/``); a
+change here without a migration fails ``tests/integration/rag_engine/test_schema_drift.py``.
+``embedding`` is declared without a dimension because the dimension is fixed per
+database at migration time (recorded in ``ragbot_meta``); the drift check compares
+the column with that recorded value instead. Constraint names are PostgreSQL's
+defaults (what the initial raw-SQL migration got), so migrations can name them.
 """
 
 from __future__ import annotations
@@ -11,19 +16,36 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
+    Computed,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     SmallInteger,
     Table,
     Text,
+    UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
-metadata = MetaData()
+# PostgreSQL's own default names, so that constraints declared here without a name match the database
+NAMING_CONVENTION = {
+    "pk": "%(table_name)s_pkey",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# chunks.tsv: the title/heading context weighs more than the body text
+TSV_EXPRESSION = (
+    "setweight(to_tsvector('english', context), 'A') || setweight(to_tsvector('english', text), 'B')"
+)
 
 meta = Table(
     "ragbot_meta",
@@ -37,11 +59,12 @@ collections = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", Text, nullable=False, unique=True),
-    Column("visibility", Text, nullable=False, server_default="public"),  # public | private
+    Column("visibility", Text, nullable=False, server_default="public"),
     Column("allow_training", Boolean, nullable=False),
     Column("embedding_model", Text),
     Column("embedding_backend", Text),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("visibility IN ('public', 'private')", name="collections_visibility_check"),
 )
 
 documents = Table(
@@ -53,8 +76,9 @@ documents = Table(
     Column("title", Text, nullable=False),
     Column("content_hash", Text, nullable=False),
     Column("metadata", JSONB, nullable=False, server_default="{}"),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("collection_id", "source_uri"),
 )
 
 chunks = Table(
@@ -62,15 +86,26 @@ chunks = Table(
     metadata,
     Column("id", BigInteger, primary_key=True),
     Column("document_id", BigInteger, ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
-    Column("collection_id", Integer, nullable=False),
+    Column("collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), nullable=False),
     Column("ordinal", Integer, nullable=False),
     Column("heading_path", Text, nullable=False, server_default=""),
     Column("context", Text, nullable=False, server_default=""),  # title + heading path, weighted higher
     Column("text", Text, nullable=False),
     Column("text_hash", Text, nullable=False),
     Column("token_count", Integer, nullable=False),
-    Column("embedding", Vector()),
-    Column("tsv", TSVECTOR),  # generated column
+    Column("embedding", Vector()),  # vector(<dim>): the dimension is chosen at migration time
+    Column("tsv", TSVECTOR, Computed(TSV_EXPRESSION, persisted=True)),
+    UniqueConstraint("document_id", "ordinal"),
+    Index(
+        "chunks_embedding_hnsw",
+        "embedding",
+        postgresql_using="hnsw",
+        postgresql_with={"m": 16, "ef_construction": 64},
+        postgresql_ops={"embedding": "vector_cosine_ops"},
+    ),
+    Index("chunks_tsv_gin", "tsv", postgresql_using="gin"),
+    Index("chunks_collection", "collection_id"),
+    Index("chunks_text_hash", "text_hash"),
 )
 
 collection_access = Table(
@@ -81,15 +116,21 @@ collection_access = Table(
     Column("workspace_id", Text, nullable=False),  # team / guild id, or * ; "dm" for direct messages
     Column("channel_id", Text, nullable=False),  # channel id or *
     Column("collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), nullable=False),
-    Column("access", Text, nullable=False),  # grant | exclude
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Column("access", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # PostgreSQL truncated its default name to 63 characters
+    UniqueConstraint(
+        "platform", "workspace_id", "channel_id", "collection_id",
+        name="collection_access_platform_workspace_id_channel_id_collecti_key",
+    ),
+    CheckConstraint("access IN ('grant', 'exclude')", name="collection_access_access_check"),
 )
 
 interactions = Table(
     "interactions",
     metadata,
     Column("id", BigInteger, primary_key=True),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("platform", Text, nullable=False),
     Column("workspace_id", Text, nullable=False, server_default=""),
     Column("channel_id", Text, nullable=False, server_default=""),
@@ -113,6 +154,8 @@ interactions = Table(
     # every collection that history drew on, transitively (its turns' retrieved and history collections)
     Column("history_collection_ids", ARRAY(Integer), nullable=False, server_default="{}"),
     Column("search_query", Text),  # what retrieval searched, when a follow-up was rewritten
+    Index("interactions_thread", "platform", "channel_id", "thread_id"),
+    Index("interactions_created", "created_at"),
 )
 
 feedback = Table(
@@ -121,10 +164,12 @@ feedback = Table(
     Column("id", BigInteger, primary_key=True),
     Column("interaction_id", BigInteger, ForeignKey("interactions.id", ondelete="CASCADE"), nullable=False),
     Column("user_key", Text, nullable=False),
-    Column("vote", SmallInteger, nullable=False),  # +1 / -1
+    Column("vote", SmallInteger, nullable=False),
     Column("reason", Text),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("interaction_id", "user_key"),
+    CheckConstraint("vote IN (-1, 1)", name="feedback_vote_check"),
 )
 
 corrections = Table(
@@ -135,10 +180,12 @@ corrections = Table(
     Column("user_key", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False, server_default="false"),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
-    Column("status", Text, nullable=False, server_default="pending"),  # pending | approved | rejected
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("status", Text, nullable=False, server_default="pending"),
     Column("reviewed_by", Text),  # user key of the approving / rejecting admin (the author, for an admin's own)
     Column("reviewed_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="corrections_status_check"),
+    Index("corrections_pending", "created_at", postgresql_where=text("status = 'pending'")),
 )
 
 curated_examples = Table(
@@ -150,7 +197,7 @@ curated_examples = Table(
     Column("source", Text),
     Column("collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE")),
     Column("content_hash", Text, nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 adapters = Table(
@@ -163,10 +210,13 @@ adapters = Table(
     Column("path", Text, nullable=False),
     Column("data_snapshot", JSONB, nullable=False, server_default="{}"),
     Column("metrics", JSONB, nullable=False, server_default="{}"),
-    Column("status", Text, nullable=False),  # candidate | active | rejected | retired
+    Column("status", Text, nullable=False),
     Column("previous_version", Text),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("activated_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('candidate', 'active', 'rejected', 'retired')", name="adapters_status_check"),
+    # at most one active adapter
+    Index("adapters_one_active", text("(true)"), unique=True, postgresql_where=text("status = 'active'")),
 )
 
 jobs = Table(
@@ -175,23 +225,32 @@ jobs = Table(
     Column("id", BigInteger, primary_key=True),
     Column("kind", Text, nullable=False),
     Column("payload", JSONB, nullable=False, server_default="{}"),
-    Column("status", Text, nullable=False, server_default="queued"),  # queued | running | done | failed
+    Column("status", Text, nullable=False, server_default="queued"),
     Column("requested_by", Text),
     Column("worker_id", Text),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("heartbeat_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Column("result", JSONB),
     Column("error", Text),
+    CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="jobs_status_check"),
+    # at most one retrain queued or running at a time
+    Index(
+        "jobs_one_open_retrain",
+        "kind",
+        unique=True,
+        postgresql_where=text("kind = 'retrain' AND status IN ('queued', 'running')"),
+    ),
+    Index("jobs_claim", "status", "created_at"),
 )
 
 audit_log = Table(
     "audit_log",
     metadata,
     Column("id", BigInteger, primary_key=True),
-    Column("at", DateTime(timezone=True), server_default=func.now()),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("platform", Text, nullable=False),
     Column("actor", Text, nullable=False),
     Column("action", Text, nullable=False),
@@ -204,7 +263,7 @@ processed_events = Table(
     "processed_events",
     metadata,
     Column("event_key", Text, primary_key=True),  # platform:event id, for at-most-once answers
-    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 __all__ = [

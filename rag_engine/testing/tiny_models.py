@@ -13,8 +13,10 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
+    AutoModelForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
+    PreTrainedModel,
     PreTrainedTokenizerFast,
     T5Config,
     T5ForConditionalGeneration,
@@ -110,7 +112,7 @@ def build_t5_tokenizer(vocab_size: int = 1000, model_max_length: int = 512) -> P
     )
 
 
-def _mute_special_tokens(model: torch.nn.Module, tok: PreTrainedTokenizerFast) -> None:
+def _mute_special_tokens(model: PreTrainedModel, tok: PreTrainedTokenizerFast) -> None:
     """Zero the output rows of special tokens.
 
     A random model may pick EOS first and return an empty answer; with these
@@ -174,8 +176,8 @@ def make_tiny_t5(
         num_heads=4,
         pad_token_id=tok.pad_token_id,
         eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.pad_token_id,
     )
+    config.decoder_start_token_id = tok.pad_token_id  # not in T5Config's typed signature; set like any config field
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config).eval()
     if mute_special_tokens:
@@ -203,8 +205,7 @@ def make_lora_adapter(
     makes both A and B random so the adapter changes the output, which tests of
     loading and switching need. ``scale`` multiplies B to strengthen the effect.
     """
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from peft import LoraConfig, get_peft_model  # lazy: only adapter fixtures need peft, which imports slowly
 
     base = AutoModelForCausalLM.from_pretrained(base_path)
     torch.manual_seed(seed)
@@ -222,5 +223,5 @@ def make_lora_adapter(
             for name, param in peft_model.named_parameters():
                 if "lora_B" in name:
                     param.mul_(scale)
-    peft_model.save_pretrained(out_path)
+    peft_model.save_pretrained(str(out_path))
     return Path(out_path)

@@ -14,12 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.dialects.postgresql import insert
-
-from rag_engine import collections as cols
 from rag_engine.eval.metrics import normalize_answer
-from rag_engine.store import schema as t
 from rag_engine.store.database import Database
+from rag_engine.store.training_examples import TrainingExampleRepo
 
 MAX_QUESTION_CHARS = 4000
 MAX_ANSWER_CHARS = 8000
@@ -44,8 +41,8 @@ def import_jsonl(db: Database, path: Path, *, collection: str | None = None) -> 
 def import_lines(db: Database, lines: Iterable[str], *, collection: str | None = None) -> ImportReport:
     report = ImportReport()
     rows: list[dict[str, object]] = []
-    with db.connect() as conn:
-        known = {c.name: c.id for c in cols.list_all(conn)}
+    repo = TrainingExampleRepo(db)
+    known = repo.collection_ids()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -56,17 +53,7 @@ def import_lines(db: Database, lines: Iterable[str], *, collection: str | None =
             continue
         rows.append(row)
     if rows:
-        with db.begin() as conn:
-            for row in rows:
-                inserted = conn.execute(
-                    insert(t.curated_examples).values(**row)
-                    .on_conflict_do_nothing(index_elements=["content_hash"])
-                    .returning(t.curated_examples.c.id)
-                ).first()
-                if inserted is None:
-                    report.duplicates += 1
-                else:
-                    report.added += 1
+        report.added, report.duplicates = repo.add_curated(rows)
     return report
 
 
@@ -77,12 +64,8 @@ def _parse(line: str, default_collection: str | None, known: dict[str, int]) -> 
         raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object with 'question' and 'answer'")
-    question, answer = data.get("question"), data.get("answer")
-    for name, value, limit in (("question", question, MAX_QUESTION_CHARS), ("answer", answer, MAX_ANSWER_CHARS)):
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"'{name}' is missing or empty")
-        if len(value) > limit:
-            raise ValueError(f"'{name}' is too long ({len(value)} characters, at most {limit})")
+    question = _required_str(data, "question", MAX_QUESTION_CHARS)
+    answer = _required_str(data, "answer", MAX_ANSWER_CHARS)
     source = data.get("source")
     if source is not None and not isinstance(source, str):
         raise ValueError("'source' must be a string")
@@ -97,3 +80,12 @@ def _parse(line: str, default_collection: str | None, known: dict[str, int]) -> 
     ).hexdigest()
     return {"question": question.strip(), "answer": answer.strip(), "source": source,
             "collection_id": collection_id, "content_hash": digest}
+
+
+def _required_str(data: dict[str, object], name: str, limit: int) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"'{name}' is missing or empty")
+    if len(value) > limit:
+        raise ValueError(f"'{name}' is too long ({len(value)} characters, at most {limit})")
+    return value

@@ -33,14 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import func, select, true
-
 from rag_engine.eval.metrics import normalize_answer
 from rag_engine.generation.citations import passage_markers
 from rag_engine.interactions import record_from_row
 from rag_engine.settings import Settings
-from rag_engine.store import schema as t
 from rag_engine.store.database import Database
+from rag_engine.store.training_examples import TrainingExampleRepo
 from rag_engine.types import AnswerStatus, SearchHit
 
 Origin = Literal["admin_correction", "correction", "curated", "upvote"]
@@ -137,11 +135,10 @@ def build_training_set(db: Database, settings: Settings, *, retrieve: Retrieve |
     skipped (counted as ``curated: no retriever``).
     """
     built_at = datetime.now(UTC)
-    with db.connect() as conn:
-        allowed = {row.id: row.allow_training for row in conn.execute(select(t.collections.c.id,
-                                                                              t.collections.c.allow_training))}
+    repo = TrainingExampleRepo(db)
+    allowed = repo.collection_training_flags()
     excluded: Counter[str] = Counter()
-    candidates = [*_from_interactions(db, allowed, excluded), *_from_curated(db, allowed, retrieve, excluded)]
+    candidates = [*_from_interactions(repo, allowed, excluded), *_from_curated(repo, allowed, retrieve, excluded)]
     chosen = _deduplicate(candidates, excluded)
     train, heldout = split(chosen, settings.train_heldout_fraction)
     snapshot = {
@@ -201,34 +198,11 @@ def read_jsonl(path: Path) -> TrainingSet:
 _Dated = tuple[TrainingExample, datetime]  # an example and when its answer was given
 
 
-def _from_interactions(db: Database, allowed: dict[int, bool], excluded: Counter[str]) -> list[_Dated]:
-    i, f, c = t.interactions.c, t.feedback.c, t.corrections.c
-    votes = (
-        select(f.interaction_id, func.sum(f.vote).label("score"))
-        .group_by(f.interaction_id)
-        .subquery()
-    )
-    latest = (
-        select(c.text, c.is_admin, c.created_at)
-        .where(c.interaction_id == i.id, c.status == "approved")
-        .order_by(c.is_admin.desc(), c.created_at.desc(), c.id.desc())
-        .limit(1)
-        .lateral()
-    )
-    query = (
-        select(t.interactions, votes.c.score, latest.c.text.label("correction"), latest.c.is_admin,
-               latest.c.created_at.label("corrected_at"))
-        .outerjoin(votes, votes.c.interaction_id == i.id)
-        .outerjoin(latest, true())
-        .where((votes.c.interaction_id.is_not(None)) | (latest.c.text.is_not(None)))
-        .order_by(i.id)
-    )
-    unapproved = select(c.status, func.count()).where(c.status != "approved").group_by(c.status)
+def _from_interactions(repo: TrainingExampleRepo, allowed: dict[int, bool], excluded: Counter[str]) -> list[_Dated]:
     found: list[_Dated] = []
-    with db.connect() as conn:
-        rows = conn.execute(query).all()
-        for status, n in conn.execute(unapproved).all():  # never training data; counted for the report
-            excluded[f"correction {'awaiting review' if status == 'pending' else status}"] += n
+    rows, unapproved = repo.rated_interactions()
+    for status, n in unapproved:  # never training data; counted for the report
+        excluded[f"correction {'awaiting review' if status == 'pending' else status}"] += n
     for row in rows:
         record = record_from_row(row)
         if row.correction is not None:
@@ -249,17 +223,17 @@ def _from_interactions(db: Database, allowed: dict[int, bool], excluded: Counter
         if not all(allowed.get(cid, False) for cid in record.history_collection_ids):
             excluded["thread history from a collection that does not allow training"] += 1
             continue
-        passages = tuple(Passage(r.title, r.heading_path, text) for r, text in zip(record.retrieved, record.passages))
+        passages = tuple(Passage(r.title, r.heading_path, text)
+                         for r, text in zip(record.retrieved, record.passages, strict=False))
         answer = passage_markers(answer, record.citations)  # readers' [n] (also in corrections) -> prompt's
         found.append((TrainingExample(record.question, answer.strip(), passages, origin, record.id,
                                       tuple(collection_ids)), when))
     return found
 
 
-def _from_curated(db: Database, allowed: dict[int, bool], retrieve: Retrieve | None,
+def _from_curated(repo: TrainingExampleRepo, allowed: dict[int, bool], retrieve: Retrieve | None,
                   excluded: Counter[str]) -> list[_Dated]:
-    with db.connect() as conn:
-        rows = conn.execute(select(t.curated_examples).order_by(t.curated_examples.c.id)).all()
+    rows = repo.curated()
     if rows and retrieve is None:
         excluded["curated: no retriever"] += len(rows)
         return []

@@ -74,15 +74,16 @@ def score(gen: TransformersGenerator, adapter: str | None, examples: Sequence[Tr
           generate_max: int) -> ModelScore:
     """Score ``examples`` with ``adapter`` active on ``gen`` (None = the base model)."""
     gen.set_active_adapter(adapter)
-    tok = gen.tokenizer
+    gen.load()
+    handle = gen.handle  # scores with the same encoding the trainer trained on
     total_nll = 0.0
     total_tokens = 0
     f1s: list[float] = []
     rouges: list[float] = []
     for i, example in enumerate(examples):
         prompt = gen.prompt_text(example.question, example.hits())
-        n_tokens = len(tok(example.answer, add_special_tokens=False)["input_ids"]) + (tok.eos_token_id is not None)
-        total_nll += gen.score_nll(prompt, example.answer) * n_tokens  # token-weighted mean over the set
+        n_tokens = len(handle.answer_ids(example.answer))
+        total_nll += handle.score_nll(prompt, example.answer) * n_tokens  # token-weighted mean over the set
         total_tokens += n_tokens
         if i < generate_max:
             text, _, _ = gen.generate_from_text(prompt)

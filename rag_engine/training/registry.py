@@ -1,4 +1,4 @@
-"""The adapter registry: the ``adapters`` table and the rules for which one is active.
+"""The adapter registry: the rules for which adapter is active (the rows: ``store.lora_adapters``).
 
 Statuses: ``candidate`` (trained, not yet judged), ``active`` (at most one, by a
 partial unique index), ``rejected`` (lost the evaluation gate; kept with its
@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
-
-from rag_engine.store import schema as t
 from rag_engine.store.database import Database
+from rag_engine.store.lora_adapters import NOTIFY_CHANNEL, AdapterRecord, LoraAdapterRepo
 
-NOTIFY_CHANNEL = "ragbot_adapters"
+__all__ = [
+    "NOTIFY_CHANNEL", "STATUSES", "Activation", "AdapterNotFound", "AdapterRecord", "NothingToRollBack", "activate",
+    "active", "base_model_id", "deactivate", "get", "list_adapters", "next_version", "register", "rollback",
+    "set_outcome",
+]
+
 STATUSES = ("candidate", "active", "rejected", "retired")
 
 
@@ -34,21 +36,6 @@ class NothingToRollBack(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
-class AdapterRecord:
-    id: int
-    version: str
-    method: str
-    base_model: str
-    path: Path
-    data_snapshot: dict[str, Any]
-    metrics: dict[str, Any]
-    status: str
-    previous_version: str | None
-    created_at: datetime
-    activated_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class Activation:
     version: str | None  # now active (None = the base model)
     previous: str | None  # was active before
@@ -57,9 +44,7 @@ class Activation:
 def next_version(db: Database) -> str:
     """A fresh version name ``v<N>``; N is taken from the table's id sequence, so it is never reused
     (and :func:`register` gives the row that id)."""
-    with db.begin() as conn:
-        n = conn.execute(text("SELECT nextval(pg_get_serial_sequence('adapters', 'id'))")).scalar_one()
-    return f"v{n}"
+    return f"v{LoraAdapterRepo(db).reserve_id()}"
 
 
 def register(
@@ -76,41 +61,30 @@ def register(
     if status not in ("candidate", "rejected"):
         raise ValueError("a new adapter is registered as candidate or rejected; activate it with activate()")
     reserved = re.fullmatch(r"v(\d+)", version)
-    ids = {"id": int(reserved.group(1))} if reserved else {}
-    with db.begin() as conn:
-        row = conn.execute(
-            t.adapters.insert()
-            .values(**ids, version=version, method=method, base_model=base_model, path=str(path),
-                    data_snapshot=data_snapshot, metrics=metrics or {}, status=status)
-            .returning(*t.adapters.c)
-        ).one()
-    return _record(row)
+    return LoraAdapterRepo(db).insert(
+        adapter_id=int(reserved.group(1)) if reserved else None, version=version, method=method,
+        base_model=base_model, path=path, data_snapshot=data_snapshot, metrics=metrics or {}, status=status,
+    )
 
 
 def get(db: Database, version: str) -> AdapterRecord | None:
-    with db.connect() as conn:
-        return _get(conn, version)
+    return LoraAdapterRepo(db).get(version)
 
 
 def active(db: Database) -> AdapterRecord | None:
-    with db.connect() as conn:
-        row = conn.execute(select(t.adapters).where(t.adapters.c.status == "active")).first()
-    return _record(row) if row is not None else None
+    return LoraAdapterRepo(db).active()
 
 
 def list_adapters(db: Database) -> list[AdapterRecord]:
     """All adapters, newest first."""
-    with db.connect() as conn:
-        rows = conn.execute(select(t.adapters).order_by(t.adapters.c.created_at.desc(), t.adapters.c.id.desc()))
-        return [_record(r) for r in rows]
+    return LoraAdapterRepo(db).list()
 
 
 def set_outcome(db: Database, version: str, *, status: str, metrics: dict[str, Any]) -> None:
     """Record the gate's numbers and verdict (``rejected`` or still ``candidate``)."""
     if status not in ("candidate", "rejected"):
         raise ValueError("use activate() to make an adapter active")
-    with db.begin() as conn:
-        conn.execute(t.adapters.update().where(t.adapters.c.version == version).values(status=status, metrics=metrics))
+    LoraAdapterRepo(db).set_outcome(version, status=status, metrics=metrics)
 
 
 def activate(db: Database, version: str, *, base_model: str | None = None) -> Activation:
@@ -119,10 +93,10 @@ def activate(db: Database, version: str, *, base_model: str | None = None) -> Ac
     ``base_model``, when given, must match the adapter's: an adapter only fits
     the weights it was trained on.
     """
-    with db.begin() as conn:
-        target = _get(conn, version, lock=True)
+    with LoraAdapterRepo(db).transaction() as tx:
+        target = tx.get(version, lock=True)
         if target is None:
-            raise AdapterNotFound(f"no adapter {version!r} (see `ragbot adapters list`)")
+            raise AdapterNotFound(f"no adapter {version!r} (see `ragbot lora list`)")
         if base_model is not None and target.base_model != base_model:
             raise ValueError(
                 f"adapter {version} was trained on {target.base_model!r}, but the configured generator model "
@@ -130,18 +104,14 @@ def activate(db: Database, version: str, *, base_model: str | None = None) -> Ac
             )
         if not (target.path / "adapter_config.json").is_file():
             raise ValueError(f"adapter {version}'s files are missing from {target.path}")
-        current = _active(conn, lock=True)
+        current = tx.active(lock=True)
         if current is not None and current.version == version:
             return Activation(version=version, previous=current.previous_version)
         previous = current.version if current is not None else None
         if current is not None:
-            conn.execute(t.adapters.update().where(t.adapters.c.id == current.id).values(status="retired"))
-        conn.execute(
-            t.adapters.update()
-            .where(t.adapters.c.id == target.id)
-            .values(status="active", previous_version=previous, activated_at=func.now())
-        )
-        _notify(conn, version)
+            tx.retire(current.id)
+        tx.activate(target.id, previous_version=previous)
+        tx.notify(version)
     return Activation(version=version, previous=previous)
 
 
@@ -150,55 +120,29 @@ def rollback(db: Database) -> Activation:
 
     Raises ``NothingToRollBack`` when the base model is already answering.
     """
-    with db.begin() as conn:
-        current = _active(conn, lock=True)
+    with LoraAdapterRepo(db).transaction() as tx:
+        current = tx.active(lock=True)
         if current is None:
             raise NothingToRollBack("nothing to roll back: no adapter is active (the base model is answering)")
-        restore = _get(conn, current.previous_version, lock=True) if current.previous_version else None
+        restore = tx.get(current.previous_version, lock=True) if current.previous_version else None
         if restore is not None and not (restore.path / "adapter_config.json").is_file():
             raise ValueError(f"cannot roll back to {restore.version}: its files are missing from {restore.path}")
-        conn.execute(t.adapters.update().where(t.adapters.c.id == current.id).values(status="retired"))
+        tx.retire(current.id)
         if restore is not None:
-            # previous_version stays: rolling back again walks further back
-            conn.execute(t.adapters.update().where(t.adapters.c.id == restore.id)
-                         .values(status="active", activated_at=func.now()))
-        _notify(conn, restore.version if restore else "")
+            tx.reactivate(restore.id)  # its previous_version stays: rolling back again walks further back
+        tx.notify(restore.version if restore else "")
     return Activation(version=restore.version if restore else None, previous=current.version)
 
 
 def deactivate(db: Database) -> Activation:
     """Answer with the base model (the active adapter is retired)."""
-    with db.begin() as conn:
-        current = _active(conn, lock=True)
+    with LoraAdapterRepo(db).transaction() as tx:
+        current = tx.active(lock=True)
         if current is None:
             return Activation(None, None)
-        conn.execute(t.adapters.update().where(t.adapters.c.id == current.id).values(status="retired"))
-        _notify(conn, "")
+        tx.retire(current.id)
+        tx.notify("")
     return Activation(None, current.version)
-
-
-def _active(conn: Connection, *, lock: bool = False) -> AdapterRecord | None:
-    query = select(t.adapters).where(t.adapters.c.status == "active")
-    row = conn.execute(query.with_for_update() if lock else query).first()
-    return _record(row) if row is not None else None
-
-
-def _get(conn: Connection, version: str, *, lock: bool = False) -> AdapterRecord | None:
-    query = select(t.adapters).where(t.adapters.c.version == version)
-    row = conn.execute(query.with_for_update() if lock else query).first()
-    return _record(row) if row is not None else None
-
-
-def _notify(conn: Connection, version: str) -> None:
-    conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": version})
-
-
-def _record(row: Any) -> AdapterRecord:
-    return AdapterRecord(
-        id=int(row.id), version=row.version, method=row.method, base_model=row.base_model, path=Path(row.path),
-        data_snapshot=dict(row.data_snapshot or {}), metrics=dict(row.metrics or {}), status=row.status,
-        previous_version=row.previous_version, created_at=row.created_at, activated_at=row.activated_at,
-    )
 
 
 def base_model_id(settings: Any) -> str:

@@ -3,7 +3,7 @@
 A plain torch loop: the loss covers the answer tokens only (plus the
 end-of-turn token, so the model also learns where to stop), prompts come from
 the generator's own prompt builder and chat template so training and serving
-see identical text, and the base model loads through the serving backend.
+see identical text, and the base model loads through the serving ``ModelHandle``.
 Checkpoints are written every ``train_checkpoint_steps`` steps and when the run
 is interrupted (Ctrl-C, or ``should_stop`` returning true); a later run with
 the same data and settings resumes from the checkpoint.
@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 import torch
 
+from rag_engine.generation.model_handle import ModelHandle
 from rag_engine.generation.prompting import build_prompt
-from rag_engine.generation.transformers_backend import TransformersGenerator, _TokenizerCounter
 from rag_engine.settings import Settings
 from rag_engine.training.dataset import TrainingExample
 
@@ -36,15 +36,15 @@ Method = Literal["lora", "prefix", "ia3", "full"]
 
 # LoRA on all attention projections learns noticeably more than peft's default
 # (q and v only) for the same speed: the base forward/backward dominates.
-_LORA_TARGETS: dict[str, list[str]] = {
+_LORA_TARGETS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "olmo", "granite"),
-                    ["q_proj", "k_proj", "v_proj", "o_proj"]),
-    "phi3": ["qkv_proj", "o_proj"],
-    "gpt2": ["c_attn", "c_proj"],
-    "gpt_neox": ["query_key_value", "dense"],
-    "t5": ["q", "k", "v", "o"],
-    "mt5": ["q", "k", "v", "o"],
-    "bart": ["q_proj", "k_proj", "v_proj", "out_proj"],
+                    ("q_proj", "k_proj", "v_proj", "o_proj")),
+    "phi3": ("qkv_proj", "o_proj"),
+    "gpt2": ("c_attn", "c_proj"),
+    "gpt_neox": ("query_key_value", "dense"),
+    "t5": ("q", "k", "v", "o"),
+    "mt5": ("q", "k", "v", "o"),
+    "bart": ("q_proj", "k_proj", "v_proj", "out_proj"),
 }
 STATE_FILE = "trainer_state.pt"
 METRICS_FILE = "training_metrics.json"
@@ -106,7 +106,8 @@ def lora_targets(settings: Settings, model_type: str) -> list[str] | None:
     """Target modules: the configured list, else a per-architecture choice, else peft's default."""
     if settings.lora_target_modules:
         return list(settings.lora_target_modules)
-    return _LORA_TARGETS.get(model_type)
+    targets = _LORA_TARGETS.get(model_type)
+    return list(targets) if targets is not None else None
 
 
 def peft_config(settings: Settings, model: Any, method: str) -> Any:
@@ -132,7 +133,7 @@ def train_adapter(
     out_dir: Path | None,
     *,
     model: str | Path | None = None,
-    generator: TransformersGenerator | None = None,
+    handle: ModelHandle | None = None,
     method: Method | None = None,
     checkpoint_dir: Path | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -141,108 +142,176 @@ def train_adapter(
 ) -> TrainResult:
     """Train on ``examples`` and save the adapter to ``out_dir``.
 
-    ``model`` overrides ``settings.generator_model``; ``generator`` is an
-    already loaded backend to train instead (its model is changed in place: do
-    not answer with it afterwards); ``method`` overrides
-    ``settings.peft_method`` (``"full"`` fine-tunes every weight, for
-    benchmarks, and saves nothing). Raises ``TrainingInterrupted`` after saving
-    a checkpoint when interrupted, ``ValueError`` when there is nothing to train on.
+    ``model`` overrides ``settings.generator_model``; ``handle`` is an already
+    loaded model to train instead (its model is changed in place: do not answer
+    with it afterwards); ``method`` overrides ``settings.peft_method``
+    (``"full"`` fine-tunes every weight, for benchmarks, and saves nothing).
+    Raises ``TrainingInterrupted`` after saving a checkpoint when interrupted,
+    ``ValueError`` when there is nothing to train on.
     """
+    run = setup_training(examples, settings, handle or ModelHandle(settings, model=model),
+                         method or settings.peft_method, checkpoint_dir)
+    progress = run_training(run, should_stop=should_stop, on_step=on_step, show_progress=show_progress)
+    return finish_training(run, progress, out_dir)
+
+
+@dataclass(slots=True)
+class TrainingRun:
+    """Everything the loop needs, fixed before the first step (and restored from a checkpoint)."""
+
+    settings: Settings
+    method: str
+    checkpoint_dir: Path | None
+    encoded: list[_Encoded]
+    truncated: int
+    net: Any  # the model being trained (a PeftModel, or the plain model for "full")
+    trainable: list[torch.nn.Parameter]
+    device: torch.device
+    pad_id: int
+    seq2seq: bool
+    per_epoch: int
+    total: int
+    schedule: list[list[int]]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    fingerprint: str
+    start: int
+    losses: list[float]
+
+    @property
+    def checkpoints(self) -> bool:
+        return self.checkpoint_dir is not None and self.method != "full"
+
+    def save_checkpoint(self, step: int) -> None:
+        assert self.checkpoint_dir is not None
+        _save_checkpoint(self.checkpoint_dir, self.fingerprint, self.net, self.optimizer, self.scheduler, step,
+                         self.losses)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopProgress:
+    """What the loop measured (this run only: a resumed run does not count earlier steps' tokens)."""
+
+    tokens: int
+    answer_tokens: int
+    seconds: float
+
+
+def setup_training(examples: Sequence[TrainingExample], settings: Settings, handle: ModelHandle, method: str,
+                   checkpoint_dir: Path | None) -> TrainingRun:
+    """Load the model, encode the examples, wrap the model for ``method``, fix the schedule, resume if possible."""
     if not examples:
         raise ValueError("the training set is empty: nothing to train on")
-    method = method or settings.peft_method
-    gen = generator or TransformersGenerator(settings, model=model)
-    gen.load()
+    handle.load()
     torch.manual_seed(settings.train_seed)
-    encoded, truncated = encode_examples(gen, examples, settings.train_max_tokens)
-    net = _trainable_model(gen.model, settings, method)
+    encoded, truncated = encode_examples(handle, examples, settings.train_max_tokens)
+    net = _trainable_model(handle.model, settings, method)
     trainable = [p for p in net.parameters() if p.requires_grad]
-    device = gen.device or torch.device("cpu")
 
     batch_size = max(1, settings.train_batch_size)
     per_epoch = math.ceil(len(encoded) / batch_size)
     total = per_epoch * max(1, settings.train_epochs)
     if settings.train_max_steps > 0:
         total = min(total, settings.train_max_steps) if settings.train_epochs > 0 else settings.train_max_steps
-    schedule = _batch_schedule(len(encoded), batch_size, total, settings.train_seed)
 
     optimizer = torch.optim.AdamW(trainable, lr=settings.train_learning_rate, weight_decay=0.0)
     warmup = max(1, total // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / max(1, total))
     )
-    fingerprint = _fingerprint(examples, settings, method, str(gen.model_name))
-    start, losses = 0, []
-    if checkpoint_dir is not None and method != "full":
-        start, losses = _resume(checkpoint_dir, fingerprint, net, optimizer, scheduler)
+    run = TrainingRun(
+        settings=settings, method=method, checkpoint_dir=checkpoint_dir, encoded=encoded, truncated=truncated,
+        net=net, trainable=trainable, device=handle.device or torch.device("cpu"),
+        pad_id=handle.tokenizer.pad_token_id, seq2seq=bool(getattr(net.config, "is_encoder_decoder", False)),
+        per_epoch=per_epoch, total=total,
+        schedule=_batch_schedule(len(encoded), batch_size, total, settings.train_seed),
+        optimizer=optimizer, scheduler=scheduler,
+        fingerprint=_fingerprint(examples, settings, method, str(handle.model_name)), start=0, losses=[],
+    )
+    if run.checkpoints and checkpoint_dir is not None:
+        run.start, run.losses = _resume(checkpoint_dir, run.fingerprint, net, optimizer, scheduler)
+    return run
 
+
+def run_training(run: TrainingRun, *, should_stop: Callable[[], bool] | None = None,
+                 on_step: Callable[[StepInfo], None] | None = None, show_progress: bool = False) -> LoopProgress:
+    """The optimisation steps from ``run.start`` to ``run.total``.
+
+    Saves a checkpoint every ``train_checkpoint_steps`` steps; on Ctrl-C or
+    ``should_stop`` it saves one and raises ``TrainingInterrupted``.
+    """
+    settings, device = run.settings, run.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    net.train()
-    seq2seq = bool(getattr(net.config, "is_encoder_decoder", False))
-    pad_id = gen.tokenizer.pad_token_id
+    run.net.train()
     tokens = answer_tokens = 0
-    bar = _progress(total, start) if show_progress else None
+    bar = _progress(run.total, run.start) if show_progress else None
     started = time.perf_counter()
     try:
-        for step in range(start, total):
-            batch = [encoded[i] for i in schedule[step]]
-            inputs = _collate(batch, pad_id, seq2seq, device)
-            loss = net(**inputs).loss
+        for step in range(run.start, run.total):
+            batch = [run.encoded[i] for i in run.schedule[step]]
+            loss = run.net(**_collate(batch, run.pad_id, device)).loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            torch.nn.utils.clip_grad_norm_(run.trainable, 1.0)
+            run.optimizer.step()
+            run.scheduler.step()
+            run.optimizer.zero_grad(set_to_none=True)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise RuntimeError(f"training diverged at step {step + 1} (loss {value}); lower the learning rate")
-            losses.append(value)
-            tokens += sum(len(e.input_ids) + (len(e.labels) if seq2seq else 0) for e in batch)
+            run.losses.append(value)
+            tokens += sum(len(e.input_ids) + (len(e.labels) if run.seq2seq else 0) for e in batch)
             answer_tokens += sum(e.answer_tokens for e in batch)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.3f}")
             if on_step is not None:
-                on_step(StepInfo(step + 1, total, value, tokens))
+                on_step(StepInfo(step + 1, run.total, value, tokens))
             done = step + 1
-            if checkpoint_dir is not None and method != "full" and done < total and (
+            if run.checkpoints and done < run.total and (
                     settings.train_checkpoint_steps > 0 and done % settings.train_checkpoint_steps == 0):
-                _save_checkpoint(checkpoint_dir, fingerprint, net, optimizer, scheduler, done, losses)
-            if should_stop is not None and done < total and should_stop():
+                run.save_checkpoint(done)
+            if should_stop is not None and done < run.total and should_stop():
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
-        done = len(losses)
-        if checkpoint_dir is None or method == "full":
+        done = len(run.losses)
+        if not run.checkpoints or run.checkpoint_dir is None:
             raise
-        _save_checkpoint(checkpoint_dir, fingerprint, net, optimizer, scheduler, done, losses)
-        raise TrainingInterrupted(done, checkpoint_dir) from None
+        run.save_checkpoint(done)
+        raise TrainingInterrupted(done, run.checkpoint_dir) from None
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - started
-    net.eval()
+    run.net.eval()
+    return LoopProgress(tokens=tokens, answer_tokens=answer_tokens, seconds=seconds)
 
-    tail = losses[-per_epoch:] if losses else [float("nan")]
+
+def finish_training(run: TrainingRun, progress: LoopProgress, out_dir: Path | None) -> TrainResult:
+    """The run's numbers; saves the adapter to ``out_dir`` (not for "full") and drops the checkpoint."""
+    losses, seconds, device = run.losses, progress.seconds, run.device
+    tail = losses[-run.per_epoch:] if losses else [float("nan")]
     result = TrainResult(
-        path=None, method=method, steps=total, epochs=total / per_epoch, examples=len(encoded), tokens=tokens,
-        answer_tokens=answer_tokens, seconds=seconds, tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
+        path=None, method=run.method, steps=run.total, epochs=run.total / run.per_epoch, examples=len(run.encoded),
+        tokens=progress.tokens, answer_tokens=progress.answer_tokens, seconds=seconds,
+        tokens_per_s=progress.tokens / seconds if seconds > 0 else 0.0,
         first_loss=losses[0] if losses else float("nan"), final_loss=sum(tail) / len(tail),
-        trainable_params=sum(p.numel() for p in trainable), total_params=sum(p.numel() for p in net.parameters()),
-        device=str(device), resumed_from_step=start, truncated_examples=truncated,
+        trainable_params=sum(p.numel() for p in run.trainable),
+        total_params=sum(p.numel() for p in run.net.parameters()),
+        device=str(device), resumed_from_step=run.start, truncated_examples=run.truncated,
         peak_cuda_mb=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
         losses=losses,
     )
-    if out_dir is not None and method != "full":
-        _save_adapter(net, Path(out_dir), result)
-    if checkpoint_dir is not None:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    log.info("trained %s: %d steps, %.0f tokens/s, loss %.3f -> %.3f", method, total, result.tokens_per_s,
+    if out_dir is not None and run.method != "full":
+        _save_adapter(run.net, Path(out_dir), result)
+    if run.checkpoint_dir is not None:
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
+    log.info("trained %s: %d steps, %.0f tokens/s, loss %.3f -> %.3f", run.method, run.total, result.tokens_per_s,
              result.first_loss, result.final_loss)
     return result
 
 
-def encode_examples(gen: TransformersGenerator, examples: Sequence[TrainingExample],
+def encode_examples(handle: ModelHandle, examples: Sequence[TrainingExample],
                     max_tokens: int) -> tuple[list[_Encoded], int]:
     """Token ids for each example: the serving prompt (trimmed to fit) + answer + end of turn.
 
@@ -250,9 +319,9 @@ def encode_examples(gen: TransformersGenerator, examples: Sequence[TrainingExamp
     trims passages (lowest-ranked first) to fit the rest, exactly as at serving
     time. Returns the encodings and how many answers had to be cut.
     """
-    tok = gen.tokenizer
-    seq2seq = gen.is_seq2seq
-    counter = _TokenizerCounter(gen)
+    tok = handle.tokenizer
+    seq2seq = handle.is_seq2seq
+    counter = handle.token_counter()
     encoded: list[_Encoded] = []
     truncated = 0
     for example in examples:
@@ -262,10 +331,10 @@ def encode_examples(gen: TransformersGenerator, examples: Sequence[TrainingExamp
             answer_ids, truncated = answer_ids[:limit], truncated + 1
         if tok.eos_token_id is not None:
             answer_ids.append(tok.eos_token_id)
-        budget = min(gen.prompt_budget(), max_tokens if seq2seq else max_tokens - len(answer_ids))
+        budget = min(handle.prompt_budget(), max_tokens if seq2seq else max_tokens - len(answer_ids))
         prompt = build_prompt(example.question, example.hits(), [], counter=counter, budget=budget,
                               history_turns=0)
-        prompt_ids = gen._encode(gen.render(prompt.messages))  # the generator's own encoding of its prompt
+        prompt_ids = handle.encode(handle.render(prompt.messages))  # the serving encoding of the serving prompt
         if seq2seq:
             encoded.append(_Encoded(prompt_ids, answer_ids, len(answer_ids)))
         else:
@@ -294,7 +363,7 @@ def _batch_schedule(n: int, batch_size: int, total_steps: int, seed: int) -> lis
     return steps[:total_steps]
 
 
-def _collate(batch: list[_Encoded], pad_id: int, seq2seq: bool, device: torch.device) -> dict[str, torch.Tensor]:
+def _collate(batch: list[_Encoded], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
     def pad(rows: list[list[int]], value: int) -> torch.Tensor:
         width = max(len(r) for r in rows)
         return torch.tensor([r + [value] * (width - len(r)) for r in rows], device=device)

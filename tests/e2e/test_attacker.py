@@ -25,17 +25,18 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.discord import RagbotClient
+from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect
+from adapters.testing.slack_server import TEAM, SlackSender
 from bot.core import BotCore
 from bot.messages import ADMIN_ONLY
 from bot.tenants import NOT_ENABLED
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from rag_engine.training.dataset import build_training_set
 from tests.conftest import make_settings
-from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect
-from tests.support.security import ingest_corpora, leaked_markers
-from adapters.testing.slack_server import TEAM, SlackSender
 from tests.e2e.test_discord_adapter import admin_command, deliver, mention
 from tests.e2e.test_slack_app import slack_for
+from tests.support.security import ingest_corpora, leaked_markers
 
 PRIVATE_QUESTIONS = ("What is the base salary for level L7 staff engineers?",
                      "Which company does the confidential acquisition plan buy, and for how much?",
@@ -185,7 +186,7 @@ async def test_a_slack_connect_guest(corpora, db, tmp_path):
     engine, _, hr = corpora
     from bot import access
 
-    access.set_access(db, hr, "slack", TEAM, "*", "grant")  # the host workspace itself may read hr everywhere
+    access.set_access(Store(db), hr, "slack", TEAM, "*", "grant")  # the host workspace itself may read hr everywhere
     before = _snapshot(db)
     guest = {"user": "UGUEST", "team_id": GUEST_TEAM, "user_team": GUEST_TEAM}
     async with slack_for(engine, tmp_path, {"UGUEST": {"is_owner": True}}, slack_workspace_admins_are_admins=True,

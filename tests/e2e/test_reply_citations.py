@@ -102,7 +102,7 @@ async def test_a_generated_answer_shows_one_source_per_document_numbered_from_on
 
 
 def test_the_training_target_keeps_the_prompts_passage_numbers(travel_engine, settings):
-    answer = travel_engine.answer(QUESTION)
+    answer = travel_engine.answer(QUESTION, travel_engine.every_collection())
     shown = {h.heading_path.split(" > ")[-1]: i for i, h in enumerate(answer.hits, start=1)}
     interaction_id = log_interaction(travel_engine.db, CTX, QUESTION, answer,
                                      travel_engine.collection_ids(["default"]))

@@ -58,7 +58,7 @@ def test_restore_puts_a_flattened_table_back_on_lines():
 
 
 def test_extractive_answer_quotes_table_rows_not_table_syntax(slo_engine):
-    answer = slo_engine.answer(QUESTION)
+    answer = slo_engine.answer(QUESTION, slo_engine.every_collection())
     assert f"- {ROW} [1]" in answer.text.split("\n")  # a row on a line of its own, cited
     assert not any(s in answer.text for s in TABLE_SYNTAX), answer.text
 

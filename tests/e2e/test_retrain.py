@@ -4,11 +4,11 @@ with the new adapter (picked up by the adapter watcher)."""
 
 from __future__ import annotations
 
-from bot import admin_ops
 from app.worker import Worker
+from bot import admin_ops
 from rag_engine import jobs
-from rag_engine.adapter_watch import AdapterWatcher
 from rag_engine.training import registry
+from rag_engine.training.watch import AdapterWatcher
 from tests.support.training import (
     QA,
     ask_and_correct,
@@ -28,7 +28,7 @@ def test_feedback_to_promoted_adapter(db, embedder, scratch_dir, tiny_model, tmp
     watcher = AdapterWatcher(db, settings, lambda: engine.generator)
     assert watcher.check_once() is None  # nothing trained yet: the base model answers
 
-    before = engine.answer(QA[0][0], ["handbook"])
+    before = engine.answer(QA[0][0], engine.scope_for(["handbook"]))
     assert before.generator == "llama" and before.adapter_version is None
 
     ask_and_correct(engine, QA[:-1])
@@ -55,7 +55,7 @@ def test_feedback_to_promoted_adapter(db, embedder, scratch_dir, tiny_model, tmp
     assert candidate["token_f1"] is not None and candidate["rouge_l"] is not None
 
     assert watcher.check_once() == version
-    after = engine.answer(QA[0][0], ["handbook"])
+    after = engine.answer(QA[0][0], engine.scope_for(["handbook"]))
     assert after.adapter_version == version
 
     status = admin_ops.status(db, settings)

@@ -88,7 +88,7 @@ def ask_and_correct(engine: RagEngine, qa=QA, collection: str = "handbook", ctx:
     ids = []
     collection_ids = engine.collection_ids([collection])
     for question, reference in qa:
-        answer = engine.answer(question, [collection])
+        answer = engine.answer(question, engine.scope_for([collection]))
         interaction_id = log_interaction(engine.db, ctx, question, answer, collection_ids)
         correction_id = record_correction(engine.db, interaction_id, ctx.user_key, reference, is_admin=admin)
         if approve and not admin:
@@ -101,7 +101,7 @@ def ask_and_vote(engine: RagEngine, questions, vote: int, collection: str = "han
                  ctx: InteractionContext = CTX) -> list[int]:
     ids = []
     for question in questions:
-        answer = engine.answer(question, [collection])
+        answer = engine.answer(question, engine.scope_for([collection]))
         interaction_id = log_interaction(engine.db, ctx, question, answer, engine.collection_ids([collection]))
         record_vote(engine.db, interaction_id, ctx.user_key, vote)
         ids.append(interaction_id)

@@ -129,7 +129,7 @@ def test_metrics_count_a_real_answer(engine, tmp_path):
     before_q = sample("ragbot_questions_total", platform=platform, status="answered")
     before_stage = {s: sample("ragbot_answer_seconds_count", stage=s) for s in metrics.STAGES}
 
-    answer = engine.answer("How many weeks of parental leave do employees get?", ["ops-health"])
+    answer = engine.answer("How many weeks of parental leave do employees get?", engine.scope_for(["ops-health"]))
     assert answer.status == AnswerStatus.ANSWERED
     metrics.observe_answer(platform, answer)
 

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot import admin_ops
-from bot.audit import recent as recent_audit
 from app.report import build_report, feedback_by_day
+from bot import admin_ops
 from rag_engine import jobs
-from rag_engine.adapter_watch import AdapterWatcher
 from rag_engine.feedback import record_correction, record_vote
 from rag_engine.generation.transformers_backend import TransformersGenerator
 from rag_engine.interactions import log_interaction
+from rag_engine.store import Store
 from rag_engine.testing.tiny_models import make_lora_adapter
 from rag_engine.training import registry
+from rag_engine.training.watch import AdapterWatcher
 from rag_engine.types import Answer
 from tests.support.training import CTX, one_torch_thread, tiny_model, tiny_settings
 
@@ -192,5 +192,5 @@ def test_adapters_cli(db, settings_, scratch_dir, tiny_model, tmp_path):
     assert status.exit_code == 0 and "queued" in status.output
     report = ragbot("report", "--out", str(tmp_path / "r.html"))
     assert report.exit_code == 0 and (tmp_path / "r.html").read_text().startswith("<!doctype html>")
-    actions = [(e.action, e.ok) for e in recent_audit(db)]
+    actions = [(e.action, e.ok) for e in Store(db).audit.recent()]
     assert ("rollback", False) in actions and ("adapters", True) in actions and ("retrain", True) in actions

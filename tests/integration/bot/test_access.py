@@ -8,9 +8,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot import access
-from bot.audit import recent
 from bot.types import Location
 from rag_engine import collections as cols
+from rag_engine.scope import CollectionScope
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.support.security import ADMIN, DM, GRANTED, PUBLIC, core_for
 
@@ -40,33 +41,32 @@ def test_decide(visibility, rules, is_dm, readable):
 
 
 def _collection(db, name: str, visibility: str = "public") -> int:
-    with db.begin() as conn:
-        return cols.create(conn, name, visibility=visibility).id
+    return cols.create(Store(db).collections, name, visibility=visibility).id
 
 
 def test_allowed_collection_ids_against_the_database(db):
     handbook = _collection(db, "handbook")
     hr = _collection(db, "hr", "private")
     legal = _collection(db, "legal", "private")
-    access.set_access(db, hr, "slack", "T1", "C-hr", "grant")
-    access.set_access(db, legal, "slack", "*", "*", "grant")  # every Slack channel, but not DMs
-    access.set_access(db, handbook, "discord", "G1", "*", "exclude")
-    access.set_access(db, legal, "slack", "*", "dm", "grant")  # DM rules: one per platform
+    access.set_access(Store(db), hr, "slack", "T1", "C-hr", "grant")
+    access.set_access(Store(db), legal, "slack", "*", "*", "grant")  # every Slack channel, but not DMs
+    access.set_access(Store(db), handbook, "discord", "G1", "*", "exclude")
+    access.set_access(Store(db), legal, "slack", "*", "dm", "grant")  # DM rules: one per platform
 
-    assert access.allowed_collection_ids(db, Location("slack", "T1", "C-general")) == [handbook, legal]
-    assert access.allowed_collection_ids(db, Location("slack", "T1", "C-hr")) == [handbook, hr, legal]
-    assert access.allowed_collection_ids(db, Location("slack", "T2", "C-hr")) == [handbook, legal]
-    assert access.allowed_collection_ids(db, Location("slack", "T2", "D1", is_dm=True)) == [handbook, legal]
-    assert access.allowed_collection_ids(db, Location("discord", "", "D1", is_dm=True)) == [handbook]
-    assert access.allowed_collection_ids(db, Location("discord", "G1", "42")) == []
-    assert access.allowed_collection_ids(db, Location("discord", "G2", "42")) == [handbook]
+    assert access.collection_scope(Store(db), Location("slack", "T1", "C-general")).ids() == [handbook, legal]
+    assert access.collection_scope(Store(db), Location("slack", "T1", "C-hr")).ids() == [handbook, hr, legal]
+    assert access.collection_scope(Store(db), Location("slack", "T2", "C-hr")).ids() == [handbook, legal]
+    assert access.collection_scope(Store(db), Location("slack", "T2", "D1", is_dm=True)).ids() == [handbook, legal]
+    assert access.collection_scope(Store(db), Location("discord", "", "D1", is_dm=True)).ids() == [handbook]
+    assert access.collection_scope(Store(db), Location("discord", "G1", "42")).ids() == []
+    assert access.collection_scope(Store(db), Location("discord", "G2", "42")).ids() == [handbook]
     # a rule replaced, not duplicated
-    access.set_access(db, hr, "slack", "T1", "C-hr", "exclude")
-    assert access.allowed_collection_ids(db, Location("slack", "T1", "C-hr")) == [handbook, legal]
-    assert [(r.collection, r.access, r.where) for r in access.list_rules(db, hr)] == [("hr", "exclude",
+    access.set_access(Store(db), hr, "slack", "T1", "C-hr", "exclude")
+    assert access.collection_scope(Store(db), Location("slack", "T1", "C-hr")).ids() == [handbook, legal]
+    assert [(r.collection, r.access, r.where) for r in Store(db).access_rules.list(hr)] == [("hr", "exclude",
                                                                                        "slack/T1/C-hr")]
-    assert access.revoke(db, hr, "slack", "T1", "C-hr") == 1
-    assert access.revoke(db, hr, "slack", "T1", "C-hr") == 0
+    assert Store(db).access_rules.revoke(hr, "slack", "T1", "C-hr") == 1
+    assert Store(db).access_rules.revoke(hr, "slack", "T1", "C-hr") == 0
 
 
 @pytest.mark.parametrize("keys", [("", "T1", "C1"), ("slack", "T1", ""), ("slack", "T 1", "C1"),
@@ -74,20 +74,20 @@ def test_allowed_collection_ids_against_the_database(db):
 def test_malformed_rules_are_refused(db, keys):
     hr = _collection(db, "hr", "private")
     with pytest.raises(ValueError):
-        access.set_access(db, hr, *keys, "grant")
+        access.set_access(Store(db), hr, *keys, "grant")
     with pytest.raises(ValueError):
-        access.set_access(db, hr, "slack", "T1", "C1", "allow")
+        access.set_access(Store(db), hr, "slack", "T1", "C1", "allow")
 
 
 def test_a_location_with_nothing_readable_retrieves_nothing(engine, db, tmp_path):
     (tmp_path / "a.md").write_text("# Office\n\nThe office opens at 8:00 on weekdays.\n")
     engine.ingest([tmp_path / "a.md"], "handbook")
     (hid,) = engine.collection_ids(["handbook"])
-    access.set_access(db, hid, "*", "*", "*", "exclude")
-    ids = access.allowed_collection_ids(db, PUBLIC)
+    access.set_access(Store(db), hid, "*", "*", "*", "exclude")
+    ids = access.collection_scope(Store(db), PUBLIC).ids()
     assert ids == []
-    assert engine.retriever.search("When does the office open?", ids, 5) == []  # [] is "none", not "all"
-    answer = engine.answer("When does the office open?", ids)
+    assert engine.retriever.search("When does the office open?", CollectionScope.of(ids), 5) == []  # none, not all
+    answer = engine.answer("When does the office open?", CollectionScope.of(ids))
     assert answer.status.value == "not_found" and not answer.hits
 
 
@@ -106,10 +106,10 @@ def test_filtering_happens_inside_the_sql_not_after(engine, db, tmp_path):
     engine.ingest([tmp_path / "public.md"], "handbook")
     hr_id, public_id = engine.collection_ids(["hr", "handbook"])
     question = "What is the base salary band for level L3 engineers?"
-    everything = engine.retriever.search(question, None, 5, "vector")
+    everything = engine.retriever.search(question, engine.every_collection(), 5, "vector")
     assert all(h.collection_id == hr_id for h in everything)  # the private chunks are the nearest
     for mode in ("vector", "lexical", "hybrid"):
-        hits = engine.retriever.search(question, [public_id], 2, mode)
+        hits = engine.retriever.search(question, CollectionScope.of([public_id]), 2, mode)
         assert hits and all(h.collection_id == public_id for h in hits), mode
 
 
@@ -127,12 +127,12 @@ async def test_admin_collection_commands(engine, db, tmp_path):
     listed = await core.admin(ADMIN, GRANTED, "collections list")
     assert listed.ok and listed.detail_lines == ["hr: private, 0 documents, 0 chunks, training off"]
     (hr,) = engine.collection_ids(["hr"])
-    rules = {(r.workspace_id, r.channel_id, r.access) for r in access.list_rules(db, hr)}
+    rules = {(r.workspace_id, r.channel_id, r.access) for r in Store(db).access_rules.list(hr)}
     assert rules == {("T1", "C-hr", "grant"), ("T1", "C777", "grant"), ("*", "dm", "grant"), ("T1", "*", "exclude")}
-    assert hr in access.allowed_collection_ids(db, GRANTED)  # the channel rule beats the workspace exclusion
-    assert hr not in access.allowed_collection_ids(db, PUBLIC)
-    assert hr in access.allowed_collection_ids(db, DM)
-    assert len(recent(db, 100)) == 8
+    assert hr in access.collection_scope(Store(db), GRANTED).ids()  # the channel rule beats the workspace exclusion
+    assert hr not in access.collection_scope(Store(db), PUBLIC).ids()
+    assert hr in access.collection_scope(Store(db), DM).ids()
+    assert len(Store(db).audit.recent(100)) == 8
 
 
 def test_cli_collections(db, scratch_dir, monkeypatch):
@@ -161,11 +161,11 @@ def test_cli_collections(db, scratch_dir, monkeypatch):
     assert "docs: private, training off" in run("set", "docs", "--private")
     assert "docs: public, training on" in run("set", "docs", "--public", "--training")
     run("set", "nope", "--public", code=1)
-    assert access.allowed_collection_ids(db, Location("discord", "", "5", is_dm=True)) != []
+    assert access.collection_scope(Store(db), Location("discord", "", "5", is_dm=True)).ids() != []
     with db.connect() as conn:
         hr_rules = conn.execute(select(t.collection_access.c.platform, t.collection_access.c.channel_id)
                                 .join(t.collections).where(t.collections.c.name == "hr")).all()
     assert hr_rules == [("discord", "dm")]
-    audit = recent(db, 100)
+    audit = Store(db).audit.recent(100)
     assert all(a.platform == "cli" and a.actor.startswith("cli:") for a in audit)
     assert [a.ok for a in reversed(audit)] == [True, True, False, True, True, True, True, False, True, True, False]

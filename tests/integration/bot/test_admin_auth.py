@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.audit import recent
 from bot.permissions import admin_scope, is_global_admin
 from bot.types import Actor, AskRequest, Location
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
 from tests.support.security import core_for
@@ -46,7 +46,7 @@ async def test_non_admins_are_refused_every_operation_and_audited(engine, db, tm
         result = await core.admin(actor, WHERE, op.format(docs=docs))
         assert not result.ok and "only ragbot admins" in result.message, (op, result)
     assert _table_counts(db) == before  # nothing changed
-    audit = list(reversed(recent(db, 100)))
+    audit = list(reversed(Store(db).audit.recent(100)))
     assert len(audit) == len(OPERATIONS)
     assert all(a.actor == actor.user_key and not a.ok and a.at is not None for a in audit)
     assert [a.action for a in audit] == [op.split()[0] for op in OPERATIONS]
@@ -63,7 +63,7 @@ async def test_admins_can_run_every_operation_and_each_is_audited(engine, db, tm
     admin = Actor("discord", "1", "boss")
     results = [await core.admin(admin, WHERE, op.format(docs=docs)) for op in OPERATIONS]
     assert [r.ok for r in results] == [op != "rollback" for op in OPERATIONS], [r.message for r in results]
-    audit = list(reversed(recent(db, 100, actor="discord:1")))
+    audit = list(reversed(Store(db).audit.recent(100, actor="discord:1")))
     assert [(a.action, a.ok, a.result) for a in audit] == [(op.split()[0], r.ok, r.message)
                                                           for op, r in zip(OPERATIONS, results)]
     with db.connect() as conn:
@@ -119,10 +119,10 @@ def test_audit_rows_hold_no_secrets_and_stay_bounded(db, tmp_path):
     from bot.audit import write_audit
 
     token = "xoxb-123456789012-abcdefABCDEF"
-    write_audit(db, Actor("slack", "U1"), "ingest", {"args": [f"/tmp/{token}.md", "x" * 5000],
+    write_audit(Store(db), Actor("slack", "U1"), "ingest", {"args": [f"/tmp/{token}.md", "x" * 5000],
                                                      "nested": {"password_url": "postgresql://u:hunter22@db/x"}},
                 ok=False, result=f"failed with {token} " + "y" * 10_000)
-    (row,) = recent(db, 1)
+    (row,) = Store(db).audit.recent(1)
     flat = f"{row.args} {row.result}"
     assert token not in flat and "hunter22" not in flat
     assert len(row.result) <= 2000 and all(len(a) <= 500 for a in row.args["args"])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.access import allowed_collection_ids
+from bot.access import collection_scope
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.support.security import (
     ADMIN,
@@ -113,8 +114,8 @@ async def test_private_content_reaches_only_the_granted_channel(engine, db, tmp_
     granted = await core.admin(ADMIN, GRANTED, "collections grant hr here")
     assert granted.ok, granted.message
     private_docs = private_document_ids(db, hr_id)
-    assert allowed_collection_ids(db, PUBLIC) == [public_id]
-    assert allowed_collection_ids(db, GRANTED) == sorted([public_id, hr_id])
+    assert collection_scope(Store(db), PUBLIC).ids() == [public_id]
+    assert collection_scope(Store(db), GRANTED).ids() == sorted([public_id, hr_id])
 
     private_chunks_in_public = 0
     for i, q in enumerate(QUESTIONS):
@@ -122,7 +123,7 @@ async def test_private_content_reaches_only_the_granted_channel(engine, db, tmp_
         assert reply.kind in ("answer", "not_found", "ask_back"), (q, reply)
         _assert_no_private(reply, q, "public channel")
         for mode in ("vector", "lexical", "hybrid"):
-            hits = engine.search(q, [public_id], k=8, mode=mode)
+            hits = engine.search(q, engine.scope_for([public_id]), k=8, mode=mode)
             private_chunks_in_public += sum(h.collection_id == hr_id for h in hits)
     assert private_chunks_in_public == 0
 
@@ -147,7 +148,7 @@ async def test_private_content_reaches_only_the_granted_channel(engine, db, tmp_
 
     # The control: the same questions do find the private content where it was granted.
     missed = [q for q in TARGETED
-              if not any(h.collection_id == hr_id for h in engine.search(q, [public_id, hr_id], k=8, mode="hybrid"))]
+              if not any(h.collection_id == hr_id for h in engine.search(q, engine.scope_for([public_id, hr_id]), k=8, mode="hybrid"))]
     assert not missed, f"granted channel did not retrieve private chunks for {missed}"
     cited_private = 0
     for n, q in enumerate(EXACT + PARAPHRASES):

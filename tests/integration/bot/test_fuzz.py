@@ -196,7 +196,7 @@ def test_malformed_files_are_skipped_with_a_reason_and_the_rest_ingested(engine,
     assert "PDF" in skipped["truncated.pdf"] and "PDF" in skipped["not-really.pdf"]
     assert all(reason for reason in skipped.values())
     assert report.documents_written == 3  # a YAML "\0" escape is cleaned, not fatal
-    hits = engine.search("When does the office open?", ["team"], k=3)
+    hits = engine.search("When does the office open?", engine.scope_for(["team"]), k=3)
     assert hits and "8:00" in hits[0].text
 
 

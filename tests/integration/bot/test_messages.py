@@ -9,7 +9,7 @@ import pytest
 from bot import access, messages
 from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location
-from rag_engine import collections as cols
+from rag_engine.store import Store
 from tests.conftest import make_settings
 
 REFUSALS = {
@@ -55,9 +55,8 @@ def core(engine, tmp_path, scratch_dir):
 
 
 async def test_a_channel_that_reads_no_collection_is_told_who_can_change_that(core, db):
-    with db.connect() as conn:
-        default = cols.get(conn, "default")
-    access.set_access(db, default.id, "slack", "T1", "C9", "exclude")
+    default = Store(db).collections.get("default")
+    access.set_access(Store(db), default.id, "slack", "T1", "C9", "exclude")
 
     refused = await core.ask(AskRequest(ALICE, ELSEWHERE, "what is the team dinner limit?"))
     assert refused.kind == "refused" and refused.text == messages.NO_COLLECTIONS_HERE

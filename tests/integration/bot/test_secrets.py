@@ -15,6 +15,7 @@ from bot.sanitize import redact_secrets, sanitize_output, secret_values
 from bot.types import Actor, AskRequest, Location
 from rag_engine import collections as cols
 from rag_engine.settings import Settings
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
 from tests.support.security import core_for
@@ -79,8 +80,7 @@ async def test_errors_replies_audit_and_logs_hold_no_secrets(engine, db, tmp_pat
     from app.logging_setup import configure_logging
 
     settings = secret_settings(tmp_path, admin_user_ids=["slack:UADMIN"], ingest_roots=[str(tmp_path)])
-    with db.begin() as conn:  # chat ingestion fills existing collections only
-        cols.create(conn, "default")
+    cols.create(Store(db).collections, "default")  # chat ingestion fills existing collections only
     stream = io.StringIO()
     root = logging.getLogger()
     level = root.level
@@ -121,6 +121,27 @@ async def test_errors_replies_audit_and_logs_hold_no_secrets(engine, db, tmp_pat
     output = stream.getvalue()
     assert "request failed" in output and "broken.pdf" in output
     assert not _leaks(output), [s for s in SECRETS if s in output]
+
+
+async def test_a_failed_answer_is_stored_with_its_secrets_masked(engine, db, tmp_path, monkeypatch):
+    """An exception's text is redacted once, where the interaction is stored (``rag_engine.interactions``),
+    not again in the write queue: the stored row still holds no secret, shaped or only configured."""
+    from bot.core import BotCore
+
+    settings = secret_settings(tmp_path)
+    monkeypatch.setattr(db, "settings", settings)  # one Settings for the whole process, as in production
+    cols.create(Store(db).collections, "default")
+
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError(f"upstream refused {SIGNING} via postgresql://deploy:{DB_PASSWORD}@db.internal/app "
+                           f"with Bearer {OPENAI}")
+
+    monkeypatch.setattr(engine, "answer", boom)
+    reply = await BotCore(settings, engine).ask(AskRequest(Actor("slack", "U1"), WHERE, "which token is it?"))
+    assert reply.kind == "error" and reply.interaction_id is not None
+    with db.connect() as conn:
+        (reason,) = conn.execute(select(t.interactions.c.fallback_reason)).scalars().all()
+    assert reason.startswith("RuntimeError: upstream refused") and not _leaks(reason), reason
 
 
 def test_the_cli_never_prints_the_database_password(tmp_path, monkeypatch):

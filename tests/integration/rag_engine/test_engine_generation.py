@@ -33,7 +33,8 @@ def _docs(tmp_path):
 def test_unmarked_generated_answer_gets_citations(db, embedder, settings, tmp_path):
     engine = RagEngine(settings, db=db, embedder=embedder, generator=ParaphrasingGenerator(), reranker=None)
     engine.ingest([_docs(tmp_path)], "default")
-    answer = engine.answer("which second factor does a VPN login require from me every time I sign in?")
+    answer = engine.answer("which second factor does a VPN login require from me every time I sign in?",
+                           engine.every_collection())
     assert answer.status is AnswerStatus.ANSWERED and answer.generator == "paraphraser"
     assert answer.text.endswith("[1]") or answer.text.endswith("[2]")
     cited = answer.citations[0]
@@ -43,7 +44,7 @@ def test_unmarked_generated_answer_gets_citations(db, embedder, settings, tmp_pa
 def test_generator_failure_falls_back_to_extractive(db, embedder, settings, tmp_path):
     engine = RagEngine(settings, db=db, embedder=embedder, generator=FailingGenerator(), reranker=None)
     engine.ingest([_docs(tmp_path)], "default")
-    answer = engine.answer("how do I get VPN access?")
+    answer = engine.answer("how do I get VPN access?", engine.every_collection())
     assert answer.status is AnswerStatus.FALLBACK
     assert "CUDA out of memory" in answer.fallback_reason
     assert answer.generator == "extractive" and "#it-help" in answer.text and answer.citations
@@ -56,7 +57,7 @@ def test_model_that_cannot_load_falls_back_and_keeps_answering(db, embedder, scr
     docs.mkdir()
     engine.ingest([_docs(docs)], "default")
     for _ in range(2):
-        answer = engine.answer("how do I get VPN access?")
+        answer = engine.answer("how do I get VPN access?", engine.every_collection())
         assert answer.status is AnswerStatus.FALLBACK
         assert "nope" in answer.fallback_reason
         assert "#it-help" in answer.text
@@ -75,7 +76,7 @@ class InventingGenerator:
 def test_ungrounded_generated_answer_is_replaced_by_the_extractive_one(db, embedder, settings, tmp_path):
     engine = RagEngine(settings, db=db, embedder=embedder, generator=InventingGenerator(), reranker=None)
     engine.ingest([_docs(tmp_path)], "default")
-    answer = engine.answer("how do I get VPN access?")
+    answer = engine.answer("how do I get VPN access?", engine.every_collection())
     assert answer.status is AnswerStatus.FALLBACK and "not supported" in answer.fallback_reason
     assert "facilities" not in answer.text and "#it-help" in answer.text
 
@@ -84,5 +85,5 @@ def test_grounding_check_can_be_switched_off(db, embedder, scratch_dir, tmp_path
     settings = make_settings(scratch_dir, min_grounded_fraction=0.0)
     engine = RagEngine(settings, db=db, embedder=embedder, generator=InventingGenerator(), reranker=None)
     engine.ingest([_docs(tmp_path)], "default")
-    answer = engine.answer("how do I get VPN access?")
+    answer = engine.answer("how do I get VPN access?", engine.every_collection())
     assert answer.status is AnswerStatus.ANSWERED and "facilities" in answer.text

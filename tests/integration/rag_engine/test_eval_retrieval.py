@@ -121,18 +121,19 @@ def test_lexical_finds_a_document_for_a_long_question_missing_most_terms(small_d
     from rag_engine.retrieval import Retriever
 
     engine = small_docs
-    retriever = Retriever(engine.db, engine.embedder, engine.settings.model_copy(update={"lexical_scoring": scoring}))
-    hits = retriever.search(LONG_QUESTION, engine.collection_ids(["docs"]), 3, "lexical")
+    retriever = Retriever(engine.store.chunks, engine.embedder,
+                          engine.settings.model_copy(update={"lexical_scoring": scoring}))
+    hits = retriever.search(LONG_QUESTION, engine.scope_for(["docs"]), 3, "lexical")
     assert hits and hits[0].source_uri.endswith("travel.md")  # OR semantics: "hotel", "conference"... are absent
     assert all(h.lexical_score and h.lexical_score > 0 for h in hits)
 
 
 def test_bm25_weighs_title_matches_higher(small_docs):
     engine = small_docs
-    hits = engine.search("laptop", ["docs"], k=2, mode="lexical")
+    hits = engine.search("laptop", engine.scope_for(["docs"]), k=2, mode="lexical")
     # both mention "laptop" once; in laptop-policy.md it is in the title (weight A), in offboarding.md in the body
     assert [h.source_uri.rsplit("/", 1)[-1] for h in hits] == ["laptop-policy.md", "offboarding.md"]
 
 
 def test_stop_word_only_query_finds_nothing_lexically(small_docs):
-    assert small_docs.search("what is the", ["docs"], k=3, mode="lexical") == []
+    assert small_docs.search("what is the", small_docs.scope_for(["docs"]), k=3, mode="lexical") == []

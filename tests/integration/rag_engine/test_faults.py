@@ -22,6 +22,7 @@ from rag_engine.chunking import chunk_document
 from rag_engine.engine import RagEngine
 from rag_engine.interactions import InteractionContext, get_interaction
 from rag_engine.parsing import parse_file
+from rag_engine.scope import CollectionScope
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database, DatabaseUnavailable
 from tests.conftest import make_settings
@@ -156,11 +157,11 @@ async def test_outage_during_concurrent_asks_loses_no_acknowledged_write(fresh):
 async def test_answer_logged_during_an_outage_keeps_its_id(fresh):
     settings, engine, _ = fresh
     core = BotCore(settings, engine)
-    answer = engine.answer("How do I get VPN access?", None)
+    answer = engine.answer("How do I get VPN access?", engine.every_collection())
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U1")
-    first = core.writes.log_interaction(ctx, "warm-up", answer, [1])  # also fills the spare ids
+    first = core.writes.log_interaction(ctx, "warm-up", answer, CollectionScope.of([1]))  # also fills the spare ids
     with _stopped(engine.db):
-        queued_id = core.writes.log_interaction(ctx, "How do I get VPN access?", answer, [1])
+        queued_id = core.writes.log_interaction(ctx, "How do I get VPN access?", answer, CollectionScope.of([1]))
         assert queued_id is not None and queued_id != first
         vote = await core.vote(Actor("slack", "U2"), queued_id, 1)
         assert vote.ok and vote.data["queued"]
@@ -176,7 +177,7 @@ def test_a_write_retried_after_it_was_committed_is_stored_once(fresh):
     core = BotCore(settings, engine)
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U1")
     interaction_id = core.writes.ids.take()
-    write = core.writes.interaction_write(interaction_id, ctx, "q", None, [1], error="boom")
+    write = core.writes.interaction_write(interaction_id, ctx, "q", None, CollectionScope.of([1]), error="boom")
     assert core.writes.queue.submit("interaction", write).result == interaction_id
     assert core.writes.queue.submit("interaction", write).result == interaction_id  # e.g. reply lost, retried
     assert _count(engine.db, t.interactions) == 1
@@ -186,7 +187,7 @@ async def test_a_full_queue_gives_up_loudly_and_keeps_the_rest(fresh, caplog):
     settings, engine, _ = fresh
     core = BotCore(settings.model_copy(update={"write_queue_size": 2}), engine)
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U1")
-    interaction_id = core.writes.log_interaction(ctx, "q", None, [1], error="x")
+    interaction_id = core.writes.log_interaction(ctx, "q", None, CollectionScope.of([1]), error="x")
     with _stopped(engine.db):
         results = [await core.vote(Actor("slack", f"U{n}"), interaction_id, 1) for n in range(3)]
     assert [r.ok for r in results] == [True, True, False]
@@ -201,7 +202,7 @@ def test_a_write_that_can_never_succeed_does_not_block_the_queue(fresh, caplog):
     settings, engine, _ = fresh
     core = BotCore(settings, engine)
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U1")
-    good = core.writes.log_interaction(ctx, "q", None, [1], error="x")
+    good = core.writes.log_interaction(ctx, "q", None, CollectionScope.of([1]), error="x")
     with _stopped(engine.db):
         assert core.writes.record_vote(999_999, "slack:U1", 1).queued  # no such interaction
         assert core.writes.record_vote(good, "slack:U2", -1).queued

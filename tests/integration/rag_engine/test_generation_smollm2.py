@@ -54,7 +54,7 @@ def test_default_model_answers_through_chat_template(smollm2_settings: Settings)
     assert out.model == "smollm2-135m-instruct"
     assert out.text.strip() and out.completion_tokens > 0
     assert out.passages == tuple(h.text for h in HITS)
-    assert gen.max_positions == 8192 and gen.prompt_budget() == smollm2_settings.max_input_tokens
+    assert gen.handle.max_positions == 8192 and gen.prompt_budget() == smollm2_settings.max_input_tokens
 
 
 def test_hub_id_and_missing_path_resolution(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_engine_answers_with_the_default_model_end_to_end(smollm2_settings: Sett
 
     engine = RagEngine(smollm2_settings.model_copy(update={"max_new_tokens": 48}), db=handbook_engine.db,
                        embedder=handbook_engine.embedder, reranker=None)
-    answer = engine.answer("How do I get VPN access?", ["handbook"])
+    answer = engine.answer("How do I get VPN access?", engine.scope_for(["handbook"]))
     # the model ran; a 135M model's answer may then be replaced by the grounding check, never by an error
     if answer.status is AnswerStatus.FALLBACK:
         assert answer.fallback_code is FallbackCode.NOT_SUPPORTED, answer.fallback_reason

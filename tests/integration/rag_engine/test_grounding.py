@@ -94,7 +94,7 @@ def test_engine_replaces_an_answer_that_drops_the_qualifier(db, embedder, settin
                                           "Team dinners are capped at $75 per person.\n")
     engine = RagEngine(settings, db=db, embedder=embedder, generator=FixedGenerator(generated), reranker=None)
     engine.ingest([tmp_path], "default")
-    answer = engine.answer("What's the expense limit for a team dinner?")
+    answer = engine.answer("What's the expense limit for a team dinner?", engine.every_collection())
     if kept:
         assert answer.status is AnswerStatus.ANSWERED and answer.generator == "fixed"
     else:

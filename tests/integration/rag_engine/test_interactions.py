@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag_engine.interactions import InteractionContext, get_interaction, log_interaction, thread_history
+from rag_engine.scope import CollectionScope
 from rag_engine.types import Answer, AnswerStatus, Citation, SearchHit, Turn
 
 CTX = InteractionContext("discord", "G1", "C9", "T5", "discord:G1:U7")
@@ -65,7 +66,8 @@ def test_thread_history_is_oldest_first_and_limited_to_the_thread(db):
     log_interaction(db, CTX, "broken", None, [1], error="boom")  # errors are not history
 
     def history(platform: str, limit: int):
-        return thread_history(db, platform, "C9", "T5", limit, readable=[1], user_key="discord:G1:U8")
+        return thread_history(db, platform, "C9", "T5", limit, readable=CollectionScope.of([1]),
+                              user_key="discord:G1:U8")
 
     assert history("discord", 10).turns == [
         Turn("user", "q0"), Turn("assistant", "a0"), Turn("user", "q1"), Turn("assistant", "a1"),

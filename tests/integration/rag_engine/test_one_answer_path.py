@@ -87,7 +87,7 @@ def test_ask_and_eval_answer_with_the_active_adapter_and_say_so(db, settings_, t
 def test_a_broken_adapter_file_answers_with_the_base_model_and_says_so(db, embedder, settings_):
     engine = RagEngine(settings_, db=db, embedder=embedder, reranker=None)  # builds its generator: the CLI's path
     good = _activate_new_adapter(db, settings_)
-    answer = engine.answer(QUESTION, ["handbook"])
+    answer = engine.answer(QUESTION, engine.scope_for(["handbook"]))
     assert answer.adapter_version == good and "adapter_error" not in answer.metadata
     logged = get_interaction(db, log_interaction(db, CTX, QUESTION, answer, engine.collection_ids(["handbook"])))
     assert (logged.generator, logged.adapter_version) == ("llama", good)  # the interaction log keeps both
@@ -95,7 +95,7 @@ def test_a_broken_adapter_file_answers_with_the_base_model_and_says_so(db, embed
     broken = _activate_new_adapter(db, settings_)
     (settings_.adapter_store / broken / "adapter_model.safetensors").write_bytes(b"not a tensor file")
     fresh = RagEngine(settings_, db=db, embedder=embedder, reranker=None)
-    answer = fresh.answer(QUESTION, ["handbook"])
+    answer = fresh.answer(QUESTION, fresh.scope_for(["handbook"]))
     assert answer.status.value == "answered" and answer.text
     assert (answer.generator, answer.adapter_version, answer.answered_by) == ("llama", None, "llama (base model)")
     assert f"adapter {broken}" in answer.metadata["adapter_error"]

@@ -64,9 +64,9 @@ def test_backend_mismatch_is_refused(db, settings, engine, onnx_embedder, tmp_pa
     onnx_engine = RagEngine(settings, db=db, embedder=onnx_embedder, generator=None, reranker=None)
     report = onnx_engine.ingest([tmp_path], "team")
     assert report.chunks_written == 1
-    hits = onnx_engine.search("how do I get vpn access", ["team"], k=1, mode="vector")
+    hits = onnx_engine.search("how do I get vpn access", onnx_engine.scope_for(["team"]), k=1, mode="vector")
     assert hits and hits[0].source_uri.endswith("vpn.md")
     with pytest.raises(EmbedderMismatch, match="onnx-int8"):
-        engine.search("how do I get vpn access", ["team"])  # fp32 queries against int8 documents
+        engine.search("how do I get vpn access", engine.scope_for(["team"]))  # fp32 queries against int8 documents
     with pytest.raises(EmbedderMismatch):
         engine.ingest([tmp_path], "team")

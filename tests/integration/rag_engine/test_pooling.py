@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from rag_engine.engine import RagEngine
-from rag_engine.retrieval import VECTOR_SQL
+from rag_engine.store.chunks import VECTOR_SQL
 from rag_engine.store.database import Database
 from rag_engine.types import Record
 from tests.conftest import make_settings
@@ -93,9 +93,10 @@ def test_set_local_ef_search_is_visible_inside_the_transaction_and_gone_after(bo
     db, first, _ = bouncer
     pid = backend_pid(db)
     qv = first.embedder.embed_query("who handles parking permits?")
-    with db.begin() as conn:
-        first.retriever.vector_candidates(conn, qv, None, depth=10, ef_search=7)
-        inside = conn.execute(text("SELECT current_setting('hnsw.ef_search'), "
+    everything = first.every_collection().ids()
+    with first.store.chunks.searching() as search:
+        search.vector(qv, everything, depth=10, ef_search=7)
+        inside = search.conn.execute(text("SELECT current_setting('hnsw.ef_search'), "
                                    "current_setting('hnsw.iterative_scan'), pg_backend_pid()")).one()
     assert inside == ("7", "relaxed_order", pid)
     # the next transaction gets the very same server connection, with the defaults back
@@ -115,11 +116,12 @@ def test_ef_search_takes_effect_per_transaction_across_interleaved_clients(bounc
     db, first, second = bouncer
     pid = backend_pid(db)
     qv = first.embedder.embed_query("what is the policy on code review?")
+    everything = first.every_collection().ids()
     seen = []
     for client, ef in [(first, 1), (second, 200), (first, 1), (second, 200)]:
-        with db.begin() as conn:
-            client.retriever.vector_candidates(conn, qv, None, depth=50, ef_search=ef)
-            seen.append(rows_within_ef_search(conn, qv))
+        with client.store.chunks.searching() as search:
+            search.vector(qv, everything, depth=50, ef_search=ef)
+            seen.append(rows_within_ef_search(search.conn, qv))
     assert seen == [1, len(TOPICS), 1, len(TOPICS)]
     # a transaction that sets nothing runs with pgvector's default, not the previous client's 200
     with db.begin() as conn:
@@ -134,17 +136,18 @@ def test_searches_with_low_and_high_ef_search_both_find_the_answer(bouncer):
     """Through the engine (iterative scan on), ef_search=1 still finds the right chunk."""
     _, first, second = bouncer
     question = "what is the policy on code review?"
-    narrow = first.retriever.search(question, None, k=3, mode="vector", ef_search=1)
-    wide = second.retriever.search(question, None, k=3, mode="vector", ef_search=200)
+    everything = first.every_collection()
+    narrow = first.retriever.search(question, everything, k=3, mode="vector", ef_search=1)
+    wide = second.retriever.search(question, everything, k=3, mode="vector", ef_search=200)
     assert narrow[0].title == wide[0].title == "Code Review"
     assert [h.chunk_id for h in narrow] == [h.chunk_id for h in wide]
 
 
 def test_the_engine_leaves_no_session_state_on_the_connection(bouncer):
     db, first, second = bouncer
-    second.answer("How do I book travel?", ["policies"])
+    second.answer("How do I book travel?", second.scope_for(["policies"]))
     for _ in range(6):  # past psycopg's prepare threshold (5), all in committed transactions
-        first.retriever.search("expense reports", None, k=3)
+        first.retriever.search("expense reports", first.every_collection(), k=3)
     with db.begin() as conn:
         session_settings = conn.execute(text("SELECT name FROM pg_settings WHERE source = 'session'")).scalars().all()
         prepared = conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
@@ -161,8 +164,9 @@ def test_prepared_statements_are_kept_unless_turned_off(bouncer, pooled_url, emb
     db = pooled_db(pooled_url, tmp_path, db_prepared_statements=True)
     try:
         engine = RagEngine(db.settings, db=db, embedder=embedder, generator=None, reranker=None)
-        for _ in range(6):
-            engine.retriever.search("expense reports", None, k=3)
+        everything = engine.every_collection()  # before the loop: its read-only transaction ends in a ROLLBACK,
+        for _ in range(6):                      # which makes psycopg forget what it prepared
+            engine.retriever.search("expense reports", everything, k=3)
         with db.begin() as conn:
             prepared = conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
         assert prepared > 0
@@ -204,7 +208,7 @@ def test_one_sized_pool_is_shared_by_every_thread(bouncer, pooled_url, embedder,
     def client() -> None:
         try:
             for _ in range(3):
-                engine.search("badge access", ["policies"], k=2)
+                engine.search("badge access", engine.scope_for(["policies"]), k=2)
                 pid = backend_pid(db)
                 with lock:
                     pids.add(pid)

@@ -70,9 +70,9 @@ def test_engine_reranks_only_the_top_candidates(db, embedder, scratch_dir, tiny_
     for i, p in enumerate(PASSAGES):
         (tmp_path / f"p{i}.md").write_text(f"# Page {i}\n\n{p.capitalize()}.\n")
     engine.ingest([tmp_path], "docs")
-    cids = engine.collection_ids(["docs"])
-    fused = engine.retriever.search("vpn access for the team", cids, 6, "hybrid", rerank=False)
-    reranked = engine.retriever.search("vpn access for the team", cids, 6, "hybrid")
+    scope = engine.scope_for(["docs"])
+    fused = engine.retriever.search("vpn access for the team", scope, 6, "hybrid", rerank=False)
+    reranked = engine.retriever.search("vpn access for the team", scope, 6, "hybrid")
     top = reranked[:3]
     assert {h.chunk_id for h in top} == {h.chunk_id for h in fused[:3]}  # the same top-3 candidates ...
     assert [h.rerank_score for h in top] == sorted((h.rerank_score for h in top), reverse=True)  # ... re-scored

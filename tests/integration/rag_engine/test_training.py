@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from bot import admin_ops
-from rag_engine.adapter_watch import AdapterWatcher
 from rag_engine.generation.transformers_backend import TransformersGenerator
 from rag_engine.training import registry
 from rag_engine.training.dataset import Passage, TrainingExample, TrainingSet, split
 from rag_engine.training.pipeline import train_and_judge
 from rag_engine.training.trainer import METRICS_FILE, TrainingInterrupted, encode_examples, train_adapter
+from rag_engine.training.watch import AdapterWatcher
 from tests.support.training import DOCS, QA, one_torch_thread, tiny_model, tiny_settings
 
 __all__ = ["one_torch_thread", "tiny_model"]
@@ -38,14 +38,14 @@ def test_loss_is_on_answer_tokens_only_and_prompt_matches_serving(tiny_model, tm
     settings = tiny_settings(tmp_path, tiny_model, tmp_path / "adapters")
     gen = TransformersGenerator(settings, model=tiny_model)
     example = _examples()[0]
-    (enc,), _ = encode_examples(gen, [example], settings.train_max_tokens)
+    (enc,), _ = encode_examples(gen.handle, [example], settings.train_max_tokens)
     answer_ids = gen.tokenizer(example.answer, add_special_tokens=False)["input_ids"] + [gen.tokenizer.eos_token_id]
     scored = [t for t in enc.labels if t != -100]
     assert scored == answer_ids and enc.answer_tokens == len(answer_ids)
     prompt_ids = enc.input_ids[: len(enc.input_ids) - len(answer_ids)]
     # the serving prompt for the same question and passages, token for token
     assert gen.tokenizer.decode(prompt_ids) == gen.tokenizer.decode(
-        gen._encode(gen.prompt_text(example.question, example.hits())))
+        gen.handle.encode(gen.prompt_text(example.question, example.hits())))
 
 
 def test_worse_candidate_is_rejected_and_rollback_restores_previous(db, tiny_model, scratch_dir, tmp_path):
@@ -95,9 +95,9 @@ def test_other_peft_methods_train_gate_and_load_through_the_same_path(db, tiny_m
     gen = TransformersGenerator(settings, model=tiny_model)
     gen.load_adapter(outcome.version, record.path, activate=True)
     example = _training_set().heldout[0]
-    with_adapter = gen.score_nll(gen.prompt_text(example.question, example.hits()), example.answer)
+    with_adapter = gen.handle.score_nll(gen.prompt_text(example.question, example.hits()), example.answer)
     gen.set_active_adapter(None)
-    base = gen.score_nll(gen.prompt_text(example.question, example.hits()), example.answer)
+    base = gen.handle.score_nll(gen.prompt_text(example.question, example.hits()), example.answer)
     assert with_adapter != pytest.approx(base, abs=1e-4)
     assert gen.generate(example.question, example.hits(), []).text  # serves
 

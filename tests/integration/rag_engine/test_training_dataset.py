@@ -8,9 +8,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rag_engine import collections as cols
 from rag_engine.feedback import record_correction, record_vote, review_correction
 from rag_engine.interactions import log_interaction
+from rag_engine.scope import CollectionScope
+from rag_engine.store import Store
 from rag_engine.training.curated import import_lines
 from rag_engine.training.dataset import Passage, TrainingExample, build_training_set, read_jsonl, split, write_jsonl
 from tests.support.training import CTX, DOCS, SECRET_DOC, one_torch_thread
@@ -26,12 +27,12 @@ def docs(engine):
 
 
 def _ask(engine, question, collections=("handbook",)) -> int:
-    answer = engine.answer(question, list(collections))
+    answer = engine.answer(question, engine.scope_for(list(collections)))
     return log_interaction(engine.db, CTX, question, answer, engine.collection_ids(list(collections)))
 
 
 def _retrieve(engine):
-    return lambda q, ids: engine.retriever.search(q, ids, 3, None)
+    return lambda q, ids: engine.retriever.search(q, CollectionScope.of(ids), 3, None)
 
 
 def _all(ts):
@@ -97,8 +98,7 @@ def test_private_collection_interactions_never_reach_the_exported_set(docs, sett
     assert "confidential" not in text and "compensation committee" not in text and "salary" not in text.lower()
 
     # allowing training on the private collection lets its examples in
-    with db.begin() as conn:
-        cols.update(conn, "secret", allow_training=True)
+    Store(db).collections.update("secret", allow_training=True)
     assert "confidential" in json.dumps([e.to_json() for e in build_training_set(db, settings).train
                                          + build_training_set(db, settings).heldout])
 

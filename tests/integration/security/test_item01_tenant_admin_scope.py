@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.discord import RagbotClient
-from bot.audit import recent
-from bot.permissions import AdminScope, can_run
+from adapters.testing.discord_gateway import FakeDiscord, connect, drain
 from bot.core import BotCore
+from bot.permissions import AdminScope, can_run
 from bot.tenants import NOT_ENABLED, tenant_allowed, warn_if_unbound
 from bot.types import Actor, AskRequest, Location
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
-from adapters.testing.discord_gateway import FakeDiscord, connect, drain
 
 ALLOWED = Location("discord", "G1", "100")
 UNKNOWN = Location("discord", "G666", "100")  # the attacker's own server, the bot invited there
@@ -95,7 +95,7 @@ async def test_each_admin_command_by_scope(engine, db, tmp_path, docs, who, comm
     assert result.ok is expected, result.message
     if not expected:
         assert _state(db) == before  # a refusal changes nothing
-    (row,) = recent(db, 10)
+    (row,) = Store(db).audit.recent(10)
     assert (row.actor, row.action, row.ok) == (actor.user_key, command.split()[0], expected)
 
 
@@ -104,7 +104,7 @@ async def test_a_global_admin_in_an_unknown_guild_is_told_it_is_not_enabled(engi
     for command in ("status", "collections grant hr here", "help", "not a command"):
         result = await core.admin(GLOBAL, UNKNOWN, command)
         assert (result.ok, result.message) == (False, NOT_ENABLED)
-    assert [a.ok for a in recent(db, 10)] == [False, False, False]  # an unparsable line is not audited
+    assert [a.ok for a in Store(db).audit.recent(10)] == [False, False, False]  # an unparsable line is not audited
     with db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.collection_access)).scalar_one() == 0
 

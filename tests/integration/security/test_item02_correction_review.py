@@ -13,17 +13,17 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from adapters.slack.blocks import ACTION_CORRECT, CORRECTION_BLOCK, CORRECTION_INPUT
-from bot import audit
+from adapters.testing.discord_gateway import action_rows_custom_ids
 from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location
 from rag_engine.feedback import record_correction, record_vote
 from rag_engine.interactions import InteractionContext, log_interaction
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
 from rag_engine.store.migrate import downgrade, upgrade
 from rag_engine.training.dataset import Passage, TrainingExample, build_training_set, split
 from tests.conftest import make_settings
-from adapters.testing.discord_gateway import action_rows_custom_ids
 from tests.e2e.test_discord_adapter import QUESTION as DISCORD_QUESTION
 from tests.e2e.test_discord_adapter import (  # the Discord wire fake and a client on the real core
     deliver,
@@ -95,7 +95,7 @@ async def test_a_users_phishing_correction_is_no_training_data_until_an_admin_ap
 
     approved = await core.admin(ADMIN, HERE, f"feedback approve {correction_id}")
     assert approved.ok, approved.message
-    newest = audit.recent(core.db, 1)[0]
+    newest = Store(core.db).audit.recent(1)[0]
     assert (newest.actor, newest.action, newest.args, newest.ok) == (
         "slack:U_ADMIN", "feedback", {"args": ["approve", str(correction_id)]}, True)
     assert tuple(_status(db, correction_id)) == ("approved", "slack:U_ADMIN")
@@ -114,20 +114,20 @@ async def test_rejection_is_audited_and_only_a_global_admin_may_review(docs, db,
     for who in (ALICE, WORKSPACE_OWNER):  # approving feeds the shared adapter: a global action
         refused = await core.admin(who, HERE, f"feedback approve {correction_id}")
         assert not refused.ok
-        newest = audit.recent(core.db, 1)[0]
+        newest = Store(core.db).audit.recent(1)[0]
         assert (newest.actor, newest.action, newest.ok) == (who.user_key, "feedback", False)
     assert _status(db, correction_id).status == "pending"
 
     rejected = await core.admin(ADMIN, HERE, f"feedback reject {correction_id}")
     assert rejected.ok and "never used for training" in rejected.message
-    newest = audit.recent(core.db, 1)[0]
+    newest = Store(core.db).audit.recent(1)[0]
     assert (newest.action, newest.args, newest.ok) == ("feedback", {"args": ["reject", str(correction_id)]}, True)
     ts, examples = _examples(core)
     assert ts.excluded["correction rejected"] == 1 and not any("evil" in e.answer for e in examples)
 
     unknown = await core.admin(ADMIN, HERE, "feedback approve 987654")
     assert not unknown.ok and "no correction 987654" in unknown.message
-    assert not audit.recent(core.db, 1)[0].ok
+    assert not Store(core.db).audit.recent(1)[0].ok
     assert (await core.admin(ADMIN, HERE, "feedback pending")).message == "No corrections await review."
 
 
@@ -211,7 +211,7 @@ def test_a_retrain_without_reviewed_examples_is_skipped_with_the_way_out(docs, d
 
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U_ALICE")
     for question in (QUESTION, "How do I get VPN access?"):
-        record_vote(db, log_interaction(db, ctx, question, docs.answer(question, ["default"]), [1]), "u1", 1)
+        record_vote(db, log_interaction(db, ctx, question, docs.answer(question, docs.scope_for(["default"])), [1]), "u1", 1)
     settings = make_settings(scratch_dir, generator_backend="transformers")
     ts = build_training_set(db, settings)
     assert len(ts) == 2 and ts.heldout == []
@@ -232,7 +232,7 @@ def test_cli_review_lists_approves_and_audits_as_the_os_user(docs, db, scratch_d
     from app.cli.lora import cli_user
 
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U_ALICE")
-    interaction_id = log_interaction(db, ctx, QUESTION, docs.answer(QUESTION, ["default"]), [1])
+    interaction_id = log_interaction(db, ctx, QUESTION, docs.answer(QUESTION, docs.scope_for(["default"])), [1])
     correction_id = record_correction(db, interaction_id, "slack:U_ALICE", PHISHING, is_admin=False)
     env = {"RAGBOT_DATA_DIR": str(scratch_dir), "RAGBOT_GENERATOR_BACKEND": "extractive"}
     runner = CliRunner()
@@ -246,7 +246,7 @@ def test_cli_review_lists_approves_and_audits_as_the_os_user(docs, db, scratch_d
 
     approved = runner.invoke(app, ["feedback", "review", "--approve", str(correction_id)], env=env)
     assert approved.exit_code == 0, approved.output
-    (entry,) = audit.recent(db, action="feedback")
+    (entry,) = Store(db).audit.recent(action="feedback")
     assert (entry.actor, entry.args, entry.ok) == (f"cli:{cli_user()}", {"args": ["approve", str(correction_id)]},
                                                   True)
     assert tuple(_status(db, correction_id)) == ("approved", f"cli:{cli_user()}")

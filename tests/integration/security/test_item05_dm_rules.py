@@ -12,6 +12,7 @@ from bot import access
 from bot.core import BotCore
 from bot.types import Actor, Location
 from rag_engine import collections as cols
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
 
@@ -26,8 +27,8 @@ MANAGER = Actor("discord", "42", is_platform_admin=True)
 
 @pytest.fixture()
 def ids(db):
-    with db.begin() as conn:
-        return cols.create(conn, "handbook").id, cols.create(conn, "hr", visibility="private").id
+    repo = Store(db).collections
+    return cols.create(repo, "handbook").id, cols.create(repo, "hr", visibility="private").id
 
 
 def _core(engine, tmp_path) -> BotCore:
@@ -43,13 +44,13 @@ def _rules(db) -> set[tuple[str, str, str, str]]:
 async def test_a_dm_exclusion_given_in_a_guild_applies_to_discord_dms(engine, db, tmp_path, ids):
     """Before: stored as (discord, G1, dm), which a DM (workspace "") never matched: it failed open."""
     handbook, _ = ids
-    assert handbook in access.allowed_collection_ids(db, DISCORD_DM)
+    assert handbook in access.collection_scope(Store(db), DISCORD_DM).ids()
     result = await _core(engine, tmp_path).admin(GLOBAL, GUILD, "collections exclude handbook dm")
     assert result.ok and "DMs" in result.message
     assert _rules(db) == {("discord", "*", "dm", "exclude")}
-    assert handbook not in access.allowed_collection_ids(db, DISCORD_DM)
-    assert handbook in access.allowed_collection_ids(db, GUILD)  # channels are untouched
-    assert handbook in access.allowed_collection_ids(db, SLACK_DM)  # one scope per platform
+    assert handbook not in access.collection_scope(Store(db), DISCORD_DM).ids()
+    assert handbook in access.collection_scope(Store(db), GUILD).ids()  # channels are untouched
+    assert handbook in access.collection_scope(Store(db), SLACK_DM).ids()  # one scope per platform
 
 
 async def test_here_in_a_dm_and_dm_anywhere_are_the_same_rule(engine, db, tmp_path, ids):
@@ -58,10 +59,10 @@ async def test_here_in_a_dm_and_dm_anywhere_are_the_same_rule(engine, db, tmp_pa
     assert (await core.admin(SLACK_GLOBAL, SLACK_DM, "collections grant hr here")).ok
     assert (await core.admin(SLACK_GLOBAL, SLACK_CHANNEL, "collections grant hr dm")).ok
     assert _rules(db) == {("slack", "*", "dm", "grant")}
-    assert hr in access.allowed_collection_ids(db, SLACK_DM)
-    assert hr in access.allowed_collection_ids(db, Location("slack", "T2", "D9", is_dm=True))
-    assert hr not in access.allowed_collection_ids(db, SLACK_CHANNEL)
-    assert hr not in access.allowed_collection_ids(db, DISCORD_DM)
+    assert hr in access.collection_scope(Store(db), SLACK_DM).ids()
+    assert hr in access.collection_scope(Store(db), Location("slack", "T2", "D9", is_dm=True)).ids()
+    assert hr not in access.collection_scope(Store(db), SLACK_CHANNEL).ids()
+    assert hr not in access.collection_scope(Store(db), DISCORD_DM).ids()
     assert (await core.admin(SLACK_GLOBAL, SLACK_CHANNEL, "collections revoke hr dm")).message.startswith("Removed 1")
     assert _rules(db) == set()
 
@@ -89,17 +90,17 @@ async def test_a_channel_rule_given_in_a_discord_dm_is_refused(engine, db, tmp_p
 ])
 def test_rules_that_can_never_match_are_refused(db, ids, keys, problem):
     with pytest.raises(ValueError, match=problem):
-        access.set_access(db, ids[1], *keys, "grant")
+        access.set_access(Store(db), ids[1], *keys, "grant")
     assert _rules(db) == set()
 
 
 def test_a_dm_rule_for_every_platform_is_allowed_and_matches_every_platform(db, ids):
     """``-p '*' --dm`` is a real scope ("every DM"), not an ambiguous one: it is kept."""
     handbook, _ = ids
-    access.set_access(db, handbook, "*", "*", "dm", "exclude")
-    assert handbook not in access.allowed_collection_ids(db, DISCORD_DM)
-    assert handbook not in access.allowed_collection_ids(db, SLACK_DM)
-    assert handbook in access.allowed_collection_ids(db, SLACK_CHANNEL)
+    access.set_access(Store(db), handbook, "*", "*", "dm", "exclude")
+    assert handbook not in access.collection_scope(Store(db), DISCORD_DM).ids()
+    assert handbook not in access.collection_scope(Store(db), SLACK_DM).ids()
+    assert handbook in access.collection_scope(Store(db), SLACK_CHANNEL).ids()
 
 
 def test_a_rule_stored_before_the_fix_can_still_be_revoked(db, ids):
@@ -107,7 +108,7 @@ def test_a_rule_stored_before_the_fix_can_still_be_revoked(db, ids):
     with db.begin() as conn:
         conn.execute(t.collection_access.insert().values(collection_id=hr, platform="slack", workspace_id="T1",
                                                          channel_id="dm", access="grant"))
-    assert access.revoke(db, hr, "slack", "T1", "dm") == 1
+    assert Store(db).access_rules.revoke(hr, "slack", "T1", "dm") == 1
 
 
 def test_cli_dm_rules(db, ids, scratch_dir, monkeypatch):
@@ -127,4 +128,4 @@ def test_cli_dm_rules(db, ids, scratch_dir, monkeypatch):
     assert "name no workspace" in run("grant", "hr", "-p", "slack", "-w", "T1", "-c", "dm", code=1)
     assert "unknown platform" in run("grant", "hr", "-p", "teams", "-c", "C1", code=1)
     assert _rules(db) == {("discord", "*", "dm", "exclude")}
-    assert ids[0] not in access.allowed_collection_ids(db, DISCORD_DM)
+    assert ids[0] not in access.collection_scope(Store(db), DISCORD_DM).ids()

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import select
 
 from adapters.slack.identity import command_location, home_teams, is_outsider
+from adapters.testing.slack_server import TEAM, SlackSender
 from bot import access
 from bot.messages import ADMIN_ONLY
 from bot.types import Location
 from rag_engine import collections as cols
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
-from adapters.testing.slack_server import TEAM, SlackSender
 from tests.e2e.test_slack_app import rows, section_texts, slack_for, write_docs
 
 SHARED = "CSHARED"
@@ -25,22 +26,22 @@ HR = "# Salary bands\n\nThe confidential salary band for level L7 engineers is 2
 
 
 def test_outsiders_read_only_exact_channel_grants(db):
-    with db.begin() as conn:
-        handbook, hr, legal, ops = (cols.create(conn, n, visibility=v).id for n, v in
-                                    (("handbook", "public"), ("hr", "private"), ("legal", "private"),
-                                     ("ops", "private")))
-    access.set_access(db, hr, "slack", "T1", SHARED, "grant")  # exactly this shared channel
-    access.set_access(db, legal, "slack", "T1", "*", "grant")  # the whole workspace
-    access.set_access(db, ops, "*", "*", SHARED, "grant")  # a wildcard platform and workspace
+    repo = Store(db).collections
+    handbook, hr, legal, ops = (cols.create(repo, n, visibility=v).id for n, v in
+                                (("handbook", "public"), ("hr", "private"), ("legal", "private"),
+                                 ("ops", "private")))
+    access.set_access(Store(db), hr, "slack", "T1", SHARED, "grant")  # exactly this shared channel
+    access.set_access(Store(db), legal, "slack", "T1", "*", "grant")  # the whole workspace
+    access.set_access(Store(db), ops, "*", "*", SHARED, "grant")  # a wildcard platform and workspace
     here = Location("slack", "T1", SHARED)
-    assert access.allowed_collection_ids(db, here) == [handbook, hr, legal, ops]
-    assert access.allowed_collection_ids(db, here, outsider=True) == [hr]
-    assert access.allowed_collection_ids(db, Location("slack", "T1", "COTHER"), outsider=True) == []
-    access.set_access(db, hr, "slack", "T1", SHARED, "exclude")
-    assert access.allowed_collection_ids(db, here, outsider=True) == []
+    assert access.collection_scope(Store(db), here).ids() == [handbook, hr, legal, ops]
+    assert access.collection_scope(Store(db), here, outsider=True).ids() == [hr]
+    assert access.collection_scope(Store(db), Location("slack", "T1", "COTHER"), outsider=True).ids() == []
+    access.set_access(Store(db), hr, "slack", "T1", SHARED, "exclude")
+    assert access.collection_scope(Store(db), here, outsider=True).ids() == []
     # a DM rule never names a workspace, so an outsider's DM reads nothing either
-    access.set_access(db, handbook, "slack", "*", "dm", "grant")
-    assert access.allowed_collection_ids(db, Location("slack", "T1", "D1", is_dm=True), outsider=True) == []
+    access.set_access(Store(db), handbook, "slack", "*", "dm", "grant")
+    assert access.collection_scope(Store(db), Location("slack", "T1", "D1", is_dm=True), outsider=True).ids() == []
 
 
 @pytest.mark.parametrize("claimed, served, outsider", [
@@ -90,14 +91,14 @@ async def _mention(slack, text: str, ts: str, **teams: str) -> str:
 
 async def test_an_outsider_gets_no_public_content_and_only_the_channels_exact_grant(corpora, db, tmp_path):
     (hr,) = corpora.collection_ids(["hr"])
-    access.set_access(db, hr, "slack", TEAM, "*", "grant")  # the whole host workspace may read hr
+    access.set_access(Store(db), hr, "slack", TEAM, "*", "grant")  # the whole host workspace may read hr
     async with slack_for(corpora, tmp_path) as slack:
         insider = await _mention(slack, "When is the front desk staffed?", "100.1")
         guest = await _mention(slack, "When is the front desk staffed?", "100.2", user="UGUEST",
                                user_team=GUEST_TEAM, source_team=GUEST_TEAM)
         guest_hr = await _mention(slack, "What is the salary band for L7 engineers?", "100.3", user="UGUEST",
                                   user_team=GUEST_TEAM, source_team=GUEST_TEAM)
-        access.set_access(corpora.db, hr, "slack", TEAM, SHARED, "grant")  # now exactly this channel
+        access.set_access(Store(corpora.db), hr, "slack", TEAM, SHARED, "grant")  # now exactly this channel
         granted = await _mention(slack, "What is the salary band for L7 engineers?", "100.4", user="UGUEST",
                                  user_team=GUEST_TEAM)
     assert "8:00" in insider  # the control: a member of the host workspace reads the handbook here

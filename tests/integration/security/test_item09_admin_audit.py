@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from bot import admin_ops
-from bot.audit import recent
 from bot.core import BotCore
 from bot.types import Actor, Location
+from rag_engine.store import Store
 from tests.conftest import make_settings
 
 HERE = Location("slack", "T1", "C1")
@@ -40,7 +40,7 @@ async def test_an_unexpected_failure_is_audited_once_and_reported(engine, db, tm
 
     assert not result.ok and "failed unexpectedly" in result.message
     assert TOKEN not in result.message  # what the admin is shown is redacted too
-    (row,) = recent(db, 10)
+    (row,) = Store(db).audit.recent(10)
     assert (row.actor, row.action, row.ok) == ("slack:UADMIN", command.split()[0], False)
     assert "failed unexpectedly" in row.result and TOKEN not in row.result
 
@@ -52,6 +52,6 @@ async def test_allowed_refused_and_failed_commands_each_leave_one_row(engine, db
     assert not (await core.admin(ADMIN, HERE, "rollback")).ok  # nothing to roll back: an expected refusal
     monkeypatch.setattr(admin_ops, "status", _boom)
     assert not (await core.admin(ADMIN, HERE, "status")).ok
-    assert [(r.actor, r.action, r.ok) for r in reversed(recent(db, 10))] == [
+    assert [(r.actor, r.action, r.ok) for r in reversed(Store(db).audit.recent(10))] == [
         ("slack:UADMIN", "status", True), ("slack:UNOBODY", "status", False),
         ("slack:UADMIN", "rollback", False), ("slack:UADMIN", "status", False)]

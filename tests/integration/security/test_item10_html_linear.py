@@ -118,5 +118,5 @@ def test_a_file_over_the_time_limit_is_skipped_and_the_rest_ingested(engine, db,
     assert path.endswith("a-huge.html") and "longer than the 0.5 s limit" in reason
     assert "RAGBOT_INGEST_FILE_TIMEOUT_S" in reason
     assert report.documents_written == 1  # the file after the slow one was read by a fresh parser
-    (hit, *_) = limited.search("How do I connect to the VPN?", ["handbook"])
+    (hit, *_) = limited.search("How do I connect to the VPN?", limited.scope_for(["handbook"]))
     assert "corporate client" in hit.text

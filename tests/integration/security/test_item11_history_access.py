@@ -9,17 +9,8 @@ import pytest
 from bot.types import Actor
 from rag_engine.feedback import record_correction
 from rag_engine.interactions import InteractionContext, get_interaction, log_interaction, thread_history
+from rag_engine.scope import CollectionScope
 from rag_engine.training.dataset import build_training_set
-from tests.support.security import (
-    ADMIN,
-    ALICE,
-    DISCORD,
-    GRANTED,
-    ask,
-    core_for,
-    ingest_corpora,
-    leaked_markers,
-)
 from tests.e2e.test_discord_adapter import (  # the Discord wire fake and a client on the real core
     FOLLOW_UP,
     QUESTION,
@@ -30,6 +21,16 @@ from tests.e2e.test_discord_adapter import (  # the Discord wire fake and a clie
     interactions,
     mention,
     start_client,
+)
+from tests.support.security import (
+    ADMIN,
+    ALICE,
+    DISCORD,
+    GRANTED,
+    ask,
+    core_for,
+    ingest_corpora,
+    leaked_markers,
 )
 
 SMALL_PUBLIC = ("pto-and-leave.md",)
@@ -59,8 +60,8 @@ async def test_a_revoked_grant_withdraws_the_earlier_private_answer_from_history
     after = await core.ask(ask(ALICE, GRANTED, "and how much does it cost?", thread_id="th-1"))
     # the private turn is gone, and so is the turn that was shown it (its history drew on hr)
     assert _history_ids(db, after) == [public.interaction_id]
-    history = thread_history(db, GRANTED.platform, GRANTED.channel_id, "th-1", 10, readable=[public_id],
-                             user_key=ALICE.user_key)
+    history = thread_history(db, GRANTED.platform, GRANTED.channel_id, "th-1", 10,
+                             readable=CollectionScope.of([public_id]), user_key=ALICE.user_key)
     assert history.turns and not any(leaked_markers(turn.text, "") for turn in history.turns)
     assert hr_id not in history.collection_ids
 
@@ -98,13 +99,13 @@ def test_an_example_whose_history_drew_on_a_no_training_collection_is_not_traina
     _, hr_id = corpora  # private: training off
     ctx = InteractionContext("slack", "T1", "C-hr", "th-t", "slack:UALICE")
     earlier = log_interaction(db, ctx, "What is Project Nightingale?",
-                              engine.answer("What is Project Nightingale?", ["hr"]), [hr_id])
-    history = thread_history(db, "slack", "C-hr", "th-t", 4, readable=engine.collection_ids(["handbook", "hr"]),
+                              engine.answer("What is Project Nightingale?", engine.scope_for(["hr"])), [hr_id])
+    history = thread_history(db, "slack", "C-hr", "th-t", 4, readable=engine.scope_for(["handbook", "hr"]),
                              user_key=ctx.user_key)
     assert history.interaction_ids == (earlier,) and hr_id in history.collection_ids
     question = "How many vacation days do I get?"  # its own passages are public and trainable
-    follow_up = log_interaction(db, ctx, question, engine.answer(question, ["handbook"], history.turns),
-                                engine.collection_ids(["handbook"]), history=history)
+    answer = engine.answer(question, engine.scope_for(["handbook"]), history.turns)
+    follow_up = log_interaction(db, ctx, question, answer, engine.collection_ids(["handbook"]), history=history)
     record = get_interaction(db, follow_up)
     assert record.history_ids == [earlier] and record.history_collection_ids == [hr_id]
     assert hr_id not in record.retrieved_collection_ids

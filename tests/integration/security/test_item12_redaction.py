@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bot.types import Actor, AskRequest, Location
 from rag_engine.redact import MASK, redact_secrets, secret_values
+from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
 
@@ -85,7 +86,7 @@ def test_job_errors_audit_rows_and_failed_asks_are_stored_redacted(db, settings)
     job = jobs.enqueue(db, "echo").job_id
     jobs.claim(db, "w1", kinds=["echo"])
     jobs.fail(db, job, "w1", error)
-    write_audit(db, Actor("slack", "UADMIN"), "ingest", {"args": [BASE_URL]}, ok=False, result=error)
+    write_audit(Store(db), Actor("slack", "UADMIN"), "ingest", {"args": [BASE_URL]}, ok=False, result=error)
     log_interaction(db, InteractionContext("slack", "T1", "C1", None, "slack:T1:U1"), "q", None, [], error=error)
 
     with db.connect() as conn:

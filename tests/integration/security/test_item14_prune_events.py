@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select, text
 
 from app.worker import Worker
-from rag_engine.store import processed_events
 from rag_engine.store import schema as t
+from rag_engine.store.processed_events import ProcessedEventRepo
 from tests.conftest import make_settings
 
 
@@ -42,11 +42,11 @@ def test_prune_deletes_only_ids_older_than_the_retention(db):
     _record(db, "discord:old", 86_400 + 60)
     _record(db, "slack:Ev-recent", 3_600)
     _record(db, "slack:Ev-now", 0)
-    assert processed_events.prune(db, 86_400) == 2
+    assert ProcessedEventRepo(db).prune(86_400) == 2
     assert _keys(db) == {"slack:Ev-recent", "slack:Ev-now"}
-    assert processed_events.prune(db, 86_400) == 0
+    assert ProcessedEventRepo(db).prune(86_400) == 0
     with pytest.raises(ValueError):
-        processed_events.prune(db, 0)  # would forget deliveries that may still be retried
+        ProcessedEventRepo(db).prune(0)  # would forget deliveries that may still be retried
 
 
 def test_the_worker_prunes_periodically(db, scratch_dir):

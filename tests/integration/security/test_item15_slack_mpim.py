@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 
 from adapters.slack.identity import event_location
+from adapters.testing.slack_server import TEAM, SlackSender
 from bot import access
 from bot.types import Location
-from adapters.testing.slack_server import TEAM, SlackSender
+from rag_engine.store import Store
 from tests.e2e.test_slack_app import section_texts, slack_for, write_docs
 
 HR = "# Salary bands\n\nThe confidential salary band for level L7 engineers is 212,000 to 248,000 dollars.\n"
@@ -22,7 +23,7 @@ def dm_granted(engine, tmp_path):
     (tmp_path / "private").mkdir()
     engine.ingest([write_docs(tmp_path / "private", {"bands.md": HR})], "hr", visibility="private")
     (hr,) = engine.collection_ids(["hr"])
-    access.set_access(engine.db, hr, "slack", "*", "dm", "grant")  # hr may be read in one's DM with the bot
+    access.set_access(Store(engine.db), hr, "slack", "*", "dm", "grant")  # hr may be read in one's DM with the bot
     return engine
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from itertools import pairwise
 
 import pytest
 
@@ -86,4 +88,75 @@ async def test_cancelled_request_keeps_its_slot_until_the_thread_finishes() -> N
     await asyncio.sleep(0.45)
     assert (await pool.generate("q3", [], [])).text == "answer to q3"
     assert gen.peak == 1
+    pool.close()
+
+
+class OverlapRecorder:
+    """Records every (start, end) of its generations, to check that none overlap."""
+
+    name = "recorder"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.spans: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+
+    def generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> GeneratedText:
+        start = time.perf_counter()
+        time.sleep(self.seconds)
+        with self._lock:
+            self.spans.append((start, time.perf_counter()))
+        return GeneratedText(text=f"answer to {question}", model=self.name)
+
+    def overlaps(self) -> int:
+        spans = sorted(self.spans)
+        return sum(later[0] < earlier[1] for earlier, later in pairwise(spans))
+
+
+def _in_threads(count: int, target: Callable[[int], object]) -> None:
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_blocking_callers_with_concurrency_one_never_overlap() -> None:
+    gen = OverlapRecorder(0.1)
+    pool = GenerationPool(gen, concurrency=1, queue_timeout_s=5.0)
+    answers: list[str] = []
+    _in_threads(4, lambda i: answers.append(pool.generate_blocking(f"q{i}", [], []).text))
+    assert sorted(answers) == [f"answer to q{i}" for i in range(4)]
+    assert len(gen.spans) == 4 and gen.overlaps() == 0
+
+
+def test_without_the_limit_the_recorder_sees_overlap() -> None:
+    """The control for the test above: the recorder does detect concurrent generations."""
+    gen = OverlapRecorder(0.1)
+    pool = GenerationPool(gen, concurrency=4, queue_timeout_s=5.0)
+    _in_threads(4, lambda i: pool.generate_blocking(f"q{i}", [], []))
+    assert gen.overlaps() >= 1
+
+
+def test_blocking_caller_times_out_with_generator_busy() -> None:
+    gen = SlowGenerator(0.5)
+    pool = GenerationPool(gen, concurrency=1, queue_timeout_s=0.1)
+    first = threading.Thread(target=pool.generate_blocking, args=("q1", [], []))
+    first.start()
+    time.sleep(0.05)
+    started = time.perf_counter()
+    with pytest.raises(GeneratorBusy, match=r"generator busy: no free slot within 0\.1 s"):
+        pool.generate_blocking("q2", [], [])
+    assert 0.09 <= time.perf_counter() - started < 0.4  # gave up at the timeout, not when the slot freed
+    first.join()
+    assert pool.generate_blocking("q3", [], []).text == "answer to q3" and gen.peak == 1
+
+
+async def test_blocking_and_async_callers_share_one_limit() -> None:
+    gen = SlowGenerator(0.1)
+    pool = GenerationPool(gen, concurrency=1, queue_timeout_s=5.0)
+    blocking = [asyncio.to_thread(pool.generate_blocking, f"b{i}", [], []) for i in range(3)]
+    awaiting = [pool.generate(f"a{i}", [], []) for i in range(3)]
+    results = await asyncio.gather(*blocking, *awaiting)
+    assert len(results) == 6 and gen.peak == 1
     pool.close()

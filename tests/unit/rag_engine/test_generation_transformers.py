@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def test_load_by_path_and_generate(models: dict[str, Path], tmp_path: Path, kind
     gen = TransformersGenerator(_settings(tmp_path, decoding=decoding), model=models[kind])
     assert isinstance(gen, Generator) and not gen.loaded  # lazy
     out = gen.generate(QUESTION, _hits(2), [Turn("user", "hi"), Turn("assistant", "hello")])
-    assert gen.is_seq2seq is (kind == "t5")
+    assert gen.handle.is_seq2seq is (kind == "t5")
     assert isinstance(out.text, str) and 1 <= out.completion_tokens <= 8
     assert out.prompt_version == PROMPT_VERSION and out.model == kind and out.adapter_version is None
     assert len(out.passages) == 2 and out.prompt_tokens > 0
@@ -94,14 +95,14 @@ def test_repetition_constraints_reach_generate(models: dict[str, Path], tmp_path
     kwargs = gen.generation_kwargs()
     assert kwargs["no_repeat_ngram_size"] == 2 and kwargs["repetition_penalty"] == 1.3
     _, new_ids = gen.generate_ids(gen.prompt_text(QUESTION, _hits(1)), max_new_tokens=24)
-    pairs = list(zip(new_ids, new_ids[1:]))
+    pairs = list(itertools.pairwise(new_ids))
     assert len(pairs) == len(set(pairs))  # no bigram twice
 
 
 def test_prompt_fits_context_with_long_passages(models: dict[str, Path], tmp_path: Path) -> None:
     settings = _settings(tmp_path, max_input_tokens=4096, max_new_tokens=40)
     gen = TransformersGenerator(settings, model=models["llama"])
-    assert gen.max_positions == 512 and gen.prompt_budget() == 512 - 40
+    assert gen.handle.max_positions == 512 and gen.prompt_budget() == 512 - 40
     hits = _hits(5, words=20)
     built = gen.build_prompt(QUESTION, hits, [])
     real_tokens = len(gen.tokenizer(gen.render(built.messages), add_special_tokens=False)["input_ids"])
@@ -126,42 +127,58 @@ def test_adapter_changes_logits_and_base_is_restored_exactly(models: dict[str, P
     gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
     assert isinstance(gen, AdapterSwitching)
     prompt = gen.prompt_text(QUESTION, _hits(1))
-    base = gen.next_token_logits(prompt)
+    base = gen.handle.next_token_logits(prompt)
 
     gen.load_adapter("v1", models["lora_a"])
-    assert gen.active_adapter is None and torch.equal(gen.next_token_logits(prompt), base)  # loading != activating
+    # loading is not activating
+    assert gen.active_adapter is None and torch.equal(gen.handle.next_token_logits(prompt), base)
     gen.set_active_adapter("v1")
-    with_a = gen.next_token_logits(prompt)
+    with_a = gen.handle.next_token_logits(prompt)
     assert not torch.allclose(with_a, base, atol=1e-3)
     assert gen.generate(QUESTION, _hits(1), []).adapter_version == "v1"
 
     gen.set_active_adapter(None)
-    assert torch.equal(gen.next_token_logits(prompt), base)
+    assert torch.equal(gen.handle.next_token_logits(prompt), base)
 
 
 def test_switch_between_two_adapters_without_reloading_base(models: dict[str, Path], tmp_path: Path) -> None:
     gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
     prompt = gen.prompt_text(QUESTION, _hits(1))
-    base = gen.next_token_logits(prompt)
+    base = gen.handle.next_token_logits(prompt)
     gen.load_adapter("2024.06.01-a", models["lora_a"], activate=True)  # dots are fine in versions
     peft_model = gen.model
     base_weight = peft_model.get_base_model().model.embed_tokens.weight
-    logits_a = gen.next_token_logits(prompt)
+    logits_a = gen.handle.next_token_logits(prompt)
     gen.load_adapter("b", models["lora_b"], activate=True)
-    logits_b = gen.next_token_logits(prompt)
+    logits_b = gen.handle.next_token_logits(prompt)
     assert not torch.allclose(logits_a, logits_b, atol=1e-3)
 
     gen.set_active_adapter("2024.06.01-a")
-    assert torch.equal(gen.next_token_logits(prompt), logits_a)
+    assert torch.equal(gen.handle.next_token_logits(prompt), logits_a)
     assert gen.model is peft_model and gen.model.get_base_model().model.embed_tokens.weight is base_weight
     assert sorted(gen.adapters) == ["2024.06.01-a", "b"]
 
     gen.unload_adapter("2024.06.01-a")  # active one: falls back to base
-    assert gen.active_adapter is None and torch.equal(gen.next_token_logits(prompt), base)
+    assert gen.active_adapter is None and torch.equal(gen.handle.next_token_logits(prompt), base)
     gen.set_active_adapter("b")
-    assert torch.equal(gen.next_token_logits(prompt), logits_b)
+    assert torch.equal(gen.handle.next_token_logits(prompt), logits_b)
     with pytest.raises(GenerationError, match="not loaded"):
         gen.set_active_adapter("2024.06.01-a")
+
+
+def test_unloading_the_last_adapter_restores_the_plain_base_model(models: dict[str, Path], tmp_path: Path) -> None:
+    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    prompt = gen.prompt_text(QUESTION, _hits(1))
+    plain = gen.model
+    base = gen.handle.next_token_logits(prompt)
+    gen.load_adapter("a", models["lora_a"], activate=True)
+    assert gen.model is not plain and gen.adapters == ["a"]
+    gen.unload_adapter("a")
+    assert gen.adapters == [] and gen.active_adapter is None
+    assert not hasattr(gen.model, "peft_config")  # the PeftModel wrapper is gone, not just disabled
+    assert torch.equal(gen.handle.next_token_logits(prompt), base)
+    gen.load_adapter("a", models["lora_a"], activate=True)  # and it can be loaded again
+    assert not torch.allclose(gen.handle.next_token_logits(prompt), base, atol=1e-3)
 
 
 def test_score_nll_is_mean_answer_nll_under_the_active_adapter(models: dict[str, Path], tmp_path: Path) -> None:
@@ -171,11 +188,11 @@ def test_score_nll_is_mean_answer_nll_under_the_active_adapter(models: dict[str,
     ids = gen.tokenizer(answer, add_special_tokens=False)["input_ids"] + [gen.tokenizer.eos_token_id]
     prompt_ids = gen.tokenizer(prompt, add_special_tokens=False)["input_ids"]  # templated: no extra BOS
     reference = -_sequence_logprob(gen, prompt_ids, ids) / len(ids)
-    assert gen.score_nll(prompt, answer) == pytest.approx(reference, rel=1e-4)
+    assert gen.handle.score_nll(prompt, answer) == pytest.approx(reference, rel=1e-4)
     gen.load_adapter("a", models["lora_a"], activate=True)
-    assert gen.score_nll(prompt, answer) != pytest.approx(reference, rel=1e-3)
+    assert gen.handle.score_nll(prompt, answer) != pytest.approx(reference, rel=1e-3)
     gen.set_active_adapter(None)
-    assert gen.score_nll(prompt, answer) == pytest.approx(reference, rel=1e-4)
+    assert gen.handle.score_nll(prompt, answer) == pytest.approx(reference, rel=1e-4)
 
 
 def test_broken_model_path_raises_generation_error_at_answer_time(tmp_path: Path) -> None:
@@ -214,8 +231,9 @@ def test_initial_adapter_is_active_after_lazy_load(models: dict[str, Path], tmp_
     gen = TransformersGenerator(_settings(tmp_path), model=models["llama"], adapter=("v1", models["lora_a"]))
     prompt = plain.prompt_text(QUESTION, _hits(1))
     assert gen.active_adapter is None and not gen.loaded
-    logits = gen.next_token_logits(prompt)  # first use loads model + adapter
-    assert gen.active_adapter == "v1" and not torch.allclose(logits, plain.next_token_logits(prompt), atol=1e-3)
+    assert gen.generate(QUESTION, _hits(1), []).adapter_version == "v1"  # first use loads model + adapter
+    logits = gen.handle.next_token_logits(prompt)
+    assert gen.active_adapter == "v1" and not torch.allclose(logits, plain.handle.next_token_logits(prompt), atol=1e-3)
 
 
 def test_broken_initial_adapter_falls_back_to_base_model(models: dict[str, Path], tmp_path: Path) -> None:

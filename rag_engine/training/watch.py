@@ -13,27 +13,20 @@ anyway, so a missed notification only delays the switch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-
-from sqlalchemy import select
+from typing import Any
 
 from rag_engine.generation.base import AdapterSwitching, Generator
 from rag_engine.settings import Settings
-from rag_engine.store import schema as t
 from rag_engine.store.database import Database
-from rag_engine.training.registry import NOTIFY_CHANNEL, base_model_id
+from rag_engine.store.lora_adapters import LoraAdapterRepo
+from rag_engine.training import registry
 
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True, slots=True)
-class _Wanted:
-    version: str | None
-    path: str | None
-    base_model: str | None
 
 
 class AdapterWatcher:
@@ -53,7 +46,6 @@ class AdapterWatcher:
         self._thread: threading.Thread | None = None
         self._failed: tuple[str | None, str] | None = None  # last failure, logged once
         self._lock = threading.Lock()
-        self._loaded_here: list[str] = []  # for generators that do not list their adapters
         self.last_error: str | None = None
 
     # -- one check -------------------------------------------------------------
@@ -63,11 +55,12 @@ class AdapterWatcher:
             gen = self._generator()
             if gen is None or not isinstance(gen, AdapterSwitching):
                 return None
-            wanted = self._wanted()
-            version, problem = wanted.version, None
-            if version is not None and wanted.base_model != base_model_id(self.settings):
-                problem = (f"adapter {version} was trained on {wanted.base_model!r}, not on the configured "
-                           f"{base_model_id(self.settings)!r}; answering with the base model")
+            wanted = registry.active(self.db)
+            version, problem = (wanted.version if wanted else None), None
+            base_model = registry.base_model_id(self.settings)
+            if wanted is not None and wanted.base_model != base_model:
+                problem = (f"adapter {wanted.version} was trained on {wanted.base_model!r}, not on the configured "
+                           f"{base_model!r}; answering with the base model")
                 self._fail(version, problem)
                 version = None
             previous = gen.active_adapter
@@ -76,9 +69,8 @@ class AdapterWatcher:
                     self._failed, self.last_error = None, None
                 return version
             try:
-                if version is not None and version not in self._loaded(gen):
-                    gen.load_adapter(version, wanted.path)  # type: ignore[arg-type]
-                    self._loaded_here.append(version)
+                if wanted is not None and version is not None and version not in gen.adapters:
+                    gen.load_adapter(version, wanted.path)
                 gen.set_active_adapter(version)
             except Exception as exc:  # noqa: BLE001 - a bad adapter must not take the bot down
                 self._fail(version, f"cannot switch to adapter {version}: {type(exc).__name__}: {exc}")
@@ -98,31 +90,18 @@ class AdapterWatcher:
             self._fail(None, f"adapter check failed: {type(exc).__name__}: {exc}")
             return None
 
-    def _wanted(self) -> _Wanted:
-        a = t.adapters.c
-        with self.db.connect() as conn:
-            row = conn.execute(select(a.version, a.path, a.base_model).where(a.status == "active")).first()
-        return _Wanted(row.version, row.path, row.base_model) if row else _Wanted(None, None, None)
-
     def _fail(self, version: str | None, message: str) -> None:
         self.last_error = message
         if self._failed != (version, message):
             log.error("%s", message)
             self._failed = (version, message)
 
-    def _unload_old(self, gen: object, keep: set[str | None]) -> None:
+    @staticmethod
+    def _unload_old(gen: AdapterSwitching, keep: set[str | None]) -> None:
         """Free adapters other than the active one and the one it replaced (kept for a quick rollback)."""
-        unload = getattr(gen, "unload_adapter", None)
-        if unload is None:
-            return
-        for version in self._loaded(gen):
+        for version in gen.adapters:
             if version not in keep:
-                unload(version)
-                self._loaded_here = [v for v in self._loaded_here if v != version]
-
-    def _loaded(self, gen: object) -> list[str]:
-        listed = getattr(gen, "adapters", None)
-        return list(listed) if listed is not None else list(self._loaded_here)
+                gen.unload_adapter(version)
 
     # -- background ------------------------------------------------------------
     def start(self) -> None:
@@ -152,16 +131,8 @@ class _Listener:
     """Waits for ``NOTIFY ragbot_adapters`` (or a timeout); falls back to sleeping."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
-        self._conn = None
-
-    def _connect(self):  # noqa: ANN202
-        import psycopg
-
-        url = self._db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
-        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        return conn
+        self._repo = LoraAdapterRepo(db)
+        self._conn: Any = None  # the psycopg connection, opened on first wait
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
         deadline = time.monotonic() + timeout
@@ -171,7 +142,7 @@ class _Listener:
                 return
             try:
                 if self._conn is None:
-                    self._conn = self._connect()
+                    self._conn = self._repo.listen()
                 for _ in self._conn.notifies(timeout=min(left, 1.0), stop_after=1):
                     return
             except Exception:  # noqa: BLE001 - no LISTEN (e.g. a transaction pooler): poll only
@@ -180,9 +151,7 @@ class _Listener:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # a dead connection needs no goodbye
                 self._conn.close()
-            except Exception:  # noqa: BLE001
-                pass
             self._conn = None
 

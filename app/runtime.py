@@ -9,14 +9,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core import BotCore
 from app.health import HealthServer
 from app.housekeeping import Housekeeping
 from app.logging_setup import configure_logging
-from rag_engine.generation.base import AdapterSwitching
-from rag_engine.training.watch import AdapterWatcher
+from bot.core import BotCore
 from rag_engine.engine import RagEngine
+from rag_engine.generation.base import AdapterSwitching
 from rag_engine.settings import Settings
+from rag_engine.training.watch import AdapterWatcher
 
 log = logging.getLogger(__name__)
 

@@ -97,7 +97,7 @@ class Worker:
             result = self.handlers[job.kind](ctx)
         except TrainingInterrupted as exc:
             return self._interrupted(job, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a failed job is recorded, the worker carries on
+        except Exception as exc:
             if self.lost.is_set():
                 return JobRun(job.id, job.kind, "lost", error=str(exc))
             log.exception("job %d failed", job.id)

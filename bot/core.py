@@ -127,7 +127,7 @@ class BotCore:
             answer = self.engine.answer(question, scope, history.turns)
         except DatabaseUnavailable:
             raise
-        except Exception as exc:  # noqa: BLE001 - the user gets an honest message with an id to quote
+        except Exception as exc:
             log.exception("answering failed")
             metrics.observe_error("answer")
             interaction_id = self.writes.log_interaction(ctx, question, None, scope,
@@ -247,7 +247,7 @@ class BotCore:
         except DatabaseUnavailable:
             result = ActionResult(False, UNAVAILABLE)
             raise
-        except Exception as exc:  # noqa: BLE001 - the admin and the audit trail both learn of the failure
+        except Exception as exc:
             log.exception("admin command %s failed", command.name)
             result = ActionResult(False, redact_secrets(f"Sorry, `{command.name}` failed unexpectedly "
                                                         f"({type(exc).__name__}: {str(exc)[:200]})."))

@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rag_engine import collections as cols
-from rag_engine.training.watch import AdapterWatcher
 from rag_engine.attribution import rejection, support
-from rag_engine.generation.ask_back import clarifying_question
-from rag_engine.generation.citations import parse_citations
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
 from rag_engine.followup import standalone_question
+from rag_engine.generation.ask_back import clarifying_question
 from rag_engine.generation.base import Generator, GeneratorBusy, fallback_code
+from rag_engine.generation.citations import parse_citations
 from rag_engine.generation.pool import GenerationPool
 from rag_engine.ingest import Ingestor, Progress
 from rag_engine.redact import redact_secrets
@@ -29,8 +28,18 @@ from rag_engine.store import Store as Store  # re-exported: the bot core's type 
 from rag_engine.store.database import Database as Database  # re-exported: the type of ``engine.db``
 from rag_engine.store.migrate import ensure_schema
 from rag_engine.tables import restore_tables
-from rag_engine.types import (Answer, AnswerStatus, FallbackCode, GeneratedText, IngestReport, Record, SearchHit,
-                              SearchMode, Turn)
+from rag_engine.training.watch import AdapterWatcher
+from rag_engine.types import (
+    Answer,
+    AnswerStatus,
+    FallbackCode,
+    GeneratedText,
+    IngestReport,
+    Record,
+    SearchHit,
+    SearchMode,
+    Turn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +62,8 @@ class RagEngine:
         *,
         db: Database | None = None,
         embedder: Embedder | None = None,
-        generator: Generator | None | object = _UNSET,
-        reranker: Reranker | None | object = _UNSET,
+        generator: Generator | object | None = _UNSET,
+        reranker: Reranker | object | None = _UNSET,
         auto_migrate: bool | None = None,
     ) -> None:
         self.settings = settings

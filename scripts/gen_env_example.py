@@ -212,7 +212,7 @@ def describe_type(annotation: object) -> tuple[str, bool]:
     return getattr(annotation, "__name__", str(annotation)), False
 
 
-def env_default(field) -> str:  # noqa: ANN001 - a pydantic FieldInfo
+def env_default(field) -> str:
     if field.default_factory is not None:
         value = field.default_factory()
         if isinstance(value, list):

@@ -14,12 +14,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from app.cli import core  # noqa: E402  (registration side effects)
-from app.cli import slack  # noqa: E402
-from app.cli import discord  # noqa: E402
-from app.cli import collections  # noqa: E402
+from app.cli import (  # noqa: E402
+    collections,
+    core,
+    discord,
+    feedback,
+    lora,
+    slack,
+    worker,
+)
 from app.cli import eval as eval_cli  # noqa: E402
-from app.cli import feedback, lora, worker  # noqa: E402
 
 core.register(app)
 eval_cli.register(app)

@@ -5,7 +5,7 @@ chat locations may read them. Every change is written to the audit log (actor
 from __future__ import annotations
 
 import getpass
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -17,7 +17,7 @@ collections_app = typer.Typer(help="Collections and which channels may read them
 PlatformOpt = Annotated[str, typer.Option("--platform", "-p", help="slack, discord, cli or * (every platform).")]
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w",
                                            help="Slack team id / Discord guild id, or * (every one).")]
-ChannelOpt = Annotated[Optional[str], typer.Option("--channel", "-c", help="Channel id, or * (every channel).")]
+ChannelOpt = Annotated[str | None, typer.Option("--channel", "-c", help="Channel id, or * (every channel).")]
 DmOpt = Annotated[bool, typer.Option("--dm", help="Every direct message on the platform instead of a channel "
                                                  "(DM rules name no workspace).")]
 
@@ -104,7 +104,7 @@ def list_collections() -> None:
 def create(
     name: str,
     private: Annotated[bool, typer.Option("--private", help="Readable only where granted.")] = False,
-    training: Annotated[Optional[bool], typer.Option("--training/--no-training",
+    training: Annotated[bool | None, typer.Option("--training/--no-training",
                                                      help="Use its feedback for retraining (default: public only).")]
     = None,
 ) -> None:
@@ -127,8 +127,8 @@ def create(
 @friendly_errors
 def set_collection(
     name: str,
-    private: Annotated[Optional[bool], typer.Option("--private/--public", help="Change the visibility.")] = None,
-    training: Annotated[Optional[bool], typer.Option("--training/--no-training", help="Allow retraining on it.")]
+    private: Annotated[bool | None, typer.Option("--private/--public", help="Change the visibility.")] = None,
+    training: Annotated[bool | None, typer.Option("--training/--no-training", help="Allow retraining on it.")]
     = None,
 ) -> None:
     """Change a collection's visibility or training permission.

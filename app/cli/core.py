@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -112,8 +112,8 @@ def print_ingest_report(report: IngestReport) -> None:
 @friendly_errors
 def search(
     query: str,
-    mode: Annotated[Optional[str], typer.Option(help="vector | lexical | hybrid")] = None,
-    collection: Annotated[Optional[list[str]], typer.Option("--collection", "-c")] = None,
+    mode: Annotated[str | None, typer.Option(help="vector | lexical | hybrid")] = None,
+    collection: Annotated[list[str] | None, typer.Option("--collection", "-c")] = None,
     k: Annotated[int, typer.Option("-k")] = 5,
 ) -> None:
     """Show the ranked chunks for a query."""
@@ -136,7 +136,7 @@ def search(
 @friendly_errors
 def ask(
     question: str,
-    collection: Annotated[Optional[list[str]], typer.Option("--collection", "-c")] = None,
+    collection: Annotated[list[str] | None, typer.Option("--collection", "-c")] = None,
     extractive: Annotated[bool, typer.Option(help="Skip the language model.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as one JSON object.")] = False,
 ) -> None:

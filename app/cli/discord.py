@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,14 +18,14 @@ def discord_bot(
     sync_commands: Annotated[bool, typer.Option(
         "--sync-commands/--no-sync-commands",
         help="Register /ask and /ragbot-admin with Discord at start-up (needed once, and after upgrades).")] = True,
-    guild: Annotated[Optional[int], typer.Option(  # noqa: UP007 - typer needs Optional here
+    guild: Annotated[int | None, typer.Option(
         help="Register the commands in this guild only: they appear at once (global ones can take a while).")]
     = None,
 ) -> None:
     """Run the Discord bot: @mentions, DMs, /ask, 👍/👎 and corrections, /ragbot-admin."""
     from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, serve
-    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
     from app.runtime import BotRuntime
+    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
 
     s = settings()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -29,14 +29,14 @@ def _progress() -> Progress:
 @friendly_errors
 def eval_retrieval(
     directory: Annotated[Path, typer.Argument(help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
-    collection: Annotated[Optional[str], typer.Option("--collection", "-c",
+    collection: Annotated[str | None, typer.Option("--collection", "-c",
                           help="Collection to ingest into (default: eval-<data set>-<embedding backend>).")] = None,
     split: Annotated[str, typer.Option(help="qrels file to use")] = "test",
-    mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m",
+    mode: Annotated[list[str] | None, typer.Option("--mode", "-m",
                     help="vector | lexical | hybrid | hybrid+rerank (repeatable; default all available)")] = None,
-    max_queries: Annotated[Optional[int], typer.Option(help="Evaluate only the first N judged queries.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="Write a PNG of metrics and latency per mode.")] = None,
+    max_queries: Annotated[int | None, typer.Option(help="Evaluate only the first N judged queries.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of metrics and latency per mode.")] = None,
 ) -> None:
     """nDCG@10, Recall@10/100, MRR@10 and latency per search mode on a BEIR data set."""
     from rag_engine.eval.beir import load_beir
@@ -90,13 +90,13 @@ def print_retrieval_table(result) -> None:
 @friendly_errors
 def eval_answers(
     qa_file: Annotated[Path, typer.Argument(help='JSON lines: {"question", "answer", "source"?}')],
-    collection: Annotated[Optional[list[str]], typer.Option("--collection", "-c",
+    collection: Annotated[list[str] | None, typer.Option("--collection", "-c",
                           help="Collection(s) to answer from (repeatable; default all).")] = None,
-    k: Annotated[Optional[int], typer.Option("-k", help="Passages retrieved per question (hit@k).")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Passages retrieved per question (hit@k).")] = None,
     extractive: Annotated[bool, typer.Option(help="Skip the language model.")] = False,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write summary and rows as JSON.")] = None,
-    html_out: Annotated[Optional[Path], typer.Option("--html", help="Write the per-question table as HTML.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write summary and rows as JSON.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write the per-question table as HTML.")] = None,
 ) -> None:
     """Exact match, token F1, ROUGE-L, BLEU, citation and retrieval hit rates, abstentions, latency."""
     from rag_engine.eval.answer_eval import evaluate_answers, load_qa, write_html

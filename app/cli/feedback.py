@@ -7,7 +7,7 @@ like ``/ragbot-admin feedback approve|reject`` in chat.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -59,9 +59,9 @@ def export(
 @feedback_app.command("review")
 @friendly_errors
 def review(
-    approve: Annotated[Optional[list[str]], typer.Option(
+    approve: Annotated[list[str] | None, typer.Option(
         "--approve", help="Correction ids to approve as training data (repeat, or separate with commas).")] = None,
-    reject: Annotated[Optional[list[str]], typer.Option(
+    reject: Annotated[list[str] | None, typer.Option(
         "--reject", help="Correction ids to reject (repeat, or separate with commas).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many pending corrections to list.")] = 50,
 ) -> None:
@@ -117,7 +117,7 @@ def _ids(values: list[str] | None) -> list[int]:
 @friendly_errors
 def import_(
     path: Annotated[Path, typer.Argument(help="JSONL: question, answer, optional source and collection.")],
-    collection: Annotated[Optional[str], typer.Option("--collection", "-c",
+    collection: Annotated[str | None, typer.Option("--collection", "-c",
                                                       help="Collection for lines that name none.")] = None,
 ) -> None:
     """Store existing Q&A pairs as curated examples for the next retrain."""

@@ -27,9 +27,9 @@ def slack(
     from adapters.slack import SlackConfigError, build_app, check_credentials
     from adapters.slack.clients import web_client
     from adapters.slack.server import check_token, serve_http, serve_socket_mode
-    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
     from app.logging_setup import configure_logging
     from app.runtime import BotRuntime
+    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
 
     s = settings()
     try:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.lora import open_db
 from app.cli.common import console, friendly_errors, settings, setup_logging, stopped_while_starting
+from app.cli.lora import open_db
 
 if TYPE_CHECKING:
     from app.worker import Worker
@@ -27,8 +27,8 @@ def worker(
     """Claim and run jobs until stopped (Ctrl-C / SIGTERM checkpoint a running retrain and requeue it)."""
     s = settings()
     setup_logging(s)
-    from bot.lifecycle import sigterm_interrupts
     from app.worker import Worker
+    from bot.lifecycle import sigterm_interrupts
 
     try:
         with sigterm_interrupts(), open_db() as db:  # the job loop installs its own handlers (below)

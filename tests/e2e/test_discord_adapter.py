@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from adapters.discord import RagbotClient
+from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
 from bot.core import BotCore
 from bot.sanitize import ZWSP
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
-from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
 
 DOCS = {
     "expenses.md": "# Expenses\n\nExpense reports must be submitted within 30 days of purchase. Your manager "

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from adapters.discord import RagbotClient
+from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
 from bot.core import BotCore
 from rag_engine.engine import RagEngine
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
 from rag_engine.store.migrate import ensure_schema
 from tests.conftest import make_settings
-from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
 
 
 @pytest.fixture()

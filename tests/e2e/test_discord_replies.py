@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
+from adapters.testing.discord_gateway import action_rows_custom_ids
 from bot import messages
 from bot.answer_codes import AnswerCodes
-from adapters.testing.discord_gateway import action_rows_custom_ids
 from tests.e2e.test_discord_adapter import (  # noqa: F401 - fake, docs_engine, discord_settings, start_client: fixtures
     QUESTION,
     admin_command,

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from adapters.slack.blocks import ACTION_CORRECT, ACTION_VOTE_DOWN, ACTION_VOTE_UP, CORRECTION_BLOCK, CORRECTION_INPUT
 from adapters.slack.handlers import WORKING_REACTION, WORKING_TEXT
+from adapters.testing.slack_server import MockSlackApi, SlackSender, serving
 from bot.core import ASK_USAGE, BotCore
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
-from adapters.testing.slack_server import MockSlackApi, SlackSender, serving
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 

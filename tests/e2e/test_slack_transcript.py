@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from adapters.slack.blocks import ACTION_CORRECT, ACTION_VOTE_DOWN, ACTION_VOTE_UP
 from adapters.slack.handlers import WORKING_REACTION, WORKING_TEXT
+from adapters.testing.slack_server import SlackSender
 from bot.fallback_notes import NOTES
 from bot.messages import ADMIN_ONLY, ASK_USAGE
 from rag_engine.store import schema as t
 from rag_engine.types import FallbackCode
 from tests.conftest import EXAMPLES, ROOT
-from adapters.testing.slack_server import SlackSender
 from tests.e2e.test_slack_app import Slack, slack_for
 
 DINNER = "what's the expense limit for a team dinner?"

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.discord import RagbotClient
+from adapters.testing.discord_gateway import FakeDiscord, connect
 from bot.core import BotCore
 from rag_engine.engine import RagEngine
 from tests.conftest import make_settings
-from adapters.testing.discord_gateway import FakeDiscord, connect
 from tests.e2e.test_discord_adapter import deliver, mention, posted
 from tests.e2e.test_slack_app import section_texts, slack_for
 

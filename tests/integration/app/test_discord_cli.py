@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, intents, serve
+from adapters.testing.discord_gateway import TOKEN, FakeDiscord, connect
 from app.cli import app
 from bot.core import BotCore
 from tests.conftest import make_settings
-from adapters.testing.discord_gateway import TOKEN, FakeDiscord, connect
 
 
 def test_missing_token_stops_with_a_clear_message(tmp_path, monkeypatch):

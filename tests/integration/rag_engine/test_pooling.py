@@ -179,9 +179,8 @@ def test_statement_timeout_cancels_a_runaway_query(pooled_url, tmp_path):
     try:
         with db.begin() as conn:
             assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "200ms"
-        with pytest.raises(OperationalError, match="statement timeout"):
-            with db.begin() as conn:
-                conn.execute(text("SELECT pg_sleep(5)"))
+        with pytest.raises(OperationalError, match="statement timeout"), db.begin() as conn:
+            conn.execute(text("SELECT pg_sleep(5)"))
         assert db.ping()  # the pool recovers: the connection is still usable
     finally:
         db.dispose()

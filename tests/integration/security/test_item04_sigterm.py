@@ -24,10 +24,10 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from adapters.testing.slack_server import TEAM, MockSlackApi, SlackSender
 from rag_engine.settings import Settings
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
-from adapters.testing.slack_server import TEAM, MockSlackApi, SlackSender
 
 ROOT = Path(__file__).resolve().parents[3]
 SIGNING_SECRET = "item04-signing-secret"
@@ -269,8 +269,8 @@ class _SlowModel:
 def test_in_flight_asks_finish_and_unwritable_writes_are_counted(tmp_path, embedder, caplog):
     """In process: the ask being answered at SIGTERM is answered and logged, a later one is refused, and a
     write that cannot reach the database by the deadline is given up, logged and counted."""
-    from bot.lifecycle import SHUTTING_DOWN, serve_until_stopped
     from app.runtime import BotRuntime
+    from bot.lifecycle import SHUTTING_DOWN, serve_until_stopped
     from bot.types import Actor, AskRequest, Location
     from bot.write_queue import GIVEN_UP
     from rag_engine.engine import RagEngine
@@ -331,8 +331,8 @@ class _StuckModel:
 
 
 def test_a_request_still_running_at_the_deadline_is_abandoned_and_counted(tmp_path, embedder, caplog):
-    from bot.lifecycle import ABANDONED, serve_until_stopped
     from app.runtime import BotRuntime
+    from bot.lifecycle import ABANDONED, serve_until_stopped
     from bot.types import Actor, AskRequest, Location
     from rag_engine.engine import RagEngine
     from rag_engine.store.database import Database

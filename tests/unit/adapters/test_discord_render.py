@@ -20,8 +20,8 @@ from adapters.discord.render import (
     split_text,
 )
 from adapters.discord.views import CUSTOM_ID_TEMPLATE, FeedbackButton, feedback_view
-from bot.types import ActionResult, Reply, SourceRef
 from adapters.testing.discord_gateway import message_limit_problem
+from bot.types import ActionResult, Reply, SourceRef
 
 
 def words(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -79,11 +80,12 @@ def write_report(db: Database, settings: Settings, out: Path) -> Path:
 
 # -- charts ------------------------------------------------------------------------
 def _feedback_chart(daily: list[DailyFeedback]) -> bytes:
+    import numpy as np
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(9, 3.6))
     ax = fig.add_subplot()
-    days = [d.day for d in daily]
+    days = np.array([d.day for d in daily], dtype="datetime64[D]")  # matplotlib's date axis reads datetime64
     ax.plot(days, [d.up for d in daily], marker="o", label="up votes", color="#2a9d4b")
     ax.plot(days, [d.down for d in daily], marker="o", label="down votes", color="#d1495b")
     ax.plot(days, [d.corrections for d in daily], marker="o", label="corrections", color="#3066be")
@@ -103,9 +105,11 @@ def _adapter_chart(adapters: list[AdapterRecord]) -> bytes:
     ax = fig.add_subplot()
     x = list(range(len(shown)))
     colors = {"active": "#2a9d4b", "rejected": "#d1495b", "retired": "#999", "candidate": "#3066be"}
-    ax.plot(x, [_nll(a, "base") for a in shown], linestyle="--", color="#555", label="base model")
-    ax.plot(x, [_nll(a, "candidate") for a in shown], color="#3066be", label="candidate")
-    ax.scatter(x, [_nll(a, "candidate") for a in shown], c=[colors.get(a.status, "#3066be") for a in shown],
+    base = [_nll_or_nan(a, "base") for a in shown]  # NaN: a gap in the line where no score was recorded
+    candidate = [_nll_or_nan(a, "candidate") for a in shown]
+    ax.plot(x, base, linestyle="--", color="#555", label="base model")
+    ax.plot(x, candidate, color="#3066be", label="candidate")
+    ax.scatter(x, candidate, c=[colors.get(a.status, "#3066be") for a in shown],
                zorder=3, s=40)
     ax.set_xticks(x, [f"{a.version}\n{a.status}" for a in shown], fontsize=8)
     ax.set_ylabel("held-out NLL / token (lower is better)")
@@ -158,6 +162,11 @@ def _nll(adapter: AdapterRecord, which: str) -> float | None:
     scores = adapter.metrics.get(which) or {}
     value = scores.get("nll") if isinstance(scores, dict) else None
     return float(value) if value is not None else None
+
+
+def _nll_or_nan(adapter: AdapterRecord, which: str) -> float:
+    value = _nll(adapter, which)
+    return math.nan if value is None else value
 
 
 def _fmt(value: float | None) -> str:

@@ -24,7 +24,7 @@ from rag_engine import jobs
 from rag_engine.scope import CollectionScope
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 log = logging.getLogger(__name__)
 

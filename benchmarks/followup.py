@@ -34,7 +34,7 @@ from rag_engine.engine import RagEngine
 from rag_engine.followup import standalone_question
 from rag_engine.scope import CollectionScope
 from rag_engine.settings import Settings
-from rag_engine.types import SearchHit, Turn
+from rag_engine.values import SearchHit, Turn
 
 COLLECTION = "handbook"
 

@@ -23,7 +23,7 @@ from rich.table import Table
 from rag_engine.generation.models import default_model_dir, is_converted, resolve_generator_model
 from rag_engine.generation.transformers_backend import TransformersGenerator
 from rag_engine.settings import DEFAULT_GENERATOR_MODEL, Settings
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 _HANDBOOK = {
     "Vacation policy": [

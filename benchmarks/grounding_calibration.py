@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from rag_engine.attribution import rejection, support
 from rag_engine.embedding import build_embedder
 from rag_engine.settings import Settings
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 CHECKS = {"similarity only (before)": False, "amounts held strictly (now)": True}
 

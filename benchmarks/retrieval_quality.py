@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag_engine.engine import RagEngine
 from rag_engine.eval.beir import BeirDataset, doc_id_of, load_beir
-from rag_engine.eval.metrics import latency_summary
+from rag_engine.eval.scores import latency_summary
 from rag_engine.eval.retrieval_eval import EVAL_DEPTH, evaluate_run, ingest_dataset, plot_retrieval, run_mode
 from rag_engine.retrieval import Retriever, convex, rrf
 from rag_engine.settings import Settings

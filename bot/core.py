@@ -5,8 +5,11 @@ sanitization, logging of interactions and feedback) lives on this side."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from bot import access, admin_ops, messages, metrics
@@ -29,7 +32,7 @@ from rag_engine.errors import DatabaseUnavailable
 from rag_engine.generation.citations import cited_sources
 from rag_engine.interactions import History, InteractionContext, thread_history
 from rag_engine.settings import Settings
-from rag_engine.types import Answer, AnswerStatus, Citation
+from rag_engine.values import Answer, AnswerStatus, Citation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,6 +61,9 @@ class BotCore:
         # interaction and feedback writes: retried, queued while the database is away
         self.writes = DurableWrites(self.store, settings)
         self.in_flight = InFlight()  # closed when the process stops: see bot/lifecycle.py
+        # asks get threads of their own: in the default executor (min(32, cores + 4) threads) a burst of asks
+        # would wait there untimed, before the generation pool's queue timeout could answer them extractively
+        self._ask_threads = ThreadPoolExecutor(max_workers=settings.ask_threads, thread_name_prefix="ragbot-ask")
         self.codes = AnswerCodes.from_settings(settings)  # the short ids users see instead of interaction ids
 
     # -- asking ------------------------------------------------------------------
@@ -77,7 +83,7 @@ class BotCore:
         if wait:
             return Reply("rate_limited", messages.rate_limited(wait), retry_after_s=wait)
         try:
-            return await asyncio.to_thread(self._answer, req, question)
+            return await self._in_ask_thread(self._answer, req, question)
         except DatabaseUnavailable:
             metrics.observe_error("database")
             return Reply("error", UNAVAILABLE)
@@ -99,7 +105,13 @@ class BotCore:
 
     def close(self, flush_timeout_s: float = 5.0) -> None:
         """Give writes queued during a database outage up to ``flush_timeout_s`` to land."""
+        self._ask_threads.shutdown(wait=False)
         self.writes.close(flush_timeout_s)
+
+    async def _in_ask_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``asyncio.to_thread`` on the asks' own threads (context variables travel along, as there)."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._ask_threads, call)
 
     async def _first_delivery_or_unknown(self, req: AskRequest) -> bool:
         """False only for a delivery already seen; with the database away it cannot tell, and the

@@ -7,7 +7,7 @@ and is never told "the model was unavailable" when the model was merely overrule
 
 from __future__ import annotations
 
-from rag_engine.types import FallbackCode
+from rag_engine.values import FallbackCode
 
 _QUOTED = "Quoted from the documents"
 

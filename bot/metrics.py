@@ -19,7 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from rag_engine.types import Answer, AnswerStatus
+from rag_engine.values import Answer, AnswerStatus
 
 # Our own registry (not prometheus-client's global one) so a library that
 # registers metrics of its own cannot collide with ours or leak into /metrics.
@@ -28,7 +28,7 @@ ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 GCCollector(registry=REGISTRY)
 
-STAGES = ("retrieve", "generate", "total")
+STAGES = ("retrieve", "queue", "generate", "total")
 FEEDBACK_KINDS = ("up", "down", "correction")
 # Retrieval takes milliseconds, CPU generation tens of seconds: cover both.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)

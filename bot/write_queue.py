@@ -39,7 +39,7 @@ from rag_engine.feedback import VoteOutcome, record_correction, record_vote
 from rag_engine.interactions import History, InteractionContext, log_interaction, set_thread
 from rag_engine.scope import CollectionScope
 from rag_engine.settings import Settings
-from rag_engine.types import Answer
+from rag_engine.values import Answer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

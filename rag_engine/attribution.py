@@ -22,7 +22,7 @@ import numpy as np
 from rag_engine.chunking import split_sentences
 from rag_engine.embedding import Embedder
 from rag_engine.quantities import amounts, keeps_amounts
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 MIN_SIMILARITY = 0.5
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")

@@ -27,9 +27,9 @@ from rag_engine.settings import Settings
 from rag_engine.store import Store as Store  # re-exported: the bot core's type for ``engine.store``
 from rag_engine.store.database import Database as Database  # re-exported: the type of ``engine.db``
 from rag_engine.store.migrate import ensure_schema
-from rag_engine.tables import restore_tables
+from rag_engine.pipe_tables import restore_tables
 from rag_engine.training.watch import AdapterWatcher
-from rag_engine.types import (
+from rag_engine.values import (
     Answer,
     AnswerStatus,
     FallbackCode,

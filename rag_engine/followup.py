@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 
 from rag_engine.generation.ask_back import STOPWORDS, content_words
-from rag_engine.types import Turn
+from rag_engine.values import Turn
 
 # Words that say a question leans on the previous one.
 _OPENERS = re.compile(r"^\s*(?:and|or|but|also|so|then|what about|how about|what if|same)\b", re.IGNORECASE)

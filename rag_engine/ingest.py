@@ -27,7 +27,7 @@ from rag_engine.parse_worker import read_document_within
 from rag_engine.parsing import SUPPORTED_SUFFIXES, ParsedDocument, ParseError, Section, parse_bytes
 from rag_engine.settings import Settings
 from rag_engine.store import Store
-from rag_engine.types import IngestReport, Record
+from rag_engine.values import IngestReport, Record
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from rag_engine.redact import redact_secrets
 from rag_engine.scope import CollectionScope
 from rag_engine.store.database import Database
 from rag_engine.store.interactions import InteractionRepo
-from rag_engine.types import Answer, AnswerStatus, Turn
+from rag_engine.values import Answer, AnswerStatus, Turn
 
 ERROR_STATUS = AnswerStatus.ERROR.value
 

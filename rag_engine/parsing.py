@@ -309,7 +309,7 @@ def parse_html(text: str, fallback_title: str) -> ParsedDocument:
     md: list[str] = []
     in_table = False  # the last block kept was a table row
     for el in _outermost(root, _HTML_BLOCKS):  # an inner block's text is part of its outer block's
-        if el.name == "tr":  # a Markdown table row, so answers can quote rows by column (rag_engine.tables)
+        if el.name == "tr":  # a Markdown table row, so answers can quote rows by column (rag_engine.pipe_tables)
             cells = [" ".join(c.get_text(" ", strip=True).split()) for c in _outermost(el, _HTML_CELLS)]
             if any(cells):
                 row = "| " + " | ".join(cells) + " |"

@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 
 from rag_engine.settings import Settings
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 log = logging.getLogger(__name__)
 

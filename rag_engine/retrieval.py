@@ -18,7 +18,7 @@ from rag_engine.embedding import Embedder
 from rag_engine.scope import CollectionScope
 from rag_engine.settings import Settings
 from rag_engine.store.chunks import ChunkRepo, ChunkSearch
-from rag_engine.types import SearchHit, SearchMode
+from rag_engine.values import SearchHit, SearchMode
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 PROMPT_INJECTION = "prompt_injection"
 

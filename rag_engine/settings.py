@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     max_answer_chars: int = 3500
     answer_ephemeral: bool = False
     write_queue_size: int = 10_000
+    ask_threads: int = Field(
+        default=32, ge=1, description="Asks one bot process works on at once (threads). Generations among them are "
+        "still limited by RAGBOT_GENERATION_CONCURRENCY; an ask waiting longer than RAGBOT_GENERATION_QUEUE_TIMEOUT_S "
+        "for a generation gets the extractive answer.")
     ingest_roots: CommaList = Field(
         default_factory=list, description="Folders `/ragbot-admin ingest` may read (absolute paths; no symbolic "
         "links or `..` below them). Empty = ingesting from chat is off; `ragbot ingest` on the host is not limited.")

@@ -8,7 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord import commands, handlers
+from adapters.discord import handlers, slash_commands
 from adapters.discord.context import ConversationTracker
 from adapters.discord.delivery import NO_MENTIONS
 from adapters.discord.views import FeedbackAction, FeedbackButton
@@ -67,7 +67,7 @@ class RagbotClient(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self.sync_commands = sync_commands
         self.sync_guild_id = sync_guild_id
-        commands.register(self.tree)
+        slash_commands.register(self.tree)
         apply_api_base(settings)
 
     async def setup_hook(self) -> None:

@@ -6,7 +6,7 @@ embed characters per message. Long answers are split on paragraph, line or
 word boundaries (never inside a code fence without closing and reopening it);
 sources go into embeds after the text; the feedback buttons go on the very last
 message so they sit under the whole answer. Markdown tables, which Discord
-cannot show, become aligned code blocks first (:mod:`adapters.discord.tables`).
+cannot show, become aligned code blocks first (:mod:`adapters.discord.table_blocks`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import discord
 
-from adapters.discord.markdown import to_discord, unlink
-from adapters.discord.tables import tables_as_code
+from adapters.discord.markup import to_discord, unlink
+from adapters.discord.table_blocks import tables_as_code
 from bot.markdown import CitedUrls
 from bot.types import ActionResult, Reply, SourceRef
 

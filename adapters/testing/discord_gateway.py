@@ -136,13 +136,14 @@ class FakeDiscord:
     # -- gateway payloads ------------------------------------------------------------------------
     def guild_create(self) -> dict[str, Any]:
         everyone = {"id": self.guild_id, "name": "@everyone", "permissions": str(MEMBER_PERMS)}
-        roles = [everyone,
-                 {"id": self.manager_role, "name": "managers", "permissions": str(MANAGE_GUILD)},
-                 {"id": self.helper_role, "name": "helpers", "permissions": "0"},
-                 {"id": self.bot_role, "name": "ragbot", "permissions": str(MEMBER_PERMS), "managed": True,
-                  "tags": {"bot_id": self.bot.id}}]
+        base_roles: list[dict[str, Any]] = [
+            everyone,
+            {"id": self.manager_role, "name": "managers", "permissions": str(MANAGE_GUILD)},
+            {"id": self.helper_role, "name": "helpers", "permissions": "0"},
+            {"id": self.bot_role, "name": "ragbot", "permissions": str(MEMBER_PERMS), "managed": True,
+             "tags": {"bot_id": self.bot.id}}]
         roles = [{"color": 0, "colors": {"primary_color": 0}, "hoist": False, "position": i, "managed": False,
-                  "mentionable": False, "flags": 0, **r} for i, r in enumerate(roles)]
+                  "mentionable": False, "flags": 0, **r} for i, r in enumerate(base_roles)]
         return {
             "id": self.guild_id, "name": "Acme", "icon": None, "splash": None, "discovery_splash": None,
             "owner_id": snowflake(), "afk_channel_id": None, "afk_timeout": 300, "verification_level": 0,

@@ -14,15 +14,18 @@ import itertools
 import json
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
+
+if TYPE_CHECKING:
+    from bot.core import BotCore
 
 TEAM = "T0TEST"
 BOT_USER = "UBOT"
@@ -93,7 +96,8 @@ class MockSlackApi:
     def all_payloads_text(self) -> str:
         return "\n".join(json.dumps(c.payload, ensure_ascii=False) for c in self.calls)
 
-    async def wait_for(self, predicate, *, timeout: float = 60.0, what: str = "the expected Slack calls") -> None:
+    async def wait_for(self, predicate: Callable[[MockSlackApi], bool], *, timeout: float = 60.0,
+                       what: str = "the expected Slack calls") -> None:
         """Wait until ``predicate(self)`` holds (the bot works after acking, so its calls come later)."""
         deadline = time.monotonic() + timeout
         while not predicate(self):
@@ -170,17 +174,21 @@ class SlackSender:
     async def post(self, body: str, content_type: str, *, retry_num: int | None = None,
                    signature: str | None = None) -> tuple[int, str]:
         timestamp = str(int(time.time()))
+        # generate_signature returns None only for a missing timestamp, and ours is always set
+        signed = signature or self.verifier.generate_signature(timestamp=timestamp, body=body) or ""
         headers = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature or self.verifier.generate_signature(timestamp=timestamp, body=body),
+            "X-Slack-Signature": signed,
         }
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
-        async with aiohttp.ClientSession() as session:
-            async with session.post(self.url, data=body.encode(), headers=headers) as response:
-                return response.status, await response.text()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.url, data=body.encode(), headers=headers) as response,
+        ):
+            return response.status, await response.text()
 
     # -- slash commands --------------------------------------------------------------
     def command_body(self, command: str, text: str, *, user: str = "U1", channel: str = "C1",
@@ -196,7 +204,7 @@ class SlackSender:
             **fields,
         })
 
-    async def command(self, command: str, text: str, **kwargs) -> tuple[int, str]:
+    async def command(self, command: str, text: str, **kwargs: Any) -> tuple[int, str]:
         return await self.post(self.command_body(command, text, **kwargs), "application/x-www-form-urlencoded")
 
     # -- events --------------------------------------------------------------------
@@ -258,7 +266,7 @@ class SlackSender:
 
 
 @asynccontextmanager
-async def serving(core, api: MockSlackApi, signing_secret: str) -> AsyncIterator[SlackSender]:
+async def serving(core: BotCore, api: MockSlackApi, signing_secret: str) -> AsyncIterator[SlackSender]:
     """The real Bolt app for ``core`` on a local port, and a sender that signs with ``signing_secret``."""
     from adapters.slack import build_app
     from adapters.slack.server import EVENTS_PATH, bound_port, start_http

@@ -16,16 +16,16 @@ app = typer.Typer(
 
 from app.cli import (  # noqa: E402
     collections,
-    core,
     discord,
     feedback,
     lora,
     slack,
+    top_level,
     worker,
 )
 from app.cli import eval as eval_cli  # noqa: E402
 
-core.register(app)
+top_level.register(app)
 eval_cli.register(app)
 slack.register(app)
 discord.register(app)

@@ -5,12 +5,18 @@ chat locations may read them. Every change is written to the audit log (actor
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from app.cli.common import console, friendly_errors, settings
+
+if TYPE_CHECKING:
+    from bot.types import Actor
+    from rag_engine.collections import Visibility
+    from rag_engine.store.database import Database
 
 collections_app = typer.Typer(help="Collections and which channels may read them.", no_args_is_help=True)
 
@@ -26,7 +32,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(collections_app, name="collections")
 
 
-def _open_db():
+def _open_db() -> Database:
     """The database, migrated; collections need no embedder unless the schema must be created."""
     from rag_engine.store.database import Database, SchemaNotReady
     from rag_engine.store.migrate import current_revision, ensure_schema, head_revision
@@ -42,7 +48,7 @@ def _open_db():
     return db
 
 
-def _actor():
+def _actor() -> Actor:
     from bot.types import Actor
 
     try:
@@ -52,7 +58,7 @@ def _actor():
     return Actor("cli", user)
 
 
-def _audited(db, action: str, args: dict, run) -> str:
+def _audited(db: Database, action: str, args: dict[str, Any], run: Callable[[], str]) -> str:
     """Run a change, audit it (ok or not), and return its message."""
     from bot.audit import write_audit
     from rag_engine.store import Store
@@ -69,7 +75,7 @@ def _audited(db, action: str, args: dict, run) -> str:
 def _location(platform: str, workspace: str, channel: str | None, dm: bool) -> tuple[str, str, str]:
     if dm == (channel is not None):
         raise ValueError("give either --channel CHANNEL_ID (or --channel '*') or --dm")
-    return platform, workspace, "dm" if dm else channel  # type: ignore[return-value]
+    return platform, workspace, "dm" if channel is None else channel
 
 
 @collections_app.command("list")
@@ -113,7 +119,7 @@ def create(
     from rag_engine.store import Store
 
     db = _open_db()
-    visibility = "private" if private else "public"
+    visibility: Visibility = "private" if private else "public"
 
     def run() -> str:
         c = cols.create(Store(db).collections, name, visibility=visibility, allow_training=training)
@@ -141,7 +147,7 @@ def set_collection(
     if private is None and training is None:
         raise ValueError("nothing to change: give --private/--public and/or --training/--no-training")
     db = _open_db()
-    visibility = None if private is None else ("private" if private else "public")
+    visibility: Visibility | None = None if private is None else ("private" if private else "public")
     if private and training is None:
         training = False
 

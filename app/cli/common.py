@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from rag_engine.settings import Settings
+
+if TYPE_CHECKING:
+    from rag_engine.engine import RagEngine
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,7 +54,7 @@ def stopped_while_starting(s: Settings) -> typer.Exit:
     return typer.Exit(0)
 
 
-def open_engine(s: Settings | None = None, **kwargs):
+def open_engine(s: Settings | None = None, **kwargs: Any) -> RagEngine:
     from rag_engine.engine import RagEngine
 
     s = s or settings()

@@ -6,8 +6,9 @@ like ``/ragbot-admin feedback approve|reject`` in chat.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -15,6 +16,10 @@ from rich.table import Table
 from app.cli.common import console, friendly_errors, settings
 from app.cli.lora import audited, cli_user, open_db
 from rag_engine.scope import CollectionScope
+
+if TYPE_CHECKING:
+    from rag_engine.store.database import Database
+    from rag_engine.values import SearchHit
 
 feedback_app = typer.Typer(help="The training set built from feedback, and curated Q&A.", no_args_is_help=True)
 
@@ -35,7 +40,7 @@ def export(
     s = settings()
     engine: list[RagEngine] = []
     with open_db() as db:
-        def retrieve(question: str, collection_ids: list[int]):
+        def retrieve(question: str, collection_ids: list[int]) -> list[SearchHit]:
             if not engine:  # the embedder loads only when curated examples need passages
                 engine.append(RagEngine(s, db=db, generator=None))
             return engine[0].retriever.search(question, CollectionScope.of(collection_ids), s.search_k, None)
@@ -79,7 +84,7 @@ def review(
         for ids, ok in ((to_approve, True), (to_reject, False)):
             if ids:
                 console.print(audited(db, "feedback", {"args": ["approve" if ok else "reject", *map(str, ids)]},
-                                      lambda ids=ids, ok=ok: _decide(db, ids, ok)))
+                                      functools.partial(_decide, db, ids, ok)))
         if to_approve or to_reject:
             return
         found, total = pending_corrections(db, limit)
@@ -96,7 +101,7 @@ def review(
     console.print("approve: `ragbot feedback review --approve ID[,ID...]`; reject: `--reject ID[,ID...]`")
 
 
-def _decide(db, ids: list[int], approve: bool) -> str:
+def _decide(db: Database, ids: list[int], approve: bool) -> str:
     from bot import admin_ops
 
     report = admin_ops.review_corrections(db, ids, approve=approve, reviewer=f"cli:{cli_user()}")

@@ -48,6 +48,7 @@ def slack(
     if http:
         serve_until_stopped(runtime, lambda: serve_http(app, host=host, port=port, path=path))
     else:
-        token = s.slack_app_token.get_secret_value()  # type: ignore[union-attr] - checked by check_credentials
+        # check_credentials has refused a missing or malformed app token already
+        token = s.slack_app_token.get_secret_value() if s.slack_app_token else ""
         serve_until_stopped(runtime, lambda: serve_socket_mode(app, token))
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from rag_engine.engine import RagEngine
 from rag_engine.eval.jsonl import read_jsonl
-from rag_engine.eval.metrics import bleu, exact_match, latency_summary, mean, rouge_l, sentence_bleu, token_f1
-from rag_engine.types import Answer, AnswerStatus
+from rag_engine.eval.scores import bleu, exact_match, latency_summary, mean, rouge_l, sentence_bleu, token_f1
+from rag_engine.values import Answer, AnswerStatus
 
 ABSTAINED = (AnswerStatus.NOT_FOUND, AnswerStatus.ASK_BACK)
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_engine.eval.jsonl import read_jsonl
-from rag_engine.types import Record
+from rag_engine.values import Record
 
 SOURCE_PREFIX = "beir:"  # documents' source_uri is "beir:<corpus _id>"
 

@@ -15,9 +15,9 @@ from typing import Any, cast
 
 from rag_engine.engine import RagEngine
 from rag_engine.eval.beir import BeirDataset, doc_id_of
-from rag_engine.eval.metrics import latency_summary
+from rag_engine.eval.scores import latency_summary
 from rag_engine.scope import CollectionScope
-from rag_engine.types import IngestReport, SearchHit, SearchMode
+from rag_engine.values import IngestReport, SearchHit, SearchMode
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 EVAL_DEPTH = 100  # chunks retrieved per query: Recall@100 needs 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from rag_engine.types import FallbackCode, GeneratedText, SearchHit, Turn
+from rag_engine.values import FallbackCode, GeneratedText, SearchHit, Turn
 
 
 class GenerationError(RuntimeError):

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag_engine.types import Citation, SearchHit, section_label
+from rag_engine.values import Citation, SearchHit, section_label
 
 _MARKER = r"\[\s*\d{1,4}(?:\s*,\s*\d{1,4})*\s*\]"
 # [3], [1, 2], [1,2 ,3], and runs like [1][2] or [1] [2] (one marker after renumbering).

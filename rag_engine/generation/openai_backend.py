@@ -19,7 +19,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from rag_engine.generation.base import GenerationError, GeneratorBusy, ModelUnavailable
 from rag_engine.generation.prompting import PROMPT_VERSION, ApproxTokenCounter, build_prompt
 from rag_engine.settings import Settings
-from rag_engine.types import GeneratedText, SearchHit, Turn
+from rag_engine.values import GeneratedText, SearchHit, Turn
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from rag_engine.generation.base import Generator, GeneratorBusy
 from rag_engine.settings import Settings
-from rag_engine.types import GeneratedText, SearchHit, Turn
+from rag_engine.values import GeneratedText, SearchHit, Turn
 
 T = TypeVar("T")
 

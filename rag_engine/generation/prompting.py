@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rag_engine.generation.base import GenerationError
-from rag_engine.types import SearchHit, Turn
+from rag_engine.values import SearchHit, Turn
 
 PROMPT_VERSION = "v1"
 

@@ -24,7 +24,7 @@ from rag_engine.generation.lora_set import LoraSet
 from rag_engine.generation.model_handle import ModelHandle
 from rag_engine.generation.prompting import PROMPT_VERSION, BuiltPrompt, Message, build_prompt
 from rag_engine.settings import Settings
-from rag_engine.types import GeneratedText, SearchHit, Turn
+from rag_engine.values import GeneratedText, SearchHit, Turn
 
 log = logging.getLogger(__name__)
 

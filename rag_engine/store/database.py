@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -14,6 +15,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from rag_engine.errors import DatabaseUnavailable, DuplicateKey, EmbeddingDimensionMismatch, SchemaNotReady
 from rag_engine.settings import Settings
 from rag_engine.store.embedded import EmbeddedPostgres, release_server, to_sqlalchemy_url
+
+if TYPE_CHECKING:
+    import psycopg
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +107,16 @@ def stop_unused_embedded(settings: Settings) -> bool:
     return settings.database_url is None and release_server(embedded_pgdata(settings))
 
 
-def _register_vector(dbapi_conn, record, *_proxy) -> None:
+def _register_vector(dbapi_conn: psycopg.Connection[Any], record: ConnectionPoolEntry, *_proxy: object) -> None:
     if record.info.get("vector_registered"):
         return
+    import psycopg
     from pgvector.psycopg import register_vector
 
     try:
         register_vector(dbapi_conn)
         record.info["vector_registered"] = True
-    except Exception:  # the extension may not exist yet (before migrations)
+    except psycopg.Error:  # the extension may not exist yet (before migrations)
         log.debug("pgvector type not registered on this connection")
     finally:
         dbapi_conn.rollback()  # end the look-up's implicit transaction: hand over an idle connection

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import subprocess
 import threading
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,7 @@ class EmbeddedPostgres:
     every ``EmbeddedPostgres`` on a directory holds it until released.
     """
 
-    _holders: dict[Path, int] = {}
+    _holders: ClassVar[dict[Path, int]] = {}
     _holders_lock = threading.Lock()
 
     def __init__(self, pgdata: Path) -> None:
@@ -85,15 +87,11 @@ class EmbeddedPostgres:
     def _stop_quietly(self) -> None:
         if not (self.pgdata / "postmaster.pid").exists():
             return  # already stopped (pg_ctl would log a failure at exit)
-        try:
+        with contextlib.suppress(Exception):  # already stopped, or its directory is gone
             self.stop()
-        except Exception:  # noqa: BLE001 - already stopped or its directory is gone
-            pass
 
     def stop(self) -> None:
-        from pgserver import pg_ctl
-
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
+        _pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
 
     def start(self) -> None:
         """Start a stopped server again (same socket directory, same data).
@@ -101,12 +99,10 @@ class EmbeddedPostgres:
         pgserver only stops servers it started itself at exit, so a restarted
         one is stopped by us when this process ends.
         """
-        from pgserver import pg_ctl
-
         if not self._stop_at_exit:
             atexit.register(self._stop_quietly)
             self._stop_at_exit = True
-        pg_ctl(
+        _pg_ctl(
             ["-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.pgdata / "log"), "start"],
             pgdata=self.pgdata,
             user=self._server.system_user,
@@ -123,7 +119,6 @@ def release_server(pgdata: Path) -> bool:
     leave a server it was still starting running. pgserver's hook finds nothing left
     to do afterwards.
     """
-    from pgserver import pg_ctl
     from pgserver.postgres_server import PostgresServer
     from pgserver.utils import DiskList
 
@@ -138,11 +133,18 @@ def release_server(pgdata: Path) -> bool:
         if not (pgdata / "postmaster.pid").exists():
             return False
         try:  # pgserver runs the server as its own system user when started as root (same rule here)
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user="pgserver" if os.geteuid() == 0 else None)
+            _pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user="pgserver" if os.geteuid() == 0 else None)
         except subprocess.CalledProcessError:
             log.warning("could not stop the embedded PostgreSQL in %s (see its log there)", pgdata)
             return False
     return True
+
+
+def _pg_ctl(args: list[str], *, pgdata: Path, **run_kwargs: object) -> None:
+    """pgserver's bundled ``pg_ctl`` (``run_kwargs`` go to ``subprocess.run``, e.g. ``user``, ``timeout``)."""
+    from pgserver import pg_ctl  # type: ignore[attr-defined]  # pgserver sets it with setattr at import; no type
+
+    pg_ctl(args, pgdata=pgdata, **run_kwargs)
 
 
 def _alive(pid: int) -> bool:

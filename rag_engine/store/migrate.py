@@ -27,7 +27,10 @@ def alembic_config(db: Database, embedding_dim: int) -> Config:
 def head_revision() -> str:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    if head is None:  # the package always ships its migrations; none found means a broken install
+        raise RuntimeError(f"no Alembic revisions in {MIGRATIONS_DIR}")
+    return head
 
 
 def current_revision(db: Database) -> str | None:

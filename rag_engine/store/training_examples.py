@@ -2,7 +2,8 @@
 
 Which rows become examples (and why others do not) is decided in
 ``rag_engine.training.dataset``; these queries only gather the candidates and
-the collections' ``allow_training`` flags. The curated import writes here too.
+the collections' ``allow_training`` flags. The curated import writes here too, and the bootstrap
+(``rag_engine.training.bootstrap``) reads the chunks of training-allowed collections here.
 """
 
 from __future__ import annotations
@@ -68,6 +69,27 @@ class TrainingExampleRepo:
             rows = conn.execute(query).all()
             counts = [(str(status), int(n)) for status, n in conn.execute(unapproved).all()]
         return rows, counts
+
+    def trainable_chunks(self, collection_ids: Sequence[int] | None = None) -> Sequence[AnyRow]:
+        """Chunks of collections that allow training (of ``collection_ids`` only, when given), for
+        bootstrapping pairs from the documents; a collection that does not allow training is never read.
+
+        Rows: ``chunk_id, document_id, collection_id, title, source_uri, ordinal, heading_path, text``,
+        ordered by collection, document source and chunk position (deterministic).
+        """
+        c, d, col = t.chunks.c, t.documents.c, t.collections.c
+        query = (
+            select(c.id.label("chunk_id"), c.document_id, c.collection_id, d.title, d.source_uri, c.ordinal,
+                   c.heading_path, c.text)
+            .join(t.documents, d.id == c.document_id)
+            .join(t.collections, col.id == c.collection_id)
+            .where(col.allow_training.is_(True))
+            .order_by(c.collection_id, d.source_uri, c.ordinal, c.id)
+        )
+        if collection_ids is not None:
+            query = query.where(c.collection_id.in_(list(collection_ids)))
+        with self._db.connect() as conn:
+            return conn.execute(query).all()
 
     def curated(self) -> Sequence[AnyRow]:
         """Every curated example, in import order."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag_engine.eval.metrics import normalize_answer
+from rag_engine.eval.scores import normalize_answer
 from rag_engine.store.database import Database
 from rag_engine.store.training_examples import TrainingExampleRepo
 

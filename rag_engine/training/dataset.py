@@ -33,13 +33,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from rag_engine.eval.metrics import normalize_answer
+from rag_engine.eval.scores import normalize_answer
 from rag_engine.generation.citations import passage_markers
 from rag_engine.interactions import record_from_row
 from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.store.training_examples import TrainingExampleRepo
-from rag_engine.types import AnswerStatus, SearchHit
+from rag_engine.values import AnswerStatus, SearchHit
 
 Origin = Literal["admin_correction", "correction", "curated", "upvote"]
 _PRIORITY: dict[str, int] = {"admin_correction": 4, "correction": 3, "curated": 2, "upvote": 1}

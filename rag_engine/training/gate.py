@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rag_engine.eval.metrics import rouge_l, token_f1
+from rag_engine.eval.scores import rouge_l, token_f1
 from rag_engine.generation.transformers_backend import TransformersGenerator
 from rag_engine.settings import Settings
 from rag_engine.training.dataset import TrainingExample

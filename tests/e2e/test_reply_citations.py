@@ -17,7 +17,7 @@ from rag_engine.generation.citations import cited_sources, parse_citations, pass
 from rag_engine.interactions import log_interaction
 from rag_engine.store import schema as t
 from rag_engine.training.dataset import build_training_set
-from rag_engine.types import GeneratedText, SearchHit
+from rag_engine.values import GeneratedText, SearchHit
 from tests.conftest import EXAMPLES, make_settings
 from tests.support.replies import PLATFORMS, ask
 from tests.support.training import CTX

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from rag_engine.engine import RagEngine
 from rag_engine.store import schema as t
-from rag_engine.types import FallbackCode
+from rag_engine.values import FallbackCode
 from tests.conftest import make_settings
 from tests.support.replies import PLATFORMS, ask
 from tests.unit.rag_engine.test_generation_openai import FakeServer, server  # noqa: F401 - `server` is a fixture used here

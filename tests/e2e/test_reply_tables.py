@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.discord.tables import tables_as_code
+from adapters.discord.table_blocks import tables_as_code
 from adapters.slack.mrkdwn import to_mrkdwn
 from rag_engine.chunking import chunk_document
 from rag_engine.engine import RagEngine
 from rag_engine.parsing import parse_file
-from rag_engine.tables import find_tables, restore_tables, row_sentences
-from rag_engine.types import GeneratedText
+from rag_engine.pipe_tables import find_tables, restore_tables, row_sentences
+from rag_engine.values import GeneratedText
 from tests.conftest import EXAMPLES, make_settings
 from tests.support.replies import PLATFORMS, ask
 

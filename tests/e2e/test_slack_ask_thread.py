@@ -11,7 +11,7 @@ from sqlalchemy import select
 from adapters.testing.slack_server import SlackSender
 from rag_engine.interactions import InteractionContext, get_interaction, log_interaction, set_thread
 from rag_engine.store import schema as t
-from rag_engine.types import Answer, AnswerStatus
+from rag_engine.values import Answer, AnswerStatus
 from tests.e2e.test_slack_app import docs_engine, section_texts, slack_for  # noqa: F401 - docs_engine: a fixture
 
 QUESTION = "how do I get VPN access?"

@@ -21,7 +21,7 @@ from adapters.testing.slack_server import SlackSender
 from bot.fallback_notes import NOTES
 from bot.messages import ADMIN_ONLY, ASK_USAGE
 from rag_engine.store import schema as t
-from rag_engine.types import FallbackCode
+from rag_engine.values import FallbackCode
 from tests.conftest import EXAMPLES, ROOT
 from tests.e2e.test_slack_app import Slack, slack_for
 

@@ -11,7 +11,7 @@ import pytest
 from rag_engine.engine import RagEngine
 from rag_engine.feedback import record_correction, record_vote, review_correction
 from rag_engine.interactions import InteractionContext, log_interaction
-from rag_engine.types import Record
+from rag_engine.values import Record
 from tests.conftest import make_settings
 
 DOCS = [

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.health import HealthServer
 from bot import metrics
 from rag_engine.store.database import Database
-from rag_engine.types import Answer, AnswerStatus
+from rag_engine.values import Answer, AnswerStatus
 from tests.conftest import make_settings
 
 

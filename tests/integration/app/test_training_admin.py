@@ -20,7 +20,7 @@ from rag_engine.store import Store
 from rag_engine.testing.tiny_models import make_lora_adapter
 from rag_engine.training import registry
 from rag_engine.training.watch import AdapterWatcher
-from rag_engine.types import Answer
+from rag_engine.values import Answer
 from tests.support.training import CTX, one_torch_thread, tiny_model, tiny_settings
 
 __all__ = ["one_torch_thread", "tiny_model"]

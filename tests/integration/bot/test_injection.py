@@ -11,7 +11,7 @@ from bot.types import Actor, AskRequest, Location
 from rag_engine.generation.prompting import build_messages
 from rag_engine.safety import injection_flags, injection_kind
 from rag_engine.store import schema as t
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 from tests.support.security import core_for
 
 WHERE = Location("slack", "T1", "C1")

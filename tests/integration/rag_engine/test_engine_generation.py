@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag_engine.engine import RagEngine
-from rag_engine.types import AnswerStatus, GeneratedText
+from rag_engine.values import AnswerStatus, GeneratedText
 from tests.conftest import make_settings
 
 

@@ -60,7 +60,7 @@ def test_second_run_embeds_nothing(engine, tiny_beir):
 
 
 def test_chunks_of_one_document_count_once():
-    from rag_engine.types import SearchHit
+    from rag_engine.values import SearchHit
 
     def hit(i, uri):
         return SearchHit(i, i, 1, "", uri, "", "", 1.0)

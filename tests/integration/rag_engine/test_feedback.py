@@ -10,7 +10,7 @@ from sqlalchemy import select
 from rag_engine.feedback import feedback_counts, record_correction, record_vote
 from rag_engine.interactions import InteractionContext, log_interaction
 from rag_engine.store import schema as t
-from rag_engine.types import Answer
+from rag_engine.values import Answer
 
 CTX = InteractionContext("slack", "T1", "C1", None, "slack:T1:U1")
 

@@ -9,7 +9,7 @@ from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location
 from rag_engine.followup import is_followup, standalone_question
 from rag_engine.store import schema as t
-from rag_engine.types import Turn
+from rag_engine.values import Turn
 from tests.conftest import EXAMPLES, make_settings
 
 DINNER = "What's the expense limit for a team dinner?"

@@ -11,7 +11,7 @@ from bot.fallback_notes import fallback_note
 from rag_engine.embedding import Embedder
 from rag_engine.engine import RagEngine
 from rag_engine.store.database import Database
-from rag_engine.types import AnswerStatus, FallbackCode, GeneratedText, SearchHit, Turn
+from rag_engine.values import AnswerStatus, FallbackCode, GeneratedText, SearchHit, Turn
 from tests.conftest import make_settings
 
 QUESTION = "how do I get VPN access?"

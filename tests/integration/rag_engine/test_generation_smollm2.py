@@ -10,7 +10,7 @@ from rag_engine.generation.factory import build_generator
 from rag_engine.generation.models import default_model_dir, is_converted, resolve_generator_model
 from rag_engine.generation.transformers_backend import TransformersGenerator
 from rag_engine.settings import Settings
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def test_hub_id_and_missing_path_resolution(tmp_path: Path) -> None:
 def test_engine_answers_with_the_default_model_end_to_end(smollm2_settings: Settings, handbook_engine) -> None:
     """Real SmolLM2 + real embedded Postgres + real retrieval: the default answer path."""
     from rag_engine.engine import RagEngine
-    from rag_engine.types import AnswerStatus, FallbackCode
+    from rag_engine.values import AnswerStatus, FallbackCode
 
     engine = RagEngine(smollm2_settings.model_copy(update={"max_new_tokens": 48}), db=handbook_engine.db,
                        embedder=handbook_engine.embedder, reranker=None)

@@ -7,7 +7,7 @@ import pytest
 from rag_engine.attribution import rejection, support
 from rag_engine.engine import RagEngine
 from rag_engine.quantities import keeps_amounts
-from rag_engine.types import AnswerStatus, GeneratedText, SearchHit
+from rag_engine.values import AnswerStatus, GeneratedText, SearchHit
 
 LIMITS = ("| Category | Limit | Approval | | Team dinner or team celebration | $75 per person | Manager approves in "
           "advance | | Learning budget | $1,500 per calendar year | Manager for any single item over $300 |")

@@ -97,7 +97,7 @@ def test_unchanged_chunk_texts_reuse_embeddings(engine, tmp_path):
 
 
 def test_records_ingest_and_prune(engine):
-    from rag_engine.types import Record
+    from rag_engine.values import Record
 
     recs = [Record(f"beir:{i}", f"Title {i}", f"Passage number {i} about subject {i}.") for i in range(5)]
     assert engine.ingest_records(recs, "beir").documents_written == 5

@@ -6,7 +6,7 @@ import pytest
 
 from rag_engine.interactions import InteractionContext, get_interaction, log_interaction, thread_history
 from rag_engine.scope import CollectionScope
-from rag_engine.types import Answer, AnswerStatus, Citation, SearchHit, Turn
+from rag_engine.values import Answer, AnswerStatus, Citation, SearchHit, Turn
 
 CTX = InteractionContext("discord", "G1", "C9", "T5", "discord:G1:U7")
 

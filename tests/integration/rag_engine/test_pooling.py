@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 from rag_engine.engine import RagEngine
 from rag_engine.store.chunks import VECTOR_SQL
 from rag_engine.store.database import Database
-from rag_engine.types import Record
+from rag_engine.values import Record
 from tests.conftest import make_settings
 
 PGVECTOR_DEFAULT_EF_SEARCH = "40"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag_engine.rerank import CrossEncoderReranker, passage_text
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 from tests.conftest import make_settings
 from tests.support.eval_data import build_tiny_cross_encoder
 

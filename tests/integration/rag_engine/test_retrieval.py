@@ -7,7 +7,7 @@ import pytest
 from rag_engine.engine import NOT_FOUND_TEXT
 from rag_engine.scope import CollectionScope
 from rag_engine.store import schema
-from rag_engine.types import AnswerStatus
+from rag_engine.values import AnswerStatus
 
 # (question, file the answer lives in): questions phrased as a user would, not copied from the page
 KNOWN = [

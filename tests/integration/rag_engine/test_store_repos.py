@@ -6,7 +6,7 @@ import pytest
 
 from rag_engine.interactions import InteractionContext, log_interaction
 from rag_engine.store import Store
-from rag_engine.types import Answer
+from rag_engine.values import Answer
 
 CTX = InteractionContext("slack", "T1", "C1", "th1", "slack:T1:U1")
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rag_engine.eval.metrics import (
+from rag_engine.eval.scores import (
     bleu,
     exact_match,
     latency_summary,

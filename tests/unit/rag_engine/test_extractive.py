@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from rag_engine.extractive import ExtractiveAnswerer
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 MARKER = re.compile(r" \[(\d+)\]")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag_engine.generation.ask_back import clarifying_question, content_words
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 
 def _hit(doc: int, title: str, cosine: float | None, score: float | None = None) -> SearchHit:

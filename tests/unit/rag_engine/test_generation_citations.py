@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag_engine.generation.citations import parse_citations
-from rag_engine.types import SearchHit
+from rag_engine.values import SearchHit
 
 
 def _hits(n: int) -> list[SearchHit]:

@@ -17,7 +17,7 @@ from rag_engine.generation.factory import build_generator
 from rag_engine.generation.openai_backend import OpenAIGenerator
 from rag_engine.generation.prompting import PROMPT_VERSION
 from rag_engine.settings import Settings
-from rag_engine.types import SearchHit, Turn
+from rag_engine.values import SearchHit, Turn
 
 HITS = [
     SearchHit(chunk_id=1, document_id=1, collection_id=1, title="Vacation", source_uri="file:///v.md",

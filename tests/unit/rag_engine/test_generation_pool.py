@@ -13,7 +13,7 @@ import pytest
 from rag_engine.generation.base import GenerationError, GeneratorBusy, fallback_code
 from rag_engine.generation.pool import GenerationPool
 from rag_engine.settings import Settings
-from rag_engine.types import FallbackCode, GeneratedText, SearchHit, Turn
+from rag_engine.values import FallbackCode, GeneratedText, SearchHit, Turn
 
 
 class SlowGenerator:

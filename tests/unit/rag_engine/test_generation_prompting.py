@@ -12,7 +12,7 @@ from rag_engine.generation.prompting import (
     build_prompt,
     render_plain,
 )
-from rag_engine.types import SearchHit, Turn
+from rag_engine.values import SearchHit, Turn
 
 
 def _hit(i: int, text: str) -> SearchHit:

@@ -14,7 +14,7 @@ from rag_engine.generation.prompting import PROMPT_VERSION
 from rag_engine.generation.transformers_backend import TransformersGenerator
 from rag_engine.settings import Settings
 from rag_engine.testing.tiny_models import make_lora_adapter, make_tiny_llama, make_tiny_t5
-from rag_engine.types import SearchHit, Turn
+from rag_engine.values import SearchHit, Turn
 
 QUESTION = "How many vacation days do I get?"
 

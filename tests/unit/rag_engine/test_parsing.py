@@ -6,7 +6,7 @@ import pytest
 
 from rag_engine.chunking import approx_tokens, chunk_document
 from rag_engine.parsing import ParseError, parse_bytes, parse_file
-from rag_engine.tables import find_tables, row_sentences
+from rag_engine.pipe_tables import find_tables, row_sentences
 from tests.conftest import EXAMPLES
 
 

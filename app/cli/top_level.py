@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.markup import escape
@@ -15,7 +15,11 @@ from rich.table import Table
 from app.cli.common import console, friendly_errors, open_engine, settings, setup_logging
 from bot.fallback_notes import fallback_note
 from rag_engine.generation.citations import cited_sources
-from rag_engine.types import Answer, AnswerStatus, IngestReport
+from rag_engine.values import Answer, AnswerStatus, IngestReport, SearchMode
+
+if TYPE_CHECKING:
+    from rag_engine.collections import Visibility
+    from rag_engine.engine import RagEngine
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
@@ -82,7 +86,8 @@ def ingest(
     print_ingest_report(report)
 
 
-def _ingest_with_progress(engine, paths, collection, prune, visibility) -> IngestReport:
+def _ingest_with_progress(engine: RagEngine, paths: list[Path], collection: str, prune: bool,
+                          visibility: Visibility) -> IngestReport:
     from rag_engine.ingest import discover_files
 
     files, _ = discover_files([Path(p) for p in paths])
@@ -121,7 +126,7 @@ def search(
         raise ValueError("mode must be vector, lexical or hybrid")
     engine = open_engine()
     scope = engine.scope_for(collection) if collection else engine.every_collection()
-    hits = engine.search(query, scope, k, mode)  # type: ignore[arg-type]
+    hits = engine.search(query, scope, k, cast("SearchMode | None", mode))  # checked against the modes above
     table = Table(title=f"{mode or engine.settings.search_mode} search: {query}")
     for col in ("#", "score", "cosine", "title", "section", "text"):
         table.add_column(col, overflow="fold")
@@ -172,7 +177,8 @@ def print_answer(question: str, answer: Answer) -> None:
     for source in cited_sources(answer.citations):
         c = source.citation
         where = f" › {'; '.join(source.sections)}" if source.sections else ""
-        console.print(escape(f"  [{source.n}] ") + f"[bold]{escape(c.title)}[/]{escape(where)} — {escape(c.display_path or c.source_uri)}")
+        console.print(escape(f"  [{source.n}] ") + f"[bold]{escape(c.title)}[/]{escape(where)} — "
+                      f"{escape(c.display_path or c.source_uri)}")
     note = fallback_note(answer.fallback_code)
     if note:
         detail = f" ({answer.fallback_reason})" if answer.status is AnswerStatus.FALLBACK else ""
@@ -188,7 +194,8 @@ def demo(
     """Ingest the sample handbook into the embedded database and answer sample questions."""
     setup_logging(settings(), "WARNING")
     engine = open_engine(generator=None) if extractive else open_engine()
-    where = "embedded PostgreSQL at " + str(engine.db.embedded.pgdata) if engine.db.is_embedded else "PostgreSQL"
+    embedded = engine.db.embedded
+    where = f"embedded PostgreSQL at {embedded.pgdata}" if embedded is not None else "PostgreSQL"
     console.print(f"[bold]ragbot demo[/] — {where}")
     print_ingest_report(_ingest_with_progress(engine, [docs], "handbook", True, "public"))
     for item in json.loads(questions.read_text()):

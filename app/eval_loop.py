@@ -51,21 +51,29 @@ class LoopHooks:
     advance: Callable[[], None] = _nothing
 
 
+def active_adapter(engine: RagEngine) -> str | None:
+    """The adapter the engine's generator serves (None: the base model, or no generator that takes adapters)."""
+    gen: object = engine.generator  # a Generator that may also be AdapterSwitching (two protocols)
+    return gen.active_adapter if isinstance(gen, AdapterSwitching) else None
+
+
 def served_by(engine: RagEngine) -> str:
     """The model this engine answers with now, and its adapter (builds the generator, loading the active one)."""
     gen = engine.generator
     if gen is None:
         return f"extractive ({engine.generator_error})" if engine.generator_error else "extractive"
-    adapter = gen.active_adapter if isinstance(gen, AdapterSwitching) else None
-    return f"{gen.name} + adapter {adapter}" if adapter else f"{gen.name} (base model)"
+    model = str(getattr(gen, "model_name", "") or gen.name)  # as answers name it (``Answer.generator``)
+    adapter = active_adapter(engine)
+    return f"{model} + adapter {adapter}" if adapter else f"{model} (base model)"
 
 
 def prepare_collection(engine: RagEngine, name: str, docs: Path | None, hooks: LoopHooks = LoopHooks()) -> None:
     """Ingest ``docs`` into ``name`` (created public, so training is on), then check the collection may train."""
-    if docs is not None:
+    found = engine.store.collections.get(name)
+    if docs is not None and (found is None or found.allow_training):
         hooks.stage(f"ingesting {docs.name}", 0)
         engine.ingest([docs], name, visibility="public", progress=lambda _uri: hooks.advance())
-    found = engine.store.collections.get(name)
+        found = engine.store.collections.get(name)
     if found is None:
         raise ValueError(f"no collection named {name!r}: give a folder to ingest")
     if not found.allow_training:
@@ -97,7 +105,7 @@ def retrain_with_worker(worker: Worker, requested_by: str, *, poll_s: float = 2.
     """Queue a retrain (or join the one already open) and run it with ``worker``; waits for it when another worker
     (``ragbot worker``) claimed it first. Returns the run and its wall seconds, queueing included."""
     started = time.perf_counter()
-    job_id = admin_ops.request_retrain(worker.db, worker.settings, requested_by).job_id
+    job_id = admin_ops.request_retrain(worker.db, worker.config, requested_by).job_id
     while True:
         run = worker.run_once()
         if run is not None and run.job_id == job_id:
@@ -134,8 +142,7 @@ def run_loop(engine: RagEngine, extractive: RagEngine, worker: Worker, collectio
     run, wall_s = retrain_with_worker(worker, requested_by)
     engine.adapter_watcher.check_once()  # serve what the gate left active (the new adapter when promoted)
     model_after = served_by(engine)
-    active = engine.generator.active_adapter if isinstance(engine.generator, AdapterSwitching) else None
-    retrain = retrain_summary(run.job_id, run.status, run.result, run.error, wall_s, active)
+    retrain = retrain_summary(run.job_id, run.status, run.result, run.error, wall_s, active_adapter(engine))
 
     hooks.stage(f"answering ({model_after})", len(test))
     after = summarize_row(AFTER, model_after, answer_all(engine, test, scope, k=k, hooks=hooks), note=_note(retrain))

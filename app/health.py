@@ -18,8 +18,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from app.settings import Settings
 from bot import metrics
-from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class HealthServer:
         self.host = host
         self.requested_port = port
         # connect_timeout bounds a refused or unroutable server; this bounds a hung one too
-        self.ping_timeout_s = ping_timeout_s or db.settings.db_connect_timeout_s + 1.0
+        self.ping_timeout_s = ping_timeout_s or db.config.db_connect_timeout_s + 1.0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ping_lock = threading.Lock()

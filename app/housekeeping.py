@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from rag_engine.settings import Settings
+from app.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.store.processed_events import ProcessedEventRepo
 

@@ -17,8 +17,8 @@ from typing import IO, Any
 
 import structlog
 
+from app.settings import Settings
 from rag_engine.redact import MASK, Redactor
-from rag_engine.settings import Settings
 
 _HANDLER_MARK = "_ragbot_handler"
 _SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|api_?key|cookie", re.IGNORECASE)
@@ -72,7 +72,7 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> N
                      else structlog.dev.ConsoleRenderer(colors=_isatty(stream),
                                                         exception_formatter=structlog.dev.plain_traceback))
     formatter = _RedactingFormatter(
-        Redactor.from_settings(settings),
+        Redactor.for_config(settings),
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )

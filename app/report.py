@@ -14,13 +14,18 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from app.configs import engine_config
+from app.settings import Settings
 from bot.admin_ops import AdminStatus, status
-from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.store.report import ReportRepo
 from rag_engine.training import registry
 from rag_engine.training.registry import AdapterRecord
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,7 @@ def build_report(db: Database, settings: Settings) -> str:
     """The report page as HTML text."""
     daily = feedback_by_day(db)
     adapters = list(reversed(registry.list_adapters(db)))  # oldest first, for the chart
-    state = status(db, settings)
+    state = status(db, engine_config(settings))
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>ragbot report</title>",
         "<style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"
@@ -118,7 +123,7 @@ def _adapter_chart(adapters: list[AdapterRecord]) -> bytes:
     return _png(fig)
 
 
-def _png(fig) -> bytes:  # noqa: ANN001
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()

@@ -9,13 +9,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from app.configs import bot_config, engine_config
 from app.health import HealthServer
 from app.housekeeping import Housekeeping
 from app.logging_setup import configure_logging
+from app.settings import Settings
 from bot.core import BotCore
 from rag_engine.engine import RagEngine
 from rag_engine.generation.base import AdapterSwitching
-from rag_engine.settings import Settings
 from rag_engine.training.watch import AdapterWatcher
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class BotRuntime:
     @classmethod
     def start(cls, settings: Settings, engine: RagEngine | None = None) -> BotRuntime:
         configure_logging(settings)
-        engine = engine or RagEngine(settings)
+        engine = engine or RagEngine(engine_config(settings))
         # load the model now, off the main thread, so the first question doesn't wait for it
         threading.Thread(target=lambda: engine.generator, name="ragbot-model-load", daemon=True).start()
         watcher = engine.adapter_watcher  # the engine loaded the active adapter; this follows later changes
@@ -46,7 +47,7 @@ class BotRuntime:
             log.info("health and metrics on port %s", health.port)
         housekeeping = Housekeeping(engine.db, settings)  # also without a worker, the table stays bounded
         housekeeping.start()
-        return cls(settings, engine, BotCore(settings, engine), watcher, health, housekeeping)
+        return cls(settings, engine, BotCore(bot_config(settings), engine), watcher, health, housekeeping)
 
     def close(self, flush_timeout_s: float = 5.0) -> None:
         """Stop the background threads and give queued writes up to ``flush_timeout_s`` to land."""
@@ -60,7 +61,7 @@ class BotRuntime:
 
 def model_status(engine: RagEngine) -> dict[str, Any]:
     """For /healthz: is the configured generator loaded, and which adapter does it serve."""
-    if engine.settings.generator_backend == "extractive":
+    if engine.config.generation.generator_backend == "extractive":
         return {"ok": True, "generator": "extractive", "adapter_version": None}
     if not engine.generator_built:
         return {"ok": False, "generator": "loading", "adapter_version": None}

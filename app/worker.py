@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.configs import engine_config
 from app.housekeeping import Housekeeping
+from app.settings import Settings
 from rag_engine import jobs
+from rag_engine.config import EngineConfig
 from rag_engine.scope import CollectionScope
-from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.values import SearchHit
 
@@ -35,7 +37,7 @@ class JobContext:
 
     job: jobs.Job
     db: Database
-    settings: Settings
+    config: EngineConfig
     worker: Worker
 
     def should_stop(self) -> bool:
@@ -59,6 +61,7 @@ class Worker:
     def __init__(self, settings: Settings, db: Database, *, worker_id: str | None = None,
                  handlers: dict[str, Handler] | None = None, show_progress: bool = False) -> None:
         self.settings = settings
+        self.config = engine_config(settings)  # what the engine and the job handlers get
         self.db = db
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.handlers: dict[str, Handler] = handlers if handlers is not None else {jobs.RETRAIN: run_retrain}
@@ -92,7 +95,7 @@ class Worker:
     def _run(self, job: jobs.Job) -> JobRun:
         from rag_engine.training.trainer import TrainingInterrupted
 
-        ctx = JobContext(job, self.db, self.settings, self)
+        ctx = JobContext(job, self.db, self.config, self)
         try:
             result = self.handlers[job.kind](ctx)
         except TrainingInterrupted as exc:
@@ -162,8 +165,9 @@ class Worker:
             if self._engine is None:
                 from rag_engine.engine import RagEngine
 
-                self._engine = RagEngine(self.settings, db=self.db, generator=None)
-        return self._engine.retriever.search(question, CollectionScope.of(collection_ids), self.settings.search_k, None)
+                self._engine = RagEngine(self.config, db=self.db, generator=None)
+        return self._engine.retriever.search(question, CollectionScope.of(collection_ids),
+                                             self.config.retrieval.search_k, None)
 
     def use_engine(self, engine: Any) -> None:
         """Share an already open engine (its embedder) instead of opening one."""
@@ -180,12 +184,12 @@ def run_retrain(ctx: JobContext) -> dict[str, Any]:
             log.info("job %d: step %d/%d, loss %.4f", ctx.job.id, step.step, step.total_steps, step.loss)
 
     try:
-        outcome = retrain(ctx.db, ctx.settings, retrieve=ctx.worker.retrieve, job_id=ctx.job.id,
+        outcome = retrain(ctx.db, ctx.config, retrieve=ctx.worker.retrieve, job_id=ctx.job.id,
                           should_stop=ctx.should_stop, on_step=progress, show_progress=ctx.worker.show_progress)
     except TrainingInterrupted:
         raise  # the checkpoint stays for the next attempt
     except Exception:
-        clear_checkpoint(ctx.settings, ctx.job.id)  # a failed job is not retried
+        clear_checkpoint(ctx.config.training, ctx.job.id)  # a failed job is not retried
         raise
     log.info("job %d: %s %s: %s", ctx.job.id, outcome.decision, outcome.version or "", outcome.reason)
     return outcome.to_result()

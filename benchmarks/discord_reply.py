@@ -36,10 +36,11 @@ from rich.table import Table
 
 from adapters.discord import RagbotClient
 from adapters.testing.discord_gateway import FakeDiscord, Person, connect, drain, snowflake
+from app.configs import bot_config, discord_config, engine_config
+from app.settings import Settings
 from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location
 from rag_engine.engine import RagEngine
-from rag_engine.settings import Settings
 
 HANDBOOK = ROOT / "examples" / "handbook"
 QUESTIONS = ROOT / "benchmarks" / "data" / "handbook_feedback.jsonl"
@@ -101,10 +102,10 @@ async def run(args: argparse.Namespace) -> None:
                         discord_api_base=fake.base_url, rate_limit_user_per_min=1e6, rate_limit_user_burst=10**6,
                         rate_limit_channel_per_min=1e6, rate_limit_channel_burst=10**6)
     with console.status("Embedded Postgres, embedder, ingesting the handbook…"):
-        engine = RagEngine(settings)
+        engine = RagEngine(engine_config(settings))
         engine.ingest([HANDBOOK], "handbook")
-    core = BotCore(settings, engine)
-    client = RagbotClient(core, settings)
+    core = BotCore(bot_config(settings), engine)
+    client = RagbotClient(core, discord_config(settings))
     await connect(client, fake)
     questions = load_questions(args.questions)
     try:

@@ -25,9 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.embedding import build_embedder
 from rag_engine.eval.beir import load_beir
-from rag_engine.settings import Settings
 
 
 def main() -> None:
@@ -45,7 +46,7 @@ def main() -> None:
     backends = ("torch", "onnx-int8")
     settings = {b: Settings(data_dir=args.data_dir, embedding_backend=b, generator_backend="extractive",
                             reranker_model=None) for b in backends}
-    embedders = {b: build_embedder(settings[b]) for b in backends}
+    embedders = {b: build_embedder(engine_config(settings[b]).embedding) for b in backends}
     for e in embedders.values():
         e.embed_documents(texts[:32])  # warm-up
     speed: dict[str, list[float]] = {b: [] for b in backends}
@@ -64,7 +65,7 @@ def main() -> None:
         from rag_engine.eval.retrieval_eval import evaluate_run, ingest_dataset, run_mode
 
         for b in backends:
-            engine = RagEngine(settings[b], embedder=embedders[b], generator=None, reranker=None)
+            engine = RagEngine(engine_config(settings[b]), embedder=embedders[b], generator=None, reranker=None)
             name = f"eval-{ds.name}-{b}"
             ingest_dataset(engine, ds, name)
             run, seconds = run_mode(engine, ds, engine.scope_for([name]), "vector")

@@ -30,10 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.engine import RagEngine
 from rag_engine.followup import standalone_question
 from rag_engine.scope import CollectionScope
-from rag_engine.settings import Settings
 from rag_engine.values import SearchHit, Turn
 
 COLLECTION = "handbook"
@@ -77,7 +78,7 @@ def main() -> None:
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
     settings = Settings(_env_file=None, data_dir=args.data_dir, database_url=None, generator_backend="extractive",
                         reranker_model=None)
-    engine = RagEngine(settings, generator=None, reranker=None)
+    engine = RagEngine(engine_config(settings), generator=None, reranker=None)
     engine.ingest([args.docs], COLLECTION)
     scope = engine.scope_for([COLLECTION])
 

@@ -20,9 +20,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from app.configs import engine_config
+from app.settings import Settings
+from rag_engine.config import DEFAULT_GENERATOR_MODEL
 from rag_engine.generation.models import default_model_dir, is_converted, resolve_generator_model
 from rag_engine.generation.transformers_backend import TransformersGenerator
-from rag_engine.settings import DEFAULT_GENERATOR_MODEL, Settings
 from rag_engine.values import SearchHit
 
 _HANDBOOK = {
@@ -97,7 +99,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def bench_device(settings: Settings, model: str | Path, device: str, n_questions: int, num_beams: int) -> Row:
     settings = settings.model_copy(update={"generator_device": device})
-    gen = TransformersGenerator(settings, model=model)
+    gen = TransformersGenerator(engine_config(settings).generation, model=model)
     started = time.perf_counter()
     gen.load()
     load_s = time.perf_counter() - started
@@ -149,14 +151,15 @@ def main() -> None:
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     settings = Settings(**overrides)
+    generation = engine_config(settings).generation
 
     conversion_s = None
-    if args.model == DEFAULT_GENERATOR_MODEL and not is_converted(default_model_dir(settings)):
-        console.print(f"converting the GGUF default into {default_model_dir(settings)} (one-off)…")
+    if args.model == DEFAULT_GENERATOR_MODEL and not is_converted(default_model_dir(generation)):
+        console.print(f"converting the GGUF default into {default_model_dir(generation)} (one-off)…")
         started = time.perf_counter()
-        resolve_generator_model(settings)
+        resolve_generator_model(generation)
         conversion_s = time.perf_counter() - started
-    model = resolve_generator_model(settings)
+    model = resolve_generator_model(generation)
 
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]

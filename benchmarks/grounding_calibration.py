@@ -25,9 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.attribution import rejection, support
 from rag_engine.embedding import build_embedder
-from rag_engine.settings import Settings
 from rag_engine.values import SearchHit
 
 CHECKS = {"similarity only (before)": False, "amounts held strictly (now)": True}
@@ -54,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings(_env_file=None)
     threshold = settings.min_grounded_fraction if args.threshold is None else args.threshold
-    embedder = build_embedder(settings)
+    embedder = build_embedder(engine_config(settings).embedding)
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
 
     kept: dict[str, dict[str, bool]] = {name: {} for name in CHECKS}

@@ -21,9 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.embedding import build_embedder
 from rag_engine.engine import RagEngine
-from rag_engine.settings import Settings
 
 
 def main() -> None:
@@ -35,13 +36,13 @@ def main() -> None:
     args = parser.parse_args()
 
     cache = ROOT / "benchmarks" / "out" / "data"  # reuse the cached ONNX export
-    embedder = build_embedder(Settings(data_dir=cache, embedding_backend=args.backend))
+    embedder = build_embedder(engine_config(Settings(data_dir=cache, embedding_backend=args.backend)).embedding)
     embedder.embed_documents(["warm-up"])
     ingest_rates, embed_rates = [], []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="ragbot-ingest-bench-") as tmp:
             settings = Settings(data_dir=Path(tmp), embedding_backend=args.backend, generator_backend="extractive")
-            engine = RagEngine(settings, embedder=embedder, generator=None, reranker=None)
+            engine = RagEngine(engine_config(settings), embedder=embedder, generator=None, reranker=None)
             report = engine.ingest([args.docs], "handbook")
             ingest_rates.append(report.chunks_written / report.seconds)
             with engine.db.connect() as conn:

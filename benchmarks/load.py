@@ -34,10 +34,11 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.configs import bot_config, engine_config
+from app.settings import Settings
 from bot.core import UNAVAILABLE, BotCore
 from bot.types import Actor, AskRequest, Location
 from rag_engine.engine import RagEngine
-from rag_engine.settings import Settings
 
 HEARTBEAT_S = 0.010
 console = Console(width=180)
@@ -165,11 +166,11 @@ def build_core(args: argparse.Namespace) -> BotCore:
                         rate_limit_user_per_min=1e6, rate_limit_user_burst=1_000_000,
                         rate_limit_channel_per_min=1e6, rate_limit_channel_burst=1_000_000)
     with console.status("Opening the embedded database and loading the embedder…"):
-        engine = RagEngine(settings, reranker=None)
+        engine = RagEngine(engine_config(settings), reranker=None)
     with console.status(f"Ingesting {args.docs}…"):
         report = engine.ingest([args.docs], "handbook")
     console.print(f"handbook: {report.documents_written} written, {report.documents_unchanged} unchanged")
-    return BotCore(settings, engine)
+    return BotCore(bot_config(settings), engine)
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -182,7 +183,7 @@ async def main_async(args: argparse.Namespace) -> None:
         with console.status(f"concurrency {n}: {args.requests} asks…"):
             results.append(await run_level(core, questions, n, args.requests, f"n{n}"))
     base = results[0]
-    settings = core.engine.settings
+    settings = core.engine.config.generation
     answers = ("extractive answers" if settings.generator_backend == "extractive" else
                f"{settings.generator_backend} {settings.generator_model}, {settings.max_new_tokens} new tokens, "
                f"generation concurrency {settings.generation_concurrency}, "

@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scale import PgBench, exact_topk, topic_vectors
 
+from app.configs import engine_config, store_config
+from app.settings import Settings
 from rag_engine.retrieval import Retriever
 from rag_engine.scope import CollectionScope
-from rag_engine.settings import Settings
 from rag_engine.store.chunks import ChunkRepo
 from rag_engine.store.database import Database
 from rag_engine.store.migrate import ensure_schema
@@ -91,7 +92,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     args = parser.parse_args()
     settings = Settings(_env_file=None, data_dir=args.data_dir, database_url=None)
-    db = Database.from_settings(settings)
+    db = Database.from_config(store_config(settings))
     ensure_schema(db, DIM)
     pg = PgBench(db, DIM, maintenance_work_mem="2GB")
     rng = np.random.default_rng(11)
@@ -102,9 +103,10 @@ def main() -> None:
         texts = [" ".join(zipf_words(rng, vocab, 60)) for _ in range(n)]
         queries = [" ".join(zipf_words(rng, vocab, 8)) + f" q{i}" for i in range(args.queries)]
         cid = load(pg, base, texts)
-        retriever = Retriever(ChunkRepo(db), LookupEmbedder(dict(zip(queries, qvecs, strict=True))), settings)
+        retriever = Retriever(ChunkRepo(db), LookupEmbedder(dict(zip(queries, qvecs, strict=True))),
+                              engine_config(settings).retrieval)
         legacy = Retriever(retriever.chunks, retriever.embedder,
-                           settings.model_copy(update={"lexical_scoring": "ts_rank_cd"}))
+                           engine_config(settings.model_copy(update={"lexical_scoring": "ts_rank_cd"})).retrieval)
         row: dict = {"n": n}
         scope = CollectionScope.of([cid])
         for label, r, mode in (("vector", retriever, "vector"), ("lexical", retriever, "lexical"),

@@ -28,12 +28,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.engine import RagEngine
 from rag_engine.eval.beir import BeirDataset, doc_id_of, load_beir
-from rag_engine.eval.scores import latency_summary
 from rag_engine.eval.retrieval_eval import EVAL_DEPTH, evaluate_run, ingest_dataset, plot_retrieval, run_mode
+from rag_engine.eval.scores import latency_summary
 from rag_engine.retrieval import Retriever, convex, rrf
-from rag_engine.settings import Settings
 
 Run = dict[str, dict[str, float]]
 
@@ -129,7 +130,7 @@ def main() -> None:
         overrides["embedding_backend"] = args.backend
     settings = Settings(**overrides)
     ds = load_beir(args.data)
-    engine = RagEngine(settings, generator=None, reranker=None)
+    engine = RagEngine(engine_config(settings), generator=None, reranker=None)
     collection = f"eval-{ds.name}-{engine.embedder.backend}"
     report = ingest_dataset(engine, ds, collection)
     print(f"{collection}: {report.documents_written} written, {report.documents_unchanged} unchanged, "
@@ -149,19 +150,20 @@ def main() -> None:
         runs[mode], seconds = run_mode(engine, ds, scope, mode)
         add(f"postgres {mode}" + (" (defaults)" if mode == "hybrid" else ""), runs[mode], seconds, "project")
     legacy = Retriever(engine.store.chunks, engine.embedder,
-                       settings.model_copy(update={"lexical_scoring": "ts_rank_cd"}))
+                       engine_config(settings.model_copy(update={"lexical_scoring": "ts_rank_cd"})).retrieval)
     engine.retriever, saved = legacy, engine.retriever
     run, seconds = run_mode(engine, ds, scope, "lexical")
     add("postgres lexical ts_rank_cd (before)", run, seconds, "project")
     if args.sweep:
         for sweep in SWEEP:
-            engine.retriever = Retriever(engine.store.chunks, engine.embedder, settings.model_copy(update=sweep))
+            engine.retriever = Retriever(engine.store.chunks, engine.embedder,
+                                         engine_config(settings.model_copy(update=sweep)).retrieval)
             run, seconds = run_mode(engine, ds, scope, "hybrid")
             add(f"postgres {label(sweep)}", run, seconds, "sweep")
         # candidate depth only matters when fewer than it are asked for: top-10 runs (nDCG@10 / Recall@10 only)
         for depth in (20, 50, 100):
-            engine.retriever = Retriever(engine.store.chunks, engine.embedder, settings.model_copy(
-                update={"candidate_depth": depth}))
+            engine.retriever = Retriever(engine.store.chunks, engine.embedder, engine_config(settings.model_copy(
+                update={"candidate_depth": depth})).retrieval)
             run, seconds = run_mode(engine, ds, scope, "hybrid", depth=10)
             add(f"postgres hybrid top-10, candidate_depth={depth}", run, seconds, "sweep")
     engine.retriever = saved

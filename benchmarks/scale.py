@@ -57,7 +57,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text
 
-from rag_engine.settings import Settings
+from app.configs import engine_config, store_config
+from app.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.store.migrate import ensure_schema
 
@@ -133,7 +134,7 @@ def real_embeddings(corpus_dir: Path, cache: Path, settings: Settings) -> np.nda
     from rag_engine.eval.beir import load_beir
 
     corpus = load_beir(corpus_dir).corpus
-    vectors = np.asarray(build_embedder(settings).embed_documents(
+    vectors = np.asarray(build_embedder(engine_config(settings).embedding).embed_documents(
         [f"{title}\n{text}".strip() for title, text in corpus.values()]), dtype=np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vectors)
@@ -499,11 +500,11 @@ def main() -> None:
     if not dim:
         from rag_engine.embedding import build_embedder
 
-        dim = build_embedder(settings).dim
+        dim = build_embedder(engine_config(settings).embedding).dim
     args.out.mkdir(parents=True, exist_ok=True)
     slug = "".join(c if c.isalnum() else "-" for c in f"{settings.embedding_model}-{settings.embedding_backend}")
     calibration = calibrate(args.real, args.out / f"scale-real-embeddings-{slug}.npy", settings, dim, args.seed)
-    db = Database.from_settings(settings)
+    db = Database.from_config(store_config(settings))
     ensure_schema(db, dim)
     shared_buffers = tune_embedded_server(db, args.shared_buffers)
     pg = PgBench(db, dim, args.maintenance_work_mem)

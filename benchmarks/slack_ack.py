@@ -37,9 +37,10 @@ from adapters.slack import build_app
 from adapters.slack.clients import web_client
 from adapters.slack.server import EVENTS_PATH, bound_port, start_http
 from adapters.testing.slack_server import MockSlackApi, SlackSender
+from app.configs import bot_config, engine_config, slack_config
+from app.settings import Settings
 from bot.core import BotCore
 from rag_engine.engine import RagEngine
-from rag_engine.settings import Settings
 
 SECRET = "benchmark-signing-secret"
 SLACK_ACK_LIMIT_S = 3.0
@@ -68,7 +69,7 @@ async def burst(sender: SlackSender, command: str, questions: list[str], n: int)
 
 def noop_app(settings: Settings) -> AsyncApp:
     """The baseline: same Bolt middleware (signature, auth), a handler that only acks."""
-    app = AsyncApp(client=web_client(settings), signing_secret=SECRET)
+    app = AsyncApp(client=web_client(slack_config(settings)), signing_secret=SECRET)
 
     @app.command("/noop")
     async def noop(ack) -> None:
@@ -86,9 +87,10 @@ async def run(args: argparse.Namespace) -> None:
                         rate_limit_user_per_min=1e6, rate_limit_user_burst=10**6,
                         rate_limit_channel_per_min=1e6, rate_limit_channel_burst=10**6)
     with console.status("Opening the embedded database, loading the embedder, ingesting the handbook…"):
-        engine = RagEngine(settings, generator=None, reranker=None)
+        engine = RagEngine(engine_config(settings), generator=None, reranker=None)
         engine.ingest([ROOT / "examples" / "handbook"], "handbook")
-    runners = [await start_http(build_app(BotCore(settings, engine)), host="127.0.0.1", port=0),
+    runners = [await start_http(build_app(BotCore(bot_config(settings), engine), slack_config(settings)),
+                                host="127.0.0.1", port=0),
                await start_http(noop_app(settings), host="127.0.0.1", port=0)]
     ask = SlackSender(f"http://127.0.0.1:{bound_port(runners[0])}{EVENTS_PATH}", SECRET, api)
     noop = SlackSender(f"http://127.0.0.1:{bound_port(runners[1])}{EVENTS_PATH}", SECRET, api)

@@ -30,6 +30,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from app.configs import engine_config
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -38,7 +40,7 @@ DEFAULT_DOCS = ROOT / "examples" / "handbook"
 
 
 def _settings(args: argparse.Namespace, **extra):
-    from rag_engine.settings import Settings
+    from app.settings import Settings
 
     return Settings(
         _env_file=None, data_dir=Path(args.data_dir), database_url=None, generator_backend="transformers",
@@ -88,14 +90,14 @@ def train_child(args: argparse.Namespace) -> None:
     settings = _settings(args)
     examples = read_jsonl(Path(args.examples)).train
     # the loaded model's own footprint, to separate it from what training adds
-    gen = TransformersGenerator(settings)
+    gen = TransformersGenerator(engine_config(settings).generation)
     gen.load()
     loaded_rss = _rss_mb()
     sampler = _RssSampler()
     sampler.start()
     tracemalloc.start()
     started = time.perf_counter()
-    result = train_adapter(examples, settings, Path(args.out) if args.method != "full" else None,
+    result = train_adapter(examples, engine_config(settings), Path(args.out) if args.method != "full" else None,
                            handle=gen.handle, method=args.method, show_progress=args.progress)
     wall = time.perf_counter() - started
     _, py_peak = tracemalloc.get_traced_memory()
@@ -145,13 +147,13 @@ def main(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     settings = _settings(args)
     t0 = time.perf_counter()
-    engine = RagEngine(settings, generator=None)
+    engine = RagEngine(engine_config(settings), generator=None)
     with engine.db.begin() as conn:  # a fresh set each run; documents stay (unchanged files are skipped)
         conn.exec_driver_sql("TRUNCATE curated_examples, adapters RESTART IDENTITY")
     report = engine.ingest([Path(args.docs)], "handbook")
     imported = import_jsonl(engine.db, Path(args.data), collection="handbook")
     training_set = build_training_set(
-        engine.db, settings,
+        engine.db, engine_config(settings).training,
         retrieve=lambda q, ids: engine.retriever.search(q, CollectionScope.of(ids), settings.search_k, None))
     examples = work / "examples.jsonl"
     write_jsonl(training_set, examples)
@@ -166,7 +168,7 @@ def main(args: argparse.Namespace) -> None:
 
     print(f"[{time.strftime('%H:%M:%S')}] evaluating on {len(training_set.heldout)} held-out examples ...",
           flush=True)
-    gen = TransformersGenerator(settings)
+    gen = TransformersGenerator(engine_config(settings).generation)
     gen.load_adapter("lora", Path(trained["path"]))
     t1 = time.perf_counter()
     before = score(gen, None, training_set.heldout, generate_max=args.generate)

@@ -13,9 +13,9 @@ from typing import Any
 
 from bot.sanitize import sanitize_output
 from rag_engine import jobs
+from rag_engine.config import EngineConfig
 from rag_engine.engine import Database
 from rag_engine.feedback import FeedbackCounts, ReviewOutcome, feedback_counts, pending_corrections, review_correction
-from rag_engine.settings import Settings
 from rag_engine.training import registry
 from rag_engine.training.registry import AdapterRecord, NothingToRollBack
 
@@ -79,13 +79,12 @@ class AdminStatus:
 
     def to_lines(self) -> list[str]:
         """Plain text for chat: a headline, then one line per fact."""
-        active = (f"adapter {self.active_adapter.version} ({self.active_adapter.method})"
-                  if self.active_adapter else "the base model (no adapter)")
+        active = (f"LoRA adapter {self.active_adapter.version} ({self.active_adapter.method})"
+                  if self.active_adapter else "the base model (no LoRA adapter)")
         lines = [f"Answering with {active} on {self.base_model}."]
         if self.queue:
-            for run in self.queue:
-                lines.append(f"Job {run.job_id}: {run.status}, requested by {run.requested_by or 'unknown'} "
-                             f"at {_when(run.created_at)}.")
+            lines.extend(f"Job {run.job_id}: {run.status}, requested by {run.requested_by or 'unknown'} "
+                         f"at {_when(run.created_at)}." for run in self.queue)
         else:
             lines.append("No retrain queued or running.")
         fb = self.feedback_since_training
@@ -93,8 +92,7 @@ class AdminStatus:
         pending = (f" ({fb.pending_corrections} awaiting review: /ragbot-admin feedback pending)"
                    if fb.pending_corrections else "")
         lines.append(f"Feedback {since}: {fb.up} 👍, {fb.down} 👎, {fb.corrections} corrections{pending}.")
-        for run in self.last_runs:
-            lines.append(_run_line(run))
+        lines.extend(_run_line(run) for run in self.last_runs)
         if not self.last_runs:
             lines.append("No retrain has finished yet.")
         return lines
@@ -107,17 +105,17 @@ class RollbackResult:
 
     @property
     def message(self) -> str:
-        now = f"adapter {self.now_active}" if self.now_active else "the base model"
-        return f"Rolled back adapter {self.rolled_back}; answering with {now} now."
+        now = f"LoRA adapter {self.now_active}" if self.now_active else "the base model"
+        return f"Rolled back LoRA adapter {self.rolled_back}; answering with {now} now."
 
 
-def request_retrain(db: Database, settings: Settings, requested_by: str) -> RetrainRequest:
-    """Queue a retrain (or return the one already queued or running)."""
-    queued = jobs.enqueue(db, jobs.RETRAIN, {"peft_method": settings.peft_method}, requested_by=requested_by)
+def request_retrain(db: Database, config: EngineConfig, requested_by: str) -> RetrainRequest:
+    """Queue a retrain (or return the one already queued or running) with the configured method."""
+    queued = jobs.enqueue(db, jobs.RETRAIN, {"peft_method": config.training.peft_method}, requested_by=requested_by)
     return RetrainRequest(job_id=queued.job_id, created=queued.created)
 
 
-def status(db: Database, settings: Settings) -> AdminStatus:
+def status(db: Database, config: EngineConfig) -> AdminStatus:
     queue = [_summary(j) for j in jobs.open_jobs(db, kinds=[jobs.RETRAIN])]
     last = [_summary(j) for j in jobs.recent(db, kind=jobs.RETRAIN, limit=LAST_RUNS)]
     current = registry.active(db)
@@ -126,25 +124,25 @@ def status(db: Database, settings: Settings) -> AdminStatus:
         queue=queue,
         last_runs=last,
         active_adapter=_adapter(current) if current else None,
-        base_model=registry.base_model_id(settings),
+        base_model=registry.base_model_id(config.generation),
         feedback_since_training=feedback_counts(db, since=trained_at),
         last_trained_at=trained_at,
     )
 
 
-def rollback(db: Database, settings: Settings, requested_by: str) -> RollbackResult:
-    """Restore the adapter active before the current one (or the base model).
+def rollback(db: Database, requested_by: str) -> RollbackResult:
+    """Restore the LoRA adapter active before the current one (or the base model).
 
-    Raises ``NothingToRollBack`` (a ``LookupError``) when no adapter is active.
+    Raises ``NothingToRollBack`` (a ``LookupError``) when no LoRA adapter is active.
     """
-    del settings, requested_by  # the audit row (written by the caller) records who
+    del requested_by  # the audit row (written by the caller) records who
     change = registry.rollback(db)
     assert change.previous is not None
     return RollbackResult(rolled_back=change.previous, now_active=change.version)
 
 
 def last_training_time(db: Database) -> datetime | None:
-    """When the data of the newest adapter was snapshotted (feedback after it is new)."""
+    """When the data of the newest LoRA adapter was snapshotted (feedback after it is new)."""
     newest = next(iter(registry.list_adapters(db)), None)
     if newest is None:
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from rag_engine.settings import Settings
+from bot.config import BotConfig
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 DOMAIN_BITS = (30, 40, 50, 60)  # 6, 8, 10 and 12 characters
@@ -36,8 +36,8 @@ class AnswerCodes:
         self._key = key
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AnswerCodes:
-        key = settings.answer_code_key.get_secret_value() if settings.answer_code_key else ""
+    def from_config(cls, config: BotConfig) -> AnswerCodes:
+        key = config.answer_code_key.get_secret_value() if config.answer_code_key else ""
         return cls(key.encode() if key else DEFAULT_KEY)
 
     def encode(self, interaction_id: int) -> str:

@@ -16,6 +16,7 @@ from bot import access, admin_ops, messages, metrics
 from bot.answer_codes import AnswerCodes
 from bot.audit import write_audit
 from bot.commands import ADMIN_USAGE, AdminCommand, CommandError, parse_admin_command
+from bot.config import BotConfig
 from bot.fallback_notes import fallback_note
 from bot.ingest_roots import chat_ingest_paths
 from bot.lifecycle import SHUTTING_DOWN, InFlight, admitted
@@ -31,7 +32,6 @@ from rag_engine.engine import RagEngine
 from rag_engine.errors import DatabaseUnavailable
 from rag_engine.generation.citations import cited_sources
 from rag_engine.interactions import History, InteractionContext, thread_history
-from rag_engine.settings import Settings
 from rag_engine.values import Answer, AnswerStatus, Citation
 
 log = logging.getLogger(__name__)
@@ -49,27 +49,27 @@ _KIND_BY_STATUS: dict[AnswerStatus, ReplyKind] = {
 
 
 class BotCore:
-    def __init__(self, settings: Settings, engine: RagEngine) -> None:
-        self.settings = settings
+    def __init__(self, config: BotConfig, engine: RagEngine) -> None:
+        self.config = config
         self.engine = engine
         self.db = engine.db
         self.store = engine.store  # the repositories: the core's only door to the database
         self.limits = AskLimits(
-            TokenBucketLimiter(settings.rate_limit_user_per_min, settings.rate_limit_user_burst),
-            TokenBucketLimiter(settings.rate_limit_channel_per_min, settings.rate_limit_channel_burst),
+            TokenBucketLimiter(config.rate_limit_user_per_min, config.rate_limit_user_burst),
+            TokenBucketLimiter(config.rate_limit_channel_per_min, config.rate_limit_channel_burst),
         )
         # interaction and feedback writes: retried, queued while the database is away
-        self.writes = DurableWrites(self.store, settings)
+        self.writes = DurableWrites(self.store, config)
         self.in_flight = InFlight()  # closed when the process stops: see bot/lifecycle.py
         # asks get threads of their own: in the default executor (min(32, cores + 4) threads) a burst of asks
         # would wait there untimed, before the generation pool's queue timeout could answer them extractively
-        self._ask_threads = ThreadPoolExecutor(max_workers=settings.ask_threads, thread_name_prefix="ragbot-ask")
-        self.codes = AnswerCodes.from_settings(settings)  # the short ids users see instead of interaction ids
+        self._ask_threads = ThreadPoolExecutor(max_workers=config.ask_threads, thread_name_prefix="ragbot-ask")
+        self.codes = AnswerCodes.from_config(config)  # the short ids users see instead of interaction ids
 
     # -- asking ------------------------------------------------------------------
     @admitted(lambda: Reply("refused", SHUTTING_DOWN))
     async def ask(self, req: AskRequest) -> Reply:
-        if not tenant_allowed(req.location, self.settings):  # a workspace this deployment does not serve
+        if not tenant_allowed(req.location, self.config):  # a workspace this deployment does not serve
             return Reply("refused", NOT_ENABLED)
         # a re-delivery (Slack retry, gateway replay) is silent: no message, no rate-limit token
         if req.event_id and not await self._first_delivery_or_unknown(req):
@@ -77,8 +77,8 @@ class BotCore:
         question = clean_question(req.text)
         if not question:
             return Reply("usage", ASK_USAGE)
-        if len(question) > self.settings.max_question_chars:
-            return Reply("refused", messages.question_too_long(len(question), self.settings.max_question_chars))
+        if len(question) > self.config.max_question_chars:
+            return Reply("refused", messages.question_too_long(len(question), self.config.max_question_chars))
         wait = self.limits.check(req.actor.user_key, _channel_key(req.location))
         if wait:
             return Reply("rate_limited", messages.rate_limited(wait), retry_after_s=wait)
@@ -133,7 +133,7 @@ class BotCore:
         history = History()
         if req.thread_id:  # only turns whose collections this location may read now
             history = thread_history(self.db, req.location.platform, req.location.channel_id, req.thread_id,
-                                     self.settings.history_turns, readable=scope,
+                                     self.engine.config.generation.history_turns, readable=scope,
                                      user_key=req.actor.user_key)
         try:
             answer = self.engine.answer(question, scope, history.turns)
@@ -158,7 +158,7 @@ class BotCore:
             meta["adapter"] = answer.adapter_version
         if answer.fallback_code:
             meta["fallback"] = answer.fallback_code.value
-        text = sanitize_output(answer.text, limit=self.settings.max_answer_chars)
+        text = sanitize_output(answer.text, limit=self.config.max_answer_chars)
         if kind == "not_found":
             text = f"{text} {messages.NOT_FOUND_NEXT_STEP}"
         return Reply(kind, text, sources, interaction_id=interaction_id,
@@ -178,7 +178,7 @@ class BotCore:
     async def vote(self, actor: Actor, interaction_id: int, vote: int, reason: str | None = None, *,
                    location: Location | None = None) -> ActionResult:
         """``location``: where the button was clicked (a workspace the bot does not serve is refused)."""
-        if location is not None and not tenant_allowed(location, self.settings):
+        if location is not None and not tenant_allowed(location, self.config):
             return ActionResult(False, NOT_ENABLED)
         label = "👍" if vote > 0 else "👎"
         done = await self._feedback_write(interaction_id, self.writes.record_vote, interaction_id,
@@ -198,7 +198,7 @@ class BotCore:
     async def correct(self, actor: Actor, interaction_id: int, text: str, *,
                       location: Location | None = None) -> ActionResult:
         """``location``: where the correction was given (a workspace the bot does not serve is refused)."""
-        if location is not None and not tenant_allowed(location, self.settings):
+        if location is not None and not tenant_allowed(location, self.config):
             return ActionResult(False, NOT_ENABLED)
         text = (text or "").strip()
         if not text:
@@ -208,8 +208,8 @@ class BotCore:
         wait = self.limits.check_user(actor.user_key)  # the ask budget: corrections are not a free channel
         if wait:
             return ActionResult(False, messages.corrections_rate_limited(wait), data={"retry_after_s": wait})
-        # approving corrections acts on the shared adapter: only a global admin's are approved on entry
-        approved = is_global_admin(actor, self.settings)
+        # approving corrections acts on the shared LoRA adapter: only a global admin's are approved on entry
+        approved = is_global_admin(actor, self.config)
         done = await self._feedback_write(interaction_id, self.writes.record_correction, interaction_id,
                                           actor.user_key, text, is_admin=approved)
         if isinstance(done, ActionResult):  # refused
@@ -237,7 +237,7 @@ class BotCore:
     # -- admin -------------------------------------------------------------------
     @admitted(lambda: ActionResult(False, SHUTTING_DOWN))
     async def admin(self, actor: Actor, location: Location, text: str) -> ActionResult:
-        served = tenant_allowed(location, self.settings)
+        served = tenant_allowed(location, self.config)
         try:
             command = parse_admin_command(text)
         except CommandError as exc:  # not a command: answered, not audited
@@ -269,9 +269,9 @@ class BotCore:
 
     def _authorized_admin(self, actor: Actor, location: Location, command: AdminCommand) -> ActionResult:
         """Refuse unless the workspace is served and the actor's admin scope covers the command."""
-        if not tenant_allowed(location, self.settings):
+        if not tenant_allowed(location, self.config):
             return ActionResult(False, NOT_ENABLED)
-        scope = admin_scope(actor, location, self.settings)
+        scope = admin_scope(actor, location, self.config)
         if scope is None:
             return ActionResult(False, refusal_message(None, command.name))
         if command.name in RULE_ACTIONS:  # decided on the collection and the rule's target
@@ -282,16 +282,16 @@ class BotCore:
 
     def _run_admin(self, actor: Actor, location: Location, command: AdminCommand) -> ActionResult:
         if command.action == "retrain":
-            req = admin_ops.request_retrain(self.db, self.settings, actor.user_key)
+            req = admin_ops.request_retrain(self.db, self.engine.config, actor.user_key)
             verb = "Queued" if req.created else "A retrain is already queued or running:"
             return ActionResult(True, f"{verb} job {req.job_id}.", data={"job_id": req.job_id})
         if command.action == "status":
-            status = admin_ops.status(self.db, self.settings)
+            status = admin_ops.status(self.db, self.engine.config)
             lines = status.to_lines()
             return ActionResult(True, lines[0] if lines else "status", detail_lines=lines[1:],
                                 data={"status": status})
         if command.action == "rollback":
-            result = admin_ops.rollback(self.db, self.settings, actor.user_key)
+            result = admin_ops.rollback(self.db, actor.user_key)
             return ActionResult(True, result.message, data={"result": result})
         if command.action == "ingest":
             return self._ingest(command)
@@ -302,7 +302,7 @@ class BotCore:
     def _ingest(self, command: AdminCommand) -> ActionResult:
         """Chat ingestion: below RAGBOT_INGEST_ROOTS only, no symbolic links, into an existing collection
         (a mistyped name must not become a new public collection)."""
-        paths = chat_ingest_paths(command.args, self.settings.ingest_roots)  # PathRefused is a ValueError
+        paths = chat_ingest_paths(command.args, self.config.ingest_roots)  # PathRefused is a ValueError
         collection = command.options.get("collection", "default")
         try:
             report = self.engine.ingest(paths, collection, create=False, follow_symlinks=False)

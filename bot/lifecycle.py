@@ -6,7 +6,7 @@ On SIGTERM or SIGINT a bot
    :data:`SHUTTING_DOWN` (the user is told to try again: nothing is dropped
    without a word),
 2. waits for the requests it is already handling, up to
-   ``settings.shutdown_grace_s``,
+   ``BotConfig.shutdown_grace_s``,
 3. disconnects from the platform,
 4. writes what its write queue holds (a write still queued when the deadline
    passes is logged and counted in ``ragbot_writes_given_up``),
@@ -39,7 +39,6 @@ from bot.messages import SHUTTING_DOWN as SHUTTING_DOWN  # re-exported: the core
 if TYPE_CHECKING:  # type-only: bot.core imports this module for InFlight and admitted
     from bot.core import BotCore
     from rag_engine.engine import RagEngine
-    from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -54,8 +53,6 @@ ABANDONED = Counter("ragbot_shutdown_abandoned_requests", "Requests still runnin
 class BotRuntime(Protocol):
     """What a stopping bot needs of the composition root's runtime (``app.runtime.BotRuntime`` has it)."""
 
-    @property
-    def settings(self) -> Settings: ...
     @property
     def engine(self) -> RagEngine: ...
     @property
@@ -156,7 +153,7 @@ async def _serve(runtime: BotRuntime, serve: Callable[[], Awaitable[None]],
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not serving.done():
-            deadline = time.monotonic() + runtime.settings.shutdown_grace_s
+            deadline = time.monotonic() + runtime.core.config.shutdown_grace_s
             abandoned = await runtime.core.in_flight.drain(deadline)
             serving.cancel()  # disconnect: after the answers went out, which need the connection
             await asyncio.wait({serving}, timeout=max(1.0, deadline - time.monotonic()))
@@ -180,7 +177,7 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event, runtime: BotRuntime) ->
         return
     runtime.core.in_flight.close()
     log.info("%s received: stopping; new requests are refused, %d in flight get up to %g s",
-             sig.name, runtime.core.in_flight.count, runtime.settings.shutdown_grace_s)
+             sig.name, runtime.core.in_flight.count, runtime.core.config.shutdown_grace_s)
     stop.set()
 
 
@@ -188,7 +185,7 @@ def _shut_down(runtime: BotRuntime, deadline: float | None, abandoned: int) -> N
     if abandoned:
         ABANDONED.inc(abandoned)
         log.error("%d request(s) still running after %g s: abandoned, their answers were not sent",
-                  abandoned, runtime.settings.shutdown_grace_s)
+                  abandoned, runtime.core.config.shutdown_grace_s)
     left = MIN_FLUSH_S if deadline is None else max(MIN_FLUSH_S, deadline - time.monotonic())
     runtime.close(flush_timeout_s=left)
     stats = runtime.core.writes.queue.stats

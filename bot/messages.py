@@ -54,6 +54,6 @@ def answer_failed(code: str | None) -> str:
 
 
 def failed(reference: str) -> str:
-    """An adapter's own failure (the core never answered): the reference is in the log."""
+    """A platform adapter's own failure (the core never answered): the reference is in the log."""
     return (f"Sorry, something went wrong on my side (reference {reference}). Please try again; if it keeps "
             "failing, give the team that reference.")

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.access import WILDCARD
+from bot.config import BotConfig
 from bot.messages import ADMIN_ONLY
 from bot.tenants import tenant_allowed
 from bot.types import Actor, Location
-from rag_engine.settings import Settings
 
 # what a workspace admin may run anywhere in their workspace
 WORKSPACE_ACTIONS = frozenset({"status", "collections list"})
@@ -51,32 +51,32 @@ class AdminScope:
         return self.level == "global"
 
 
-def global_grounds(actor: Actor, settings: Settings) -> str | None:
+def global_grounds(actor: Actor, config: BotConfig) -> str | None:
     """Why ``actor`` is a global admin (``user id`` or ``role``), or None."""
     if not actor.user_id or not actor.platform or actor.is_external:
         return None
-    ids = {i.strip() for i in settings.admin_user_ids if i and i.strip()}
+    ids = {i.strip() for i in config.admin_user_ids if i and i.strip()}
     if actor.user_key in ids or actor.user_id in ids:
         return "user id"
-    roles = {r.strip() for r in settings.admin_role_ids if r and r.strip()}
+    roles = {r.strip() for r in config.admin_role_ids if r and r.strip()}
     if roles & {r for r in actor.role_ids if r}:
         return "role"
     return None
 
 
-def is_global_admin(actor: Actor, settings: Settings) -> bool:
-    return global_grounds(actor, settings) is not None
+def is_global_admin(actor: Actor, config: BotConfig) -> bool:
+    return global_grounds(actor, config) is not None
 
 
-def admin_scope(actor: Actor, location: Location, settings: Settings) -> AdminScope | None:
+def admin_scope(actor: Actor, location: Location, config: BotConfig) -> AdminScope | None:
     """The admin right ``actor`` holds at ``location``, or None."""
-    grounds = global_grounds(actor, settings)
+    grounds = global_grounds(actor, config)
     if grounds is not None:
         return AdminScope("global", grounds)
     vouched = actor.is_platform_admin and not actor.is_external and bool(actor.user_id) \
-        and (actor.platform != "slack" or settings.slack_workspace_admins_are_admins)
+        and (actor.platform != "slack" or config.slack_workspace_admins_are_admins)
     if (vouched and actor.platform == location.platform and location.workspace_id
-            and tenant_allowed(location, settings)):
+            and tenant_allowed(location, config)):
         return AdminScope("workspace", "platform admin", location.workspace_id)
     return None
 

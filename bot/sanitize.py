@@ -1,10 +1,10 @@
-"""Input cleaning and output sanitization shared by every adapter.
+"""Input cleaning and output sanitization shared by every platform adapter.
 
 Text that reaches a chat platform may come from documents or a model; none of it
 may ping people, inject platform markup, hide characters or leak a credential.
 Mass mentions are defused with a zero-width space so they read the same but
 notify nobody. Adapters still escape their own markup (Slack: ``& < >``) and
-send with mentions disabled; this is the layer both adapters share.
+send with mentions disabled; this is the layer both platform adapters share.
 """
 
 from __future__ import annotations

@@ -14,39 +14,39 @@ from __future__ import annotations
 
 import logging
 
+from bot.config import BotConfig
 from bot.messages import NOT_ENABLED as NOT_ENABLED  # re-exported: the core answers it
 from bot.types import Location
-from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _ENV = {"slack": "RAGBOT_SLACK_TEAM_IDS", "discord": "RAGBOT_DISCORD_GUILD_IDS"}
 
 
-def allowed_ids(settings: Settings, platform: str) -> frozenset[str]:
+def allowed_ids(config: BotConfig, platform: str) -> frozenset[str]:
     """The allow-list for ``platform`` (blank entries dropped); empty = not bound."""
-    ids = {"slack": settings.slack_team_ids, "discord": settings.discord_guild_ids}.get(platform, [])
+    ids = {"slack": config.slack_team_ids, "discord": config.discord_guild_ids}.get(platform, ())
     return frozenset(i.strip() for i in ids if i and i.strip())
 
 
-def workspace_allowed(platform: str, workspace_id: str, settings: Settings) -> bool:
+def workspace_allowed(platform: str, workspace_id: str, config: BotConfig) -> bool:
     """Whether ``workspace_id`` is listed for ``platform``, or the platform is unbound."""
     if platform not in _ENV:
         return True  # the CLI acts on the host
-    listed = allowed_ids(settings, platform)
+    listed = allowed_ids(config, platform)
     return not listed or workspace_id in listed
 
 
-def tenant_allowed(location: Location, settings: Settings) -> bool:
+def tenant_allowed(location: Location, config: BotConfig) -> bool:
     """Whether the bot serves ``location`` (a Discord DM, in no guild, always)."""
     if location.platform == "discord" and location.is_dm and not location.workspace_id:
         return True
-    return workspace_allowed(location.platform, location.workspace_id, settings)
+    return workspace_allowed(location.platform, location.workspace_id, config)
 
 
-def warn_if_unbound(settings: Settings, platform: str) -> bool:
+def warn_if_unbound(config: BotConfig, platform: str) -> bool:
     """Log a start-up warning when ``platform`` serves every workspace; True if it does."""
-    if allowed_ids(settings, platform):
+    if allowed_ids(config, platform):
         return False
     log.warning("%s is not bound to any workspace: anyone who adds the bot to theirs can use it and their "
                 "platform admins administer it there. Set %s to the ids this deployment serves "

@@ -7,7 +7,7 @@ back. Order matters: a vote queued behind the interaction it refers to must not
 overtake it, so while anything is queued, new writes queue behind it.
 
 Nothing is dropped silently. A write that cannot be queued (the queue holds
-``settings.write_queue_size`` items) or that fails for a reason other than the
+``config.write_queue_size`` items) or that fails for a reason other than the
 outage is *given up*: logged at error level and counted (``given_up`` and the
 ``ragbot_writes_given_up`` metric), and the caller is told.
 
@@ -33,12 +33,12 @@ from prometheus_client import Counter, Gauge
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot import metrics
+from bot.config import BotConfig
 from rag_engine.engine import Store
 from rag_engine.errors import DatabaseUnavailable, DuplicateKey
 from rag_engine.feedback import VoteOutcome, record_correction, record_vote
 from rag_engine.interactions import History, InteractionContext, log_interaction, set_thread
 from rag_engine.scope import CollectionScope
-from rag_engine.settings import Settings
 from rag_engine.values import Answer
 
 log = logging.getLogger(__name__)
@@ -274,10 +274,10 @@ class InteractionIds:
 class DurableWrites:
     """The bot core's interaction and feedback writes, through one ``WriteQueue``."""
 
-    def __init__(self, store: Store, settings: Settings, queue: WriteQueue | None = None) -> None:
+    def __init__(self, store: Store, config: BotConfig, queue: WriteQueue | None = None) -> None:
         self.db = store.db
-        self.queue = queue or WriteQueue(maxsize=settings.write_queue_size,
-                                         retry_attempts=settings.db_retry_attempts)
+        self.queue = queue or WriteQueue(maxsize=config.write_queue_size,
+                                         retry_attempts=store.db.config.db_retry_attempts)
         self.ids = InteractionIds(store)
 
     def log_interaction(self, ctx: InteractionContext, question: str, answer: Answer | None,

@@ -7,9 +7,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag_engine.config import EmbeddingConfig
 from rag_engine.embedding_model import resolve_embedding_model
 from rag_engine.embedding_onnx import OnnxInt8Embedder
-from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,11 @@ class SentenceTransformerEmbedder:
         return row
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    if settings.embedding_backend == "onnx-int8":
-        return OnnxInt8Embedder.from_settings(settings)
+def build_embedder(config: EmbeddingConfig) -> Embedder:
+    if config.embedding_backend == "onnx-int8":
+        return OnnxInt8Embedder.from_config(config)
     return SentenceTransformerEmbedder(
-        settings.embedding_model, device=settings.embedding_device, batch_size=settings.embedding_batch_size
+        config.embedding_model, device=config.embedding_device, batch_size=config.embedding_batch_size
     )
 
 

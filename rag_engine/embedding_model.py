@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from rag_engine.settings import DEFAULT_EMBEDDING_MODEL
+from rag_engine.config import DEFAULT_EMBEDDING_MODEL
 
 
 def default_embedding_model_path() -> Path:

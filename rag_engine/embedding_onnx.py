@@ -3,7 +3,7 @@
 The sentence-transformers model (transformer + pooling + L2 normalization) is
 exported once with ``torch.onnx`` and quantized with
 ``onnxruntime.quantization.quantize_dynamic``; the result and the tokenizer are
-cached under ``settings.cache_dir`` so later processes load it without torch
+cached under ``config.cache_dir`` so later processes load it without torch
 touching the model. (``optimum`` would do the export too, but it pins an older
 transformers than the project's.)
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from rag_engine.config import EmbeddingConfig
 from rag_engine.embedding_model import resolve_embedding_model
-from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ class OnnxInt8Embedder:
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OnnxInt8Embedder:
-        export_dir = ensure_export(settings.embedding_model, Path(settings.cache_dir) / "onnx")
-        return cls(settings.embedding_model, export_dir, batch_size=settings.embedding_batch_size)
+    def from_config(cls, config: EmbeddingConfig) -> OnnxInt8Embedder:
+        export_dir = ensure_export(config.embedding_model, Path(config.cache_dir) / "onnx")
+        return cls(config.embedding_model, export_dir, batch_size=config.embedding_batch_size)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -11,23 +12,24 @@ from pathlib import Path
 
 from rag_engine import collections as cols
 from rag_engine.attribution import rejection, support
+from rag_engine.config import EngineConfig
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
 from rag_engine.followup import standalone_question
+from rag_engine.generation.abstain import is_abstention
 from rag_engine.generation.ask_back import clarifying_question
 from rag_engine.generation.base import Generator, GeneratorBusy, fallback_code
 from rag_engine.generation.citations import parse_citations
 from rag_engine.generation.pool import GenerationPool
 from rag_engine.ingest import Ingestor, Progress
+from rag_engine.pipe_tables import restore_tables
 from rag_engine.redact import redact_secrets
 from rag_engine.retrieval import Reranker, Retriever
 from rag_engine.safety import injection_flags
 from rag_engine.scope import CollectionScope
-from rag_engine.settings import Settings
 from rag_engine.store import Store as Store  # re-exported: the bot core's type for ``engine.store``
 from rag_engine.store.database import Database as Database  # re-exported: the type of ``engine.db``
 from rag_engine.store.migrate import ensure_schema
-from rag_engine.pipe_tables import restore_tables
 from rag_engine.training.watch import AdapterWatcher
 from rag_engine.values import (
     Answer,
@@ -45,7 +47,15 @@ log = logging.getLogger(__name__)
 
 NOT_FOUND_TEXT = "I couldn't find this in the documents I can see here, so I won't guess."
 FOLLOWUP_REWRITTEN = "followup_rewritten"  # flag: retrieval searched ``metadata["search_query"]``, not the question
-_UNSET = object()
+
+
+class _Unset(enum.Enum):
+    """A typed "not given" marker: ``None`` already means "no generator" / "no reranker"."""
+
+    UNSET = enum.auto()
+
+
+_UNSET = _Unset.UNSET
 
 
 class RagEngine:
@@ -58,23 +68,23 @@ class RagEngine:
 
     def __init__(
         self,
-        settings: Settings,
+        config: EngineConfig,
         *,
         db: Database | None = None,
         embedder: Embedder | None = None,
-        generator: Generator | object | None = _UNSET,
-        reranker: Reranker | object | None = _UNSET,
+        generator: Generator | _Unset | None = _UNSET,
+        reranker: Reranker | _Unset | None = _UNSET,
         auto_migrate: bool | None = None,
     ) -> None:
-        self.settings = settings
-        self.db = db or Database.from_settings(settings)
+        self.config = config
+        self.db = db or Database.from_config(config.store)
         self.store = Store(self.db)  # the repositories; the bot core reaches the database only through these
-        self.embedder = embedder or build_embedder(settings)
+        self.embedder = embedder or build_embedder(config.embedding)
         ensure_schema(self.db, self.embedder.dim, auto_upgrade=auto_migrate)
         if reranker is _UNSET:
-            reranker = _build_reranker(settings)
-        self.retriever = Retriever(self.store.chunks, self.embedder, settings, reranker)  # type: ignore[arg-type]
-        self.ingestor = Ingestor(self.store, self.embedder, settings)
+            reranker = _build_reranker(config)
+        self.retriever = Retriever(self.store.chunks, self.embedder, config.retrieval, reranker)
+        self.ingestor = Ingestor(self.store, self.embedder, config.ingest)
         self.extractive = ExtractiveAnswerer(self.embedder)
         self._generator = generator
         self._generator_error: str | None = None
@@ -82,7 +92,7 @@ class RagEngine:
         self._pool: GenerationPool | None = None  # every generation of this process takes one of its slots
         # serves the registry's active adapter: checked when the generator is built (every command answers
         # with it) and, in long-running processes, started to follow activations and rollbacks
-        self.adapter_watcher = AdapterWatcher(self.db, settings, self._built_generator)
+        self.adapter_watcher = AdapterWatcher(self.db, config, self._built_generator)
 
     # -- documents -------------------------------------------------------------
     def ingest(self, paths: Sequence[Path | str], collection: str = "default", *, prune: bool = False,
@@ -133,7 +143,7 @@ class RagEngine:
         if rewritten:
             flags.append(FOLLOWUP_REWRITTEN)
         best = max((h.vector_score or 0.0 for h in hits), default=0.0)
-        if not hits or best < self.settings.min_relevance:
+        if not hits or best < self.config.retrieval.min_relevance:
             timings["total"] = time.perf_counter() - started
             return Answer(text=NOT_FOUND_TEXT, hits=hits, status=AnswerStatus.NOT_FOUND, timings=timings,
                           flags=flags, metadata={"best_similarity": best, **rewritten})
@@ -178,12 +188,14 @@ class RagEngine:
                 log.log(logging.INFO if busy else logging.WARNING, "generator %s %s, answering extractively: %s",
                         generator.name, "busy" if busy else "failed", exc)
                 # the reason is stored and may be shown: an error can quote a URL with its credentials
-                reason = redact_secrets(f"{type(exc).__name__}: {exc}", self.settings)[:500]
+                reason = redact_secrets(f"{type(exc).__name__}: {exc}", self.config.store.secrets)[:500]
                 status, code, result = AnswerStatus.FALLBACK, fallback_code(exc), None
         queued = waited or 0.0
         if result is None:
             result = self.extractive.generate(question, hits, history)
-        if result.model != self.extractive.name:
+        if result.model != self.extractive.name and is_abstention(result.text):  # the model says the passages don't
+            status, result = AnswerStatus.NOT_FOUND, replace(result, text=NOT_FOUND_TEXT)
+        elif result.model != self.extractive.name:
             result, unsupported = self._check_grounding(question, result, hits, history)
             if unsupported:
                 status, code, reason = AnswerStatus.FALLBACK, FallbackCode.NOT_SUPPORTED, unsupported
@@ -202,12 +214,13 @@ class RagEngine:
 
         Returns the answer to give and, when it replaced an unsupported one, why.
         """
-        shown = len(result.passages) or len(hits)
-        has_markers = bool(parse_citations(result.text, hits)[1])
-        if has_markers and not self.settings.min_grounded_fraction:
+        # checked against the passages exactly as shown (top ones, trimmed); [n] numbers them as ``hits`` does
+        shown = [replace(h, text=text) for h, text in zip(hits, result.passages, strict=False)] or hits
+        has_markers = bool(parse_citations(result.text, shown)[1])
+        if has_markers and not self.config.generation.min_grounded_fraction:
             return result, None
-        found = support(result.text, hits, shown, self.embedder)
-        why = rejection(found, self.settings.min_grounded_fraction)
+        found = support(result.text, shown, len(shown), self.embedder)
+        why = rejection(found, self.config.generation.min_grounded_fraction)
         if why:
             log.info("%s: answering extractively", why)
             return self.extractive.generate(question, hits, history), why
@@ -223,25 +236,25 @@ class RagEngine:
                 if self._generator is _UNSET:
                     self._generator = self._build_generator()
                     self.adapter_watcher.check()
-        return self._generator  # type: ignore[return-value]
+        return self._built_generator()
 
     @property
     def generation_pool(self) -> GenerationPool | None:
         """The process' one limit on generations (``RAGBOT_GENERATION_CONCURRENCY``), around the generator.
 
-        Built from settings on first use, once the generator is (None = extractive only); ``_generate`` takes
+        Built from the config on first use, once the generator is (None = extractive only); ``_generate`` takes
         a slot for every answer, so no ask generates outside the limit.
         """
         generator = self.generator
         if generator is not None and self._pool is None:
             with self._generator_lock:
                 if self._pool is None:
-                    self._pool = GenerationPool.from_settings(generator, self.settings)
+                    self._pool = GenerationPool.from_config(generator, self.config.generation)
         return self._pool if generator is not None else None
 
     def _built_generator(self) -> Generator | None:
         """The generator once built; the watcher never builds it (building runs the watcher's check)."""
-        return None if self._generator is _UNSET else self._generator  # type: ignore[return-value]
+        return None if self._generator is _UNSET else self._generator
 
     def _adapter_problem(self) -> dict[str, str]:
         """``{"adapter_error": why}`` while the active adapter cannot be served and the base model answers."""
@@ -259,15 +272,15 @@ class RagEngine:
         return self._generator_error
 
     def _build_generator(self) -> Generator | None:
-        if self.settings.generator_backend == "extractive":
+        if self.config.generation.generator_backend == "extractive":
             return None
         try:
             from rag_engine.generation.factory import build_generator
 
-            return build_generator(self.settings)
+            return build_generator(self.config.generation)
         except Exception as exc:  # noqa: BLE001 - a model that cannot load must not stop the bot
             why = f"generator unavailable: {type(exc).__name__}: {exc}"
-            self._generator_error = redact_secrets(why, self.settings)[:500]
+            self._generator_error = redact_secrets(why, self.config.store.secrets)[:500]
             log.error("%s; answering extractively", self._generator_error)
             return None
 
@@ -284,9 +297,9 @@ def _fallback_reason(code: FallbackCode | None, detail: str | None) -> str | Non
     return f"{code.value}: {detail}" if detail else code.value
 
 
-def _build_reranker(settings: Settings) -> Reranker | None:
-    if not settings.reranker_model:
+def _build_reranker(config: EngineConfig) -> Reranker | None:
+    if not config.retrieval.reranker_model:
         return None
     from rag_engine.rerank import CrossEncoderReranker  # written with the evaluation work
 
-    return CrossEncoderReranker.from_settings(settings)
+    return CrossEncoderReranker.from_config(config.retrieval, config.embedding)

@@ -27,8 +27,8 @@ import numpy as np
 
 from rag_engine.chunking import split_sentences
 from rag_engine.embedding import Embedder
-from rag_engine.safety import looks_like_injection
 from rag_engine.pipe_tables import find_tables, row_sentences
+from rag_engine.safety import looks_like_injection
 from rag_engine.values import GeneratedText, SearchHit, Turn
 
 NAME = "extractive"

@@ -22,10 +22,10 @@ from typing import Any
 from rag_engine import collections as cols
 from rag_engine import sources
 from rag_engine.chunking import ChunkDraft, approx_tokens, chunk_document
+from rag_engine.config import IngestConfig
 from rag_engine.embedding import Embedder
 from rag_engine.parse_worker import read_document_within
 from rag_engine.parsing import SUPPORTED_SUFFIXES, ParsedDocument, ParseError, Section, parse_bytes
-from rag_engine.settings import Settings
 from rag_engine.store import Store
 from rag_engine.values import IngestReport, Record
 
@@ -87,10 +87,10 @@ def discover_files(paths: Sequence[Path], *, follow_symlinks: bool = True,
 
 
 class Ingestor:
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, store: Store, embedder: Embedder, config: IngestConfig) -> None:
         self.store = store
         self.embedder = embedder
-        self.settings = settings
+        self.config = config
         tokenizer = getattr(embedder, "tokenizer", None)
         self.count_tokens: Callable[[str], int] = approx_tokens
         if tokenizer is not None:
@@ -153,8 +153,8 @@ class Ingestor:
         return coll
 
     def _read_file(self, found: FoundFile, follow_symlinks: bool) -> tuple[ParsedDocument, bytes]:
-        doc, raw = read_document_within(found.path, timeout_s=self.settings.ingest_file_timeout_s,
-                                        max_bytes=self.settings.max_file_mb * 1_000_000,
+        doc, raw = read_document_within(found.path, timeout_s=self.config.ingest_file_timeout_s,
+                                        max_bytes=self.config.max_file_mb * 1_000_000,
                                         follow_symlinks=follow_symlinks)
         doc.metadata[sources.RELATIVE_PATH] = found.relative_path
         # the shown path is part of what is stored: the same file ingested from another folder is rewritten
@@ -174,7 +174,7 @@ class Ingestor:
 
     def _hash(self, raw: bytes) -> str:
         # the index signature is part of the hash: new chunking or embedder settings re-index
-        sig = f"{self.settings.chunk_tokens}:{self.settings.chunk_overlap}:{self.embedder.model_name}:" \
+        sig = f"{self.config.chunk_tokens}:{self.config.chunk_overlap}:{self.embedder.model_name}:" \
               f"{self.embedder.backend}\n".encode()
         return hashlib.sha256(sig + raw).hexdigest()
 
@@ -196,7 +196,7 @@ class Ingestor:
             if known.get(uri) == digest:
                 report.documents_unchanged += 1
                 continue
-            drafts = chunk_document(doc, max_tokens=self.settings.chunk_tokens, overlap=self.settings.chunk_overlap,
+            drafts = chunk_document(doc, max_tokens=self.config.chunk_tokens, overlap=self.config.chunk_overlap,
                                     count_tokens=self.count_tokens)
             pending.append(_Pending(uri, doc, digest, drafts))
             n_chunks += len(drafts)

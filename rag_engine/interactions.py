@@ -165,7 +165,7 @@ def set_thread(db: Database, interaction_id: int, *, platform: str, channel_id: 
 
 def _reason(reason: str | None, db: Database) -> str | None:
     """A fallback reason may be an exception's text (a URL with credentials): never stored as is."""
-    return redact_secrets(reason, db.settings)[:2000] if reason else reason
+    return redact_secrets(reason, db.config.secrets)[:2000] if reason else reason
 
 
 def get_interaction(db: Database, interaction_id: int) -> InteractionRecord | None:
@@ -177,7 +177,7 @@ def thread_history(db: Database, platform: str, channel_id: str, thread_id: str,
                    readable: CollectionScope, user_key: str) -> History:
     """The last ``limit`` turns of a thread (user question, assistant answer, ...), oldest first.
 
-    ``limit`` counts turns, like ``settings.history_turns``. A turn is history
+    ``limit`` counts turns, like ``GenerationConfig.history_turns``. A turn is history
     only if every collection it drew on (retrieved and through its own history)
     is in ``readable``, the asking location's readable collections *now*: a
     revoked grant also withdraws the answers given under it. An ephemeral

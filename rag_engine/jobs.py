@@ -86,12 +86,12 @@ def finish(db: Database, job_id: int, worker_id: str, result: dict[str, Any]) ->
 
 
 def fail(db: Database, job_id: int, worker_id: str, error: str, result: dict[str, Any] | None = None) -> None:
-    _close(db, job_id, worker_id, status="failed", result=result, error=redact_secrets(error, db.settings)[:4000])
+    _close(db, job_id, worker_id, status="failed", result=result, error=redact_secrets(error, db.config.secrets)[:4000])
 
 
 def release(db: Database, job_id: int, worker_id: str, note: str) -> None:
     """Give a running job back to the queue (e.g. the worker is shutting down)."""
-    JobRepo(db).release(job_id, worker_id, redact_secrets(note, db.settings)[:4000])
+    JobRepo(db).release(job_id, worker_id, redact_secrets(note, db.config.secrets)[:4000])
 
 
 def requeue_stale(db: Database, stale_after_s: float, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[int]:

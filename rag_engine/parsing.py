@@ -299,9 +299,13 @@ _HTML_CELLS = frozenset({"td", "th"})
 
 
 def parse_html(text: str, fallback_title: str) -> ParsedDocument:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # lazy: only HTML files need bs4
+    from bs4.exceptions import ParserRejectedMarkup
 
-    soup = BeautifulSoup(text, "html.parser")
+    try:
+        soup = BeautifulSoup(text, "html.parser")
+    except ParserRejectedMarkup as exc:  # e.g. a "<![" that opens no known declaration
+        raise ParseError(f"unreadable HTML ({str(exc).splitlines()[-1][:120]})") from exc
     title_tag = _first(soup, "title")
     for tag in list(_outermost(soup, _HTML_DROPPED)):
         tag.decompose()

@@ -17,9 +17,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import SecretStr
-
-from rag_engine.settings import Settings
+from pydantic import BaseModel, SecretStr
 
 MASK = "***"
 _MIN_SECRET_LEN = 4  # shorter "secrets" would mask ordinary words all over the logs
@@ -57,8 +55,9 @@ class Redactor:
         self._literal = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Redactor:
-        return _redactor(tuple(secret_values(settings)))
+    def for_config(cls, config: BaseModel) -> Redactor:
+        """The (cached) redactor of every secret in ``config`` (see ``secret_values``)."""
+        return _redactor(tuple(secret_values(config)))
 
     def __call__(self, text: str) -> str:
         if self._literal is not None:
@@ -73,24 +72,27 @@ def _redactor(secrets: tuple[str, ...]) -> Redactor:
     return Redactor(secrets)
 
 
-def redact_secrets(text: str, secrets: Iterable[str] | Settings = ()) -> str:
-    """``text`` with credential shapes masked, and each configured secret: pass the settings
-    (or ``secret_values(settings)``) wherever they are at hand."""
-    if isinstance(secrets, Settings):
+def redact_secrets(text: str, secrets: Iterable[str] | BaseModel = ()) -> str:
+    """``text`` with credential shapes masked, and each configured secret: pass the secrets (the
+    store config's ``secrets``, or a config holding them) wherever they are at hand."""
+    if isinstance(secrets, BaseModel):
         secrets = secret_values(secrets)
     return _redactor(tuple(s for s in secrets if s))(text)
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """Every ``SecretStr`` value in ``settings``, and the credentials inside URL settings.
+def secret_values(config: BaseModel) -> list[str]:
+    """Every ``SecretStr`` value in ``config`` (the settings, or a config; nested ones too), and the
+    credentials inside its URL fields.
 
     A URL setting (``openai_base_url``, ``slack_api_url``, a ``database_url``) may embed a
     password or an ``api-key=`` query parameter: those parts are secrets too.
     """
     found: list[str] = []
-    for name in type(settings).model_fields:
-        value = getattr(settings, name, None)
-        if isinstance(value, SecretStr):
+    for name in type(config).model_fields:
+        value = getattr(config, name, None)
+        if isinstance(value, BaseModel):
+            found.extend(secret_values(value))
+        elif isinstance(value, SecretStr):
             raw = value.get_secret_value()
             if raw:
                 found.append(raw)

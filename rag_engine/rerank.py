@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from rag_engine.settings import Settings
+from rag_engine.config import EmbeddingConfig, RetrievalConfig
 from rag_engine.values import SearchHit
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,12 @@ class CrossEncoderReranker:
         self._model = CrossEncoder(model, device=device, max_length=max_length)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CrossEncoderReranker:
-        if not settings.reranker_model:
+    def from_config(cls, retrieval: RetrievalConfig, embedding: EmbeddingConfig) -> CrossEncoderReranker:
+        """The configured cross-encoder, run on the embedder's device with its batch size."""
+        if not retrieval.reranker_model:
             raise ValueError("no reranker configured: set RAGBOT_RERANKER_MODEL to a cross-encoder id or directory")
-        return cls(settings.reranker_model, device=settings.embedding_device,
-                   batch_size=settings.embedding_batch_size)
+        return cls(retrieval.reranker_model, device=embedding.embedding_device,
+                   batch_size=embedding.embedding_batch_size)
 
     def scores(self, query: str, passages: list[str]) -> list[float]:
         if not passages:

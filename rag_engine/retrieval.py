@@ -14,9 +14,9 @@ from typing import Protocol
 import numpy as np
 
 from rag_engine import sources
+from rag_engine.config import RetrievalConfig
 from rag_engine.embedding import Embedder
 from rag_engine.scope import CollectionScope
-from rag_engine.settings import Settings
 from rag_engine.store.chunks import ChunkRepo, ChunkSearch
 from rag_engine.values import SearchHit, SearchMode
 
@@ -50,11 +50,11 @@ def convex(runs: Sequence[dict[int, float]], weights: Sequence[float]) -> dict[i
 
 
 class Retriever:
-    def __init__(self, chunks: ChunkRepo, embedder: Embedder, settings: Settings,
+    def __init__(self, chunks: ChunkRepo, embedder: Embedder, config: RetrievalConfig,
                  reranker: Reranker | None = None) -> None:
         self.chunks = chunks
         self.embedder = embedder
-        self.settings = settings
+        self.config = config
         self.reranker = reranker
 
     def search(
@@ -70,11 +70,11 @@ class Retriever:
         """Top-k chunks for ``query`` within ``scope``; an empty scope finds nothing (and runs no SQL)."""
         if scope.is_empty:
             return []
-        k = k or self.settings.search_k
-        mode = mode or self.settings.search_mode
+        k = k or self.config.search_k
+        mode = mode or self.config.search_mode
         cids = scope.ids()
         qv = self.embedder.embed_query(query)
-        s = self.settings
+        s = self.config
         with self.chunks.searching() as search:
             vector_run: dict[int, float] = {}
             lexical_run: dict[int, float] = {}
@@ -104,8 +104,8 @@ class Retriever:
 
     def lexical_candidates(self, search: ChunkSearch, query: str, collection_ids: Sequence[int],
                            depth: int) -> dict[int, float]:
-        """Full-text candidates, scored as ``settings.lexical_scoring`` says."""
-        s = self.settings
+        """Full-text candidates, scored as ``config.lexical_scoring`` says."""
+        s = self.config
         if s.lexical_scoring == "bm25":
             return search.lexical_bm25(query, collection_ids, depth, k1=s.bm25_k1, b=s.bm25_b,
                                        context_weight=s.context_weight)
@@ -114,7 +114,7 @@ class Retriever:
     def _details(self, search: ChunkSearch, ids: list[int], qv: np.ndarray, fused: dict[int, float],
                  lexical_run: dict[int, float]) -> list[SearchHit]:
         rows = search.details(ids, qv)
-        url_bases = self.settings.source_url_bases
+        url_bases = self.config.source_url_bases
         hits = []
         for i in ids:
             r = rows.get(i)

@@ -13,7 +13,10 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
-from rag_engine.settings import Settings
+from app.configs import bot_config, engine_config, store_config
+from app.settings import Settings
+from bot.config import BotConfig
+from rag_engine.config import EngineConfig
 
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
@@ -31,11 +34,21 @@ ALL_TABLES = ("processed_events, audit_log, jobs, adapters, curated_examples, co
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     """Test settings: nothing from the environment or a .env file leaks in."""
-    base = dict(data_dir=data_dir, generator_backend="extractive", database_url=None,
-                rate_limit_user_per_min=1000.0, rate_limit_user_burst=1000,
-                rate_limit_channel_per_min=1000.0, rate_limit_channel_burst=1000)
+    base = {"data_dir": data_dir, "generator_backend": "extractive", "database_url": None,
+            "rate_limit_user_per_min": 1000.0, "rate_limit_user_burst": 1000,
+            "rate_limit_channel_per_min": 1000.0, "rate_limit_channel_burst": 1000}
     base.update(overrides)
     return Settings(_env_file=None, **base)
+
+
+def make_engine_config(data_dir: Path, **overrides) -> EngineConfig:
+    """The engine's config, built as the composition root builds it, from ``make_settings``."""
+    return engine_config(make_settings(data_dir, **overrides))
+
+
+def make_bot_config(data_dir: Path | str = "/nonexistent", **overrides) -> BotConfig:
+    """The bot core's config, built as the composition root builds it, from ``make_settings``."""
+    return bot_config(make_settings(Path(data_dir), **overrides))
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +68,7 @@ def _scratch_db(scratch_dir, embedder):
     from rag_engine.store.database import Database
     from rag_engine.store.migrate import ensure_schema
 
-    db = Database.from_settings(make_settings(scratch_dir))
+    db = Database.from_config(store_config(make_settings(scratch_dir)))
     ensure_schema(db, embedder.dim)
     yield db
     db.dispose()
@@ -78,7 +91,7 @@ def db(_scratch_db):
 def engine(db, embedder, settings):
     from rag_engine.engine import RagEngine
 
-    return RagEngine(settings, db=db, embedder=embedder, generator=None, reranker=None)
+    return RagEngine(engine_config(settings), db=db, embedder=embedder, generator=None, reranker=None)
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +100,7 @@ def handbook_engine(tmp_path_factory, embedder):
     from rag_engine.engine import RagEngine
 
     data_dir = tmp_path_factory.mktemp("handbook-db")
-    engine = RagEngine(make_settings(data_dir), embedder=embedder, generator=None, reranker=None)
+    engine = RagEngine(make_engine_config(data_dir), embedder=embedder, generator=None, reranker=None)
     report = engine.ingest([EXAMPLES], "handbook")
     assert not report.skipped, report.skipped
     yield engine

@@ -9,12 +9,12 @@ import discord
 from discord import app_commands
 
 from adapters.discord import handlers, slash_commands
+from adapters.discord.config import DiscordConfig
 from adapters.discord.context import ConversationTracker
 from adapters.discord.delivery import NO_MENTIONS
 from adapters.discord.views import FeedbackAction, FeedbackButton
 from bot.core import BotCore
 from bot.tenants import warn_if_unbound, workspace_allowed
-from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,11 @@ def intents() -> discord.Intents:
     return wanted
 
 
-def apply_api_base(settings: Settings) -> None:
-    """Point discord.py's REST client at ``settings.discord_api_base`` (a proxy, or a local fake
+def apply_api_base(config: DiscordConfig) -> None:
+    """Point discord.py's REST client at ``config.discord_api_base`` (a proxy, or a local fake
     in tests). The library keeps the base URL on its ``Route`` class, so this is process-wide."""
-    if settings.discord_api_base:
-        base = settings.discord_api_base.rstrip("/")
+    if config.discord_api_base:
+        base = config.discord_api_base.rstrip("/")
         if not base.endswith(API_VERSION_PATH):
             base += API_VERSION_PATH
         discord.http.Route.BASE = base
@@ -57,21 +57,21 @@ def apply_api_base(settings: Settings) -> None:
 class RagbotClient(discord.Client):
     """A ``discord.Client`` bound to a ``BotCore``. Handlers reach the core through the client."""
 
-    def __init__(self, core: BotCore, settings: Settings, *, sync_commands: bool = False,
+    def __init__(self, core: BotCore, config: DiscordConfig, *, sync_commands: bool = False,
                  sync_guild_id: int | None = None) -> None:
         super().__init__(intents=intents(), allowed_mentions=NO_MENTIONS,
                          activity=discord.Activity(type=discord.ActivityType.listening, name="/ask"))
         self.core = core
-        self.settings = settings
+        self.config = config
         self.conversations = ConversationTracker()
         self.tree = app_commands.CommandTree(self)
         self.sync_commands = sync_commands
         self.sync_guild_id = sync_guild_id
         slash_commands.register(self.tree)
-        apply_api_base(settings)
+        apply_api_base(config)
 
     async def setup_hook(self) -> None:
-        warn_if_unbound(self.settings, "discord")
+        warn_if_unbound(self.core.config, "discord")
         # buttons posted before a restart route by their custom id pattern
         self.add_dynamic_items(FeedbackButton)
         if self.sync_commands:
@@ -101,9 +101,9 @@ class RagbotClient(discord.Client):
     async def leave_if_unlisted(self, guild: discord.Guild) -> bool:
         """Leave a server RAGBOT_DISCORD_GUILD_IDS does not list, when configured to; True if it left.
         Staying, the bot answers there only that it is not enabled (the core decides)."""
-        if workspace_allowed("discord", str(guild.id), self.settings):
+        if workspace_allowed("discord", str(guild.id), self.core.config):
             return False
-        if not self.settings.discord_leave_unlisted_guilds:
+        if not self.config.discord_leave_unlisted_guilds:
             log.warning("in server %s (%s), which RAGBOT_DISCORD_GUILD_IDS does not list: the bot only says it is "
                         "not enabled there", guild.id, guild.name)
             return False
@@ -139,9 +139,9 @@ class DiscordConfigError(ValueError):
     """Settings that cannot work (no token); the message says what to set."""
 
 
-def check_credentials(settings: Settings) -> str:
+def check_credentials(config: DiscordConfig) -> str:
     """The bot token, or a clear message about how to set it (the token itself is never shown)."""
-    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    token = config.discord_token.get_secret_value().strip() if config.discord_token else ""
     if not token:
         raise DiscordConfigError("RAGBOT_DISCORD_TOKEN is not set: copy the bot token from the Discord developer "
                                  "portal (Bot → Reset Token) into it. See docs/discord.md.")

@@ -53,7 +53,7 @@ async def on_message(client: RagbotClient, message: discord.Message) -> None:
     if me is None or not addresses_bot(message, me):
         return
     try:
-        await answer_message(client, message)
+        await answer_message(client, message, me)
     except Exception:
         log.exception("failed to answer message %s", message.id)
         with _best_effort():
@@ -61,13 +61,12 @@ async def on_message(client: RagbotClient, message: discord.Message) -> None:
                                reply_to=message, interaction_id=None)
 
 
-async def answer_message(client: RagbotClient, message: discord.Message) -> None:
+async def answer_message(client: RagbotClient, message: discord.Message, me: discord.ClientUser) -> None:
     channel = message.channel
     if isinstance(channel, discord.PartialMessageable) and message.guild is not None:
         channel = await _full_channel(client, channel)
     role = message.guild.self_role if message.guild is not None else None
-    # client.user is None only before login, and no message arrives before it
-    text = strip_own_mentions(message.content, client.user.id, role.id if role else None)  # type: ignore[union-attr]
+    text = strip_own_mentions(message.content, me.id, role.id if role else None)
     thread_id = await client.conversations.thread_id(message) if not is_thread(channel) else str(channel.id)
     req = AskRequest(actor=actor_of(message.author), location=location_of(channel, guild_id_of(message)),
                      text=text, thread_id=thread_id, event_id=f"message:{message.id}")
@@ -93,7 +92,7 @@ async def _answer_target(client: RagbotClient, message: discord.Message, channel
     """Where the answer goes: a new thread on the question (``discord_reply_in_thread``, in a
     guild text channel, for a real answer — a usage hint or a refusal opens no thread), else
     a reply to the question."""
-    if (client.settings.discord_reply_in_thread and reply.kind in CONVERSATION_KINDS
+    if (client.config.discord_reply_in_thread and reply.kind in CONVERSATION_KINDS
             and message.guild is not None and isinstance(channel, discord.TextChannel)):
         try:
             thread = await message.create_thread(name=truncate(question or "question", THREAD_NAME_LIMIT),
@@ -118,7 +117,7 @@ async def _full_channel(client: RagbotClient, channel: discord.PartialMessageabl
 
 async def on_ask_command(interaction: discord.Interaction[RagbotClient], question: str) -> None:
     client = interaction.client
-    ephemeral = client.settings.answer_ephemeral
+    ephemeral = client.core.config.answer_ephemeral
     # Discord allows 3 s before the first response; the answer comes as a follow-up
     await interaction.response.defer(thinking=True, ephemeral=ephemeral)
     channel = interaction.channel

@@ -97,5 +97,7 @@ class CorrectionModal(discord.ui.Modal):
         await routes(interaction).correction_submitted(interaction, self.interaction_id, self.text.value)
 
     # discord.py's Modal.on_error drops BaseView's `item` argument; this matches Modal's, not BaseView's
-    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]
+    async def on_error(  # type: ignore[override]  # Modal's signature (see above); discord.py's stubs give BaseView's
+        self, interaction: discord.Interaction[Any], error: Exception, /,
+    ) -> None:
         await routes(interaction).interaction_failed(interaction, error)

@@ -8,29 +8,29 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.clients import web_client
+from adapters.slack.config import SlackConfig
 from adapters.slack.handlers import SlackHandlers
 from adapters.slack.verification import QuietRequestVerification
 from bot.core import BotCore
 from bot.tenants import warn_if_unbound
-from rag_engine.settings import Settings
 
 
 class SlackConfigError(ValueError):
     """A token or secret the chosen mode needs is missing or malformed."""
 
 
-def check_credentials(settings: Settings, *, http: bool) -> None:
+def check_credentials(config: SlackConfig, *, http: bool) -> None:
     """Fail early, naming the setting (never its value), when a credential is missing."""
     problems = []
-    bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    bot_token = config.slack_bot_token.get_secret_value() if config.slack_bot_token else ""
     if not bot_token.startswith("xoxb-"):
         problems.append("RAGBOT_SLACK_BOT_TOKEN must be set to the bot token (xoxb-…)")
     if http:
-        if not (settings.slack_signing_secret and settings.slack_signing_secret.get_secret_value()):
+        if not (config.slack_signing_secret and config.slack_signing_secret.get_secret_value()):
             problems.append("RAGBOT_SLACK_SIGNING_SECRET must be set for HTTP mode (Basic Information → "
                             "Signing Secret)")
     else:
-        app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+        app_token = config.slack_app_token.get_secret_value() if config.slack_app_token else ""
         if not app_token.startswith("xapp-"):
             problems.append("RAGBOT_SLACK_APP_TOKEN must be set to an app-level token (xapp-…) with "
                             "connections:write for Socket Mode, or run with --http")
@@ -38,7 +38,7 @@ def check_credentials(settings: Settings, *, http: bool) -> None:
         raise SlackConfigError("; ".join(problems))
 
 
-def build_app(core: BotCore, *, client: AsyncWebClient | None = None) -> AsyncApp:
+def build_app(core: BotCore, config: SlackConfig, *, client: AsyncWebClient | None = None) -> AsyncApp:
     """An ``AsyncApp`` whose listeners call ``core``.
 
     Every HTTP request's signature is checked with ``slack_signing_secret``
@@ -46,11 +46,10 @@ def build_app(core: BotCore, *, client: AsyncWebClient | None = None) -> AsyncAp
     would log a rejected request's body; Bolt learns the bot's own user id
     through ``auth.test`` so it ignores its own messages.
     """
-    settings = core.settings
-    client = client or web_client(settings)
+    client = client or web_client(config)
     if not client.token:
         raise SlackConfigError("RAGBOT_SLACK_BOT_TOKEN must be set to the bot token (xoxb-…)")
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    secret = config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else ""
     app = AsyncApp(
         name="ragbot",
         client=client,
@@ -61,5 +60,5 @@ def build_app(core: BotCore, *, client: AsyncWebClient | None = None) -> AsyncAp
         process_before_response=False,  # ack first, work after: Slack's 3-second limit
     )
     SlackHandlers(core).register(app)
-    warn_if_unbound(settings, "slack")
+    warn_if_unbound(core.config, "slack")
     return app

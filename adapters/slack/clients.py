@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from rag_engine.settings import Settings
+from adapters.slack.config import SlackConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,10 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     ]
 
 
-def web_client(settings: Settings) -> AsyncWebClient:
-    """The bot's Web API client (``settings.slack_api_url`` lets tests point it at a local server)."""
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+def web_client(config: SlackConfig) -> AsyncWebClient:
+    """The bot's Web API client (``config.slack_api_url`` lets tests point it at a local server)."""
+    token = config.slack_bot_token.get_secret_value() if config.slack_bot_token else None
+    base_url = config.slack_api_url if config.slack_api_url.endswith("/") else config.slack_api_url + "/"
     return AsyncWebClient(token=token, base_url=base_url, timeout=TIMEOUT_S, retry_handlers=retry_handlers())
 
 

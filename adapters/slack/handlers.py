@@ -59,8 +59,8 @@ Notify = Callable[[SlackMessage], Awaitable[Any]]
 class SlackHandlers:
     def __init__(self, core: BotCore) -> None:
         self.core = core
-        self.settings = core.settings
-        self.identity = SlackIdentity(self.settings)
+        self.config = core.config  # the core's: tenants, admins, ephemeral answers
+        self.identity = SlackIdentity(self.config)
 
     def register(self, app: AsyncApp) -> None:
         app.command(ASK_COMMAND)(self.ask_command)
@@ -86,11 +86,11 @@ class SlackHandlers:
             async with _reporting_failures("/ask", replies.send):
                 actor, location = await self.identity.command(client, command, context, check_admin=False)
                 reply = await self.core.ask(AskRequest(actor, location, question,
-                                                       ephemeral=self.settings.answer_ephemeral))
+                                                       ephemeral=self.config.answer_ephemeral))
                 public = reply.kind in PUBLIC_KINDS
                 messages = reply_messages(reply, question=question if public else None,
                                           reference=_reference_for(reply, "/ask"))
-                if public and not self.settings.answer_ephemeral:
+                if public and not self.config.answer_ephemeral:
                     thread = await _post_in_channel(client, location.channel_id, messages, replies)
                     if thread:  # a mention in the answer's thread gets this ask as history
                         await self.core.start_thread(reply, location, thread)

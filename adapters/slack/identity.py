@@ -31,8 +31,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.config import BotConfig
 from bot.types import Actor, Location
-from rag_engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,10 @@ def installation_team(context: Any) -> str:
     return auth.get("team_id") or auth.get("enterprise_id") or ""
 
 
-def home_teams(context: Any, settings: Settings) -> frozenset[str]:
+def home_teams(context: Any, config: BotConfig) -> frozenset[str]:
     """Teams whose members are insiders: the installation's team and org, and the served ones."""
     auth = (context.get("authorize_result") if context is not None else None) or {}
-    teams = {auth.get("team_id"), auth.get("enterprise_id"), *settings.slack_team_ids}
+    teams = {auth.get("team_id"), auth.get("enterprise_id"), *config.slack_team_ids}
     return frozenset(t.strip() for t in teams if t and t.strip())
 
 
@@ -144,14 +144,14 @@ class ActorResolver:
 class SlackIdentity:
     """``(Actor, Location)`` for each kind of payload: outsiders recognised, DMs checked."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.actors = ActorResolver(check_workspace_admins=settings.slack_workspace_admins_are_admins)
+    def __init__(self, config: BotConfig) -> None:
+        self.config = config
+        self.actors = ActorResolver(check_workspace_admins=config.slack_workspace_admins_are_admins)
         self._im_owner: OrderedDict[str, str] = OrderedDict()  # IM channel -> the user the bot's IM is with
 
     async def command(self, client: AsyncWebClient, command: dict[str, Any], context: Any, *,
                       check_admin: bool) -> tuple[Actor, Location]:
-        home = home_teams(context, self.settings)
+        home = home_teams(context, self.config)
         user = command.get("user_id", "")
         actor = await self.actors.actor(client, user, command.get("user_name"), check_admin=check_admin,
                                         external=is_outsider(home, command_teams(command)))
@@ -162,13 +162,13 @@ class SlackIdentity:
 
     async def event(self, client: AsyncWebClient, body: dict[str, Any], event: dict[str, Any],
                     context: Any) -> tuple[Actor, Location]:
-        external = is_outsider(home_teams(context, self.settings), event_teams(event))
+        external = is_outsider(home_teams(context, self.config), event_teams(event))
         actor = await self.actors.actor(client, event.get("user", ""), check_admin=False, external=external)
         return actor, event_location(body, event, context)
 
     async def action(self, client: AsyncWebClient, body: dict[str, Any], context: Any, *, check_admin: bool,
                      channel: str | None = None) -> tuple[Actor, Location]:
-        external = is_outsider(home_teams(context, self.settings), action_teams(body))
+        external = is_outsider(home_teams(context, self.config), action_teams(body))
         actor = await self.actors.actor(client, (body.get("user") or {}).get("id", ""), check_admin=check_admin,
                                         external=external)
         return actor, action_location(body, context, channel)

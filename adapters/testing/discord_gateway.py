@@ -1,7 +1,7 @@
 """A local fake of Discord: its REST API (an aiohttp server) and its gateway payloads.
 
 discord.py runs unchanged on top of it: its HTTP client is pointed here
-(``settings.discord_api_base`` → ``discord.http.Route.BASE``), and gateway
+(``DiscordConfig.discord_api_base`` → ``discord.http.Route.BASE``), and gateway
 events are fed as the JSON dicts Discord sends, through the client's own
 ``ConnectionState.parse_*`` methods, so the library's real dispatch, model,
 view and command-tree code runs. The fake records every request (method, path,
@@ -105,7 +105,7 @@ class FakeDiscord:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def stop(self) -> None:

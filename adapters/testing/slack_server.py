@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
 if TYPE_CHECKING:
@@ -266,12 +267,17 @@ class SlackSender:
 
 
 @asynccontextmanager
-async def serving(core: BotCore, api: MockSlackApi, signing_secret: str) -> AsyncIterator[SlackSender]:
-    """The real Bolt app for ``core`` on a local port, and a sender that signs with ``signing_secret``."""
+async def serving(core: BotCore, api: MockSlackApi, signing_secret: str, *,
+                  bot_token: str = "xoxb-test-token") -> AsyncIterator[SlackSender]:
+    """The real Bolt app for ``core`` on a local port, talking to ``api``, and a sender that signs with
+    ``signing_secret``."""
     from adapters.slack import build_app
+    from adapters.slack.config import SlackConfig
     from adapters.slack.server import EVENTS_PATH, bound_port, start_http
 
-    runner = await start_http(build_app(core), host="127.0.0.1", port=0)
+    config = SlackConfig(slack_bot_token=SecretStr(bot_token), slack_app_token=None,
+                         slack_signing_secret=SecretStr(signing_secret), slack_api_url=api.api_url)
+    runner = await start_http(build_app(core, config), host="127.0.0.1", port=0)
     try:
         yield SlackSender(f"http://127.0.0.1:{bound_port(runner)}{EVENTS_PATH}", signing_secret, api)
     finally:

@@ -7,14 +7,7 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(
-    name="ragbot",
-    help="Answers your team's questions from your documents, in Slack and Discord.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-from app.cli import (  # noqa: E402
+from app.cli import (
     collections,
     discord,
     feedback,
@@ -23,7 +16,14 @@ from app.cli import (  # noqa: E402
     top_level,
     worker,
 )
-from app.cli import eval as eval_cli  # noqa: E402
+from app.cli import eval as eval_cli
+
+app = typer.Typer(
+    name="ragbot",
+    help="Answers your team's questions from your documents, in Slack and Discord.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 top_level.register(app)
 eval_cli.register(app)

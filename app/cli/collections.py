@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from app.cli.common import console, friendly_errors, settings
+from app.configs import engine_config, store_config
 
 if TYPE_CHECKING:
     from bot.types import Actor
@@ -38,13 +39,13 @@ def _open_db() -> Database:
     from rag_engine.store.migrate import current_revision, ensure_schema, head_revision
 
     s = settings()
-    db = Database.from_settings(s)
+    db = Database.from_config(store_config(s))
     if current_revision(db) != head_revision():
         if not db.is_embedded:
             raise SchemaNotReady("the database schema is not up to date: run `ragbot db upgrade` first")
         from rag_engine.embedding import build_embedder
 
-        ensure_schema(db, build_embedder(s).dim)
+        ensure_schema(db, build_embedder(engine_config(s).embedding).dim)
     return db
 
 

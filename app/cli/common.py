@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from rag_engine.settings import Settings
+from app.configs import engine_config, store_config
+from app.settings import Settings
 
 if TYPE_CHECKING:
     from rag_engine.engine import RagEngine
@@ -49,7 +50,7 @@ def stopped_while_starting(s: Settings) -> typer.Exit:
     (and no other process uses it); the process then exits 0."""
     from rag_engine.store.database import stop_unused_embedded
 
-    stopped = stop_unused_embedded(s)
+    stopped = stop_unused_embedded(store_config(s))
     err_console.print("stopped while starting" + ("; embedded PostgreSQL stopped" if stopped else ""))
     return typer.Exit(0)
 
@@ -59,7 +60,7 @@ def open_engine(s: Settings | None = None, **kwargs: Any) -> RagEngine:
 
     s = s or settings()
     with console.status("Opening the database and loading the embedder…", spinner="dots"):
-        return RagEngine(s, **kwargs)
+        return RagEngine(engine_config(s), **kwargs)
 
 
 def setup_logging(s: Settings, level: str | None = None) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app.cli.common import err_console, friendly_errors, open_engine, settings, stopped_while_starting
+from app.configs import discord_config
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +30,7 @@ def discord_bot(
 
     s = settings()
     try:
-        token = check_credentials(s)
+        token = check_credentials(discord_config(s))
     except DiscordConfigError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -38,7 +39,7 @@ def discord_bot(
             runtime = BotRuntime.start(s, open_engine(s))
     except KeyboardInterrupt:
         raise stopped_while_starting(s) from None
-    client = RagbotClient(runtime.core, s, sync_commands=sync_commands, sync_guild_id=guild)
+    client = RagbotClient(runtime.core, discord_config(s), sync_commands=sync_commands, sync_guild_id=guild)
     try:
         serve_until_stopped(runtime, lambda: serve(client, token))
     except DiscordConfigError as exc:

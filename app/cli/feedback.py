@@ -15,6 +15,7 @@ from rich.table import Table
 
 from app.cli.common import console, friendly_errors, settings
 from app.cli.lora import audited, cli_user, open_db
+from app.configs import bot_config, engine_config
 from rag_engine.scope import CollectionScope
 
 if TYPE_CHECKING:
@@ -37,15 +38,16 @@ def export(
     from rag_engine.engine import RagEngine
     from rag_engine.training.dataset import build_training_set, write_jsonl
 
-    s = settings()
+    config = engine_config(settings())
     engine: list[RagEngine] = []
     with open_db() as db:
         def retrieve(question: str, collection_ids: list[int]) -> list[SearchHit]:
             if not engine:  # the embedder loads only when curated examples need passages
-                engine.append(RagEngine(s, db=db, generator=None))
-            return engine[0].retriever.search(question, CollectionScope.of(collection_ids), s.search_k, None)
+                engine.append(RagEngine(config, db=db, generator=None))
+            return engine[0].retriever.search(question, CollectionScope.of(collection_ids),
+                                              config.retrieval.search_k, None)
 
-        training_set = build_training_set(db, s, retrieve=retrieve)
+        training_set = build_training_set(db, config.training, retrieve=retrieve)
     n = write_jsonl(training_set, out)
     console.print(f"wrote {n} examples to {out} ({len(training_set.train)} train, "
                   f"{len(training_set.heldout)} held-out)")
@@ -151,7 +153,7 @@ def show(
     from bot.answer_codes import AnswerCodes, parse_answer_ref
     from rag_engine.interactions import get_interaction
 
-    codes = AnswerCodes.from_settings(settings())
+    codes = AnswerCodes.from_config(bot_config(settings()))
     interaction_id = parse_answer_ref(answer, codes)
     if interaction_id is None:
         raise ValueError(f"{answer!r} is not an answer code (6-12 letters and digits, as shown under an "

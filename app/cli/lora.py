@@ -1,4 +1,5 @@
-"""``ragbot lora`` (alias ``ragbot adapters``): list, activate, roll back, retrain, status; and ``ragbot report``.
+"""``ragbot lora`` (alias ``ragbot adapters``): list, activate, roll back, retrain, bootstrap, status; and
+``ragbot report``.
 
 Changes are written to the audit log with actor ``cli:<os user>``, like the
 same operations given through the chat admin command.
@@ -12,14 +13,20 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from app.cli.common import console, err_console, friendly_errors, settings
+from app.configs import engine_config, store_config
 from rag_engine.store import Store
 from rag_engine.store.database import Database
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+    from rag_engine.training.bootstrap import Derived
 
 lora_app = typer.Typer(help="LoRA adapters of the generator: list, activate, roll back, retrain.", no_args_is_help=True)
 P = ParamSpec("P")
@@ -54,14 +61,14 @@ def open_db() -> Iterator[Database]:
     from rag_engine.store.migrate import current_revision, ensure_schema, head_revision
 
     s = settings()
-    db = Database.from_settings(s)
+    db = Database.from_config(store_config(s))
     try:
         if current_revision(db) != head_revision():
             if not db.is_embedded:
                 raise SchemaNotReady("the database schema is not up to date: run `ragbot db upgrade` first")
             from rag_engine.embedding import build_embedder
 
-            ensure_schema(db, build_embedder(s).dim)
+            ensure_schema(db, build_embedder(engine_config(s).embedding).dim)
         yield db
     finally:
         if db.close():
@@ -75,7 +82,7 @@ def cli_user() -> str:
         return "unknown"
 
 
-def audited(db, action: str, args: dict, run: Callable[[], str]) -> str:
+def audited(db: Database, action: str, args: dict, run: Callable[[], str]) -> str:
     """Run an admin change, write its audit row (ok or not), return its message."""
     from bot.audit import write_audit
     from bot.types import Actor
@@ -131,10 +138,29 @@ def activate(version: str) -> None:
     s = settings()
     with open_db() as db:
         def run() -> str:
-            change = registry.activate(db, version, base_model=registry.base_model_id(s))
+            change = registry.activate(db, version, base_model=registry.base_model_id(engine_config(s).generation))
             return f"Adapter {version} is active (was {change.previous or 'the base model'})."
 
         console.print(audited(db, "adapters", {"args": ["activate", version]}, run))
+
+
+@lora_app.command("import")
+@friendly_errors
+def import_(
+    folder: Annotated[Path, typer.Argument(help="Folder with adapter_config.json and adapter_model.safetensors.")],
+    activate: Annotated[bool, typer.Option("--activate", help="Make it the active adapter.")] = False,
+) -> None:
+    """Register a LoRA adapter trained elsewhere (e.g. the demo's); importing the same files again adds nothing."""
+    from rag_engine.training.shipped import import_adapter  # lazy: the registry pulls the training modules
+
+    config = engine_config(settings())
+    with open_db() as db:
+        def run() -> str:
+            record = import_adapter(db, config.generation, config.training, folder, activate=activate)
+            return f"Adapter {record.version} ({record.status}) from {folder}."
+
+        console.print(audited(db, "adapters", {"args": ["import", str(folder), *(["--activate"] if activate else [])]},
+                              run))
 
 
 @lora_app.command("rollback")
@@ -144,9 +170,8 @@ def rollback() -> None:
     """Restore the adapter that was active before the current one (or the base model)."""
     from bot import admin_ops
 
-    s = settings()
     with open_db() as db:
-        console.print(audited(db, "rollback", {}, lambda: admin_ops.rollback(db, s, f"cli:{cli_user()}").message))
+        console.print(audited(db, "rollback", {}, lambda: admin_ops.rollback(db, f"cli:{cli_user()}").message))
 
 
 @lora_app.command("retrain")
@@ -158,11 +183,102 @@ def retrain() -> None:
     s = settings()
     with open_db() as db:
         def run() -> str:
-            req = admin_ops.request_retrain(db, s, f"cli:{cli_user()}")
+            req = admin_ops.request_retrain(db, engine_config(s), f"cli:{cli_user()}")
             return f"Queued retrain job {req.job_id}." if req.created else \
                 f"A retrain is already queued or running: job {req.job_id}."
 
         console.print(audited(db, "retrain", {}, run))
+
+
+@lora_app.command("bootstrap")
+@friendly_errors
+def bootstrap(
+    collection: Annotated[list[str] | None, typer.Option(
+        "--collection", "-c", help="Collection to read (repeatable); default: every collection that allows training.")
+    ] = None,
+    max_pairs: Annotated[int, typer.Option(min=1, help="At most this many pairs in total.")] = 200,
+    per_document: Annotated[int, typer.Option(min=1, help="At most this many pairs per document.")] = 8,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print counts and a sample; write nothing.")] = False,
+    no_train: Annotated[bool, typer.Option("--no-train", help="Store the pairs, but queue no retrain.")] = False,
+) -> None:
+    """A tuned adapter before any feedback: Q&A pairs from the documents' headings, FAQ entries and
+    definitions (training-allowed collections only), stored as curated examples, then a retrain through
+    the gate, which activates the adapter when it passes."""
+    from rag_engine.training import bootstrap as boot
+
+    s = settings()
+    with open_db() as db:
+        ids = _trainable_ids(db, collection)
+        derived = boot.derive_pairs(boot.load_chunks(db, ids), max_pairs=max_pairs, per_document=per_document)
+        _print_bootstrap_counts(derived)
+        if dry_run:
+            for pair in derived.pairs[:_SAMPLE]:
+                console.print(f"[dim]{pair.kind}[/] {escape(pair.question)}\n    -> {escape(pair.answer)}  "
+                              f"[dim]({escape(pair.source)})[/]", highlight=False)
+            console.print(f"dry run: {len(derived.pairs)} pairs, nothing written")
+            return
+        args = {"collections": collection or "all allowing training", "max_pairs": max_pairs,
+                "per_document": per_document, "train": not no_train}
+
+        def store() -> str:
+            added, existing = boot.store_pairs(db, derived.pairs)
+            return f"Stored {added} bootstrap pairs as curated examples ({existing} were already there)."
+
+        console.print(audited(db, "bootstrap", args, store))
+        if not no_train:
+            _retrain_now(db, s)
+
+
+_SAMPLE = 12
+
+
+def _trainable_ids(db: Database, names: list[str] | None) -> list[int] | None:
+    """Ids of the named collections, each checked to allow training (None: all that do)."""
+    if not names:
+        return None
+    found = Store(db).collections.resolve(names)
+    refused = [c.name for c in found if not c.allow_training]
+    if refused:
+        raise ValueError(f"collection {', '.join(map(repr, refused))} does not allow training "
+                         "(`ragbot collections set NAME --training` changes that)")
+    return [c.id for c in found]
+
+
+def _print_bootstrap_counts(derived: Derived) -> None:
+    table = Table(title="Bootstrap pairs")
+    for col in ("kind", "found", "kept"):
+        table.add_column(col)
+    kept = derived.kept()
+    for kind in ("heading", "faq", "definition"):
+        table.add_row(kind, str(derived.found[kind]), str(kept[kind]))
+    table.add_row("total", str(sum(derived.found.values())), str(len(derived.pairs)))
+    console.print(table)
+    for reason, n in sorted(derived.dropped.items()):
+        console.print(f"dropped {n}: {reason}", markup=False)
+
+
+def _retrain_now(db: Database, s: Settings) -> None:
+    """Queue a retrain (as `ragbot lora retrain`, audited) and run it here through the worker's job path,
+    gate included; the pipeline activates the adapter when the gate passes it."""
+    from app.worker import Worker
+    from bot import admin_ops
+
+    def queue() -> str:
+        req = admin_ops.request_retrain(db, engine_config(s), f"cli:{cli_user()}")
+        return f"Queued retrain job {req.job_id}." if req.created else \
+            f"A retrain is already queued or running: job {req.job_id}."
+
+    console.print(audited(db, "retrain", {"via": "bootstrap"}, queue))
+    run = Worker(s, db).run_once()
+    if run is None:
+        console.print("a running `ragbot worker` took the job; follow it with `ragbot lora status`")
+        return
+    result = run.result or {}
+    console.print(f"job {run.job_id}: {run.status}"
+                  + (f" - {result.get('decision')} {result.get('version') or ''}: {result.get('reason')}"
+                     if result else "") + (f" - {run.error}" if run.error else ""), markup=False)
+    if run.status == "failed":
+        raise typer.Exit(1)
 
 
 @lora_app.command("status")
@@ -172,7 +288,7 @@ def status() -> None:
     from bot import admin_ops
 
     with open_db() as db:
-        lines = admin_ops.status(db, settings()).to_lines()
+        lines = admin_ops.status(db, engine_config(settings())).to_lines()
     for line in lines:
         console.print(line, markup=False)
 

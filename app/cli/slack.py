@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from app.cli.common import err_console, friendly_errors, open_engine, settings, stopped_while_starting
+from app.configs import slack_config
 
 
 def register(app: typer.Typer) -> None:
@@ -32,10 +33,11 @@ def slack(
     from bot.lifecycle import serve_until_stopped, sigterm_interrupts
 
     s = settings()
+    slack = slack_config(s)
     try:
-        check_credentials(s, http=http)
+        check_credentials(slack, http=http)
         configure_logging(s)
-        asyncio.run(check_token(web_client(s)))  # before the slow part: the engine
+        asyncio.run(check_token(web_client(slack)))  # before the slow part: the engine
     except SlackConfigError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -44,11 +46,11 @@ def slack(
             runtime = BotRuntime.start(s, open_engine(s))
     except KeyboardInterrupt:
         raise stopped_while_starting(s) from None
-    app = build_app(runtime.core)
+    app = build_app(runtime.core, slack)
     if http:
         serve_until_stopped(runtime, lambda: serve_http(app, host=host, port=port, path=path))
     else:
         # check_credentials has refused a missing or malformed app token already
-        token = s.slack_app_token.get_secret_value() if s.slack_app_token else ""
+        token = slack.slack_app_token.get_secret_value() if slack.slack_app_token else ""
         serve_until_stopped(runtime, lambda: serve_socket_mode(app, token))
 

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.cli.common import console, friendly_errors, open_engine, settings, setup_logging
+from app.configs import engine_config, store_config
 from bot.fallback_notes import fallback_note
 from rag_engine.generation.citations import cited_sources
 from rag_engine.values import Answer, AnswerStatus, IngestReport, SearchMode
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+DEMO_LORA = EXAMPLES_DIR / "lora" / "handbook-bootstrap"  # made by `ragbot lora bootstrap` (examples/lora/README.md)
 
 
 def register(app: typer.Typer) -> None:
@@ -43,9 +45,9 @@ def db_upgrade(revision: str = "head") -> None:
     from rag_engine.store.migrate import check_pgvector, current_revision, upgrade
 
     s = settings()
-    db = Database.from_settings(s)
+    db = Database.from_config(store_config(s))
     check_pgvector(db)
-    dim = build_embedder(s).dim
+    dim = build_embedder(engine_config(s).embedding).dim
     upgrade(db, dim, revision)
     console.print(f"database at revision [bold]{current_revision(db)}[/] (embedding dimension {dim})")
 
@@ -57,7 +59,7 @@ def db_downgrade(revision: str = typer.Argument("base", help="target revision"))
     from rag_engine.store.database import Database
     from rag_engine.store.migrate import current_revision, downgrade
 
-    db = Database.from_settings(settings())
+    db = Database.from_config(store_config(settings()))
     downgrade(db, revision)
     console.print(f"database at revision [bold]{current_revision(db) or 'base'}[/]")
 
@@ -69,7 +71,7 @@ def db_current() -> None:
     from rag_engine.store.database import Database
     from rag_engine.store.migrate import current_revision, head_revision
 
-    db = Database.from_settings(settings())
+    db = Database.from_config(store_config(settings()))
     console.print(f"database: {current_revision(db) or 'not migrated'}   code: {head_revision()}")
 
 
@@ -127,7 +129,7 @@ def search(
     engine = open_engine()
     scope = engine.scope_for(collection) if collection else engine.every_collection()
     hits = engine.search(query, scope, k, cast("SearchMode | None", mode))  # checked against the modes above
-    table = Table(title=f"{mode or engine.settings.search_mode} search: {query}")
+    table = Table(title=f"{mode or engine.config.retrieval.search_mode} search: {query}")
     for col in ("#", "score", "cosine", "title", "section", "text"):
         table.add_column(col, overflow="fold")
     for i, h in enumerate(hits, 1):
@@ -185,18 +187,33 @@ def print_answer(question: str, answer: Answer) -> None:
         console.print(f"  [dim]{escape(note + detail)}[/]")
 
 
+def _activate_demo_lora(engine: RagEngine, folder: Path) -> None:
+    """Import the shipped adapter and serve it, unless the database already has an active one (a user's own)."""
+    from rag_engine.training import registry
+    from rag_engine.training.shipped import import_adapter  # lazy: pulls the training modules
+
+    if registry.active(engine.db) is None:
+        import_adapter(engine.db, engine.config.generation, engine.config.training, folder, activate=True)
+    engine.adapter_watcher.check_once()
+
+
 @friendly_errors
 def demo(
     docs: Annotated[Path, typer.Option(help="Documents to ingest.")] = EXAMPLES_DIR / "handbook",
     questions: Annotated[Path, typer.Option(help="JSON list of {question}.")] = EXAMPLES_DIR / "questions.json",
     extractive: Annotated[bool, typer.Option(help="Skip the language model.")] = False,
+    lora: Annotated[Path | None, typer.Option(
+        help="LoRA adapter to import and activate when none is active (see examples/lora/README.md).")] = DEMO_LORA,
 ) -> None:
     """Ingest the sample handbook into the embedded database and answer sample questions."""
-    setup_logging(settings(), "WARNING")
+    s = settings()
+    setup_logging(s, "WARNING")
     engine = open_engine(generator=None) if extractive else open_engine()
     embedded = engine.db.embedded
     where = f"embedded PostgreSQL at {embedded.pgdata}" if embedded is not None else "PostgreSQL"
     console.print(f"[bold]ragbot demo[/] — {where}")
+    if not extractive and lora is not None and lora.is_dir():
+        _activate_demo_lora(engine, lora)
     print_ingest_report(_ingest_with_progress(engine, [docs], "handbook", True, "public"))
     for item in json.loads(questions.read_text()):
         with console.status(f"Answering: {item['question']}"):

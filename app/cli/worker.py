@@ -11,6 +11,8 @@ from app.cli.common import console, friendly_errors, settings, setup_logging, st
 from app.cli.lora import open_db
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from app.worker import Worker
 
 
@@ -38,7 +40,7 @@ def worker(
 
 
 def _work(w: Worker, once: bool, idle_s: float) -> None:
-    def stop(signum, _frame) -> None:  # noqa: ANN001
+    def stop(signum: int, _frame: FrameType | None) -> None:
         console.print(f"stopping ({signal.Signals(signum).name}); a running job checkpoints and is re-queued")
         w.stop()
 

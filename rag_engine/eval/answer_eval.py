@@ -92,7 +92,7 @@ def load_qa(path: Path | str) -> list[QAItem]:
 def source_matches(source_uri: str, source: str) -> bool:
     """``source`` names the document: the whole URI, or its tail on a path boundary."""
     uri, want = source_uri.replace("\\", "/"), source.replace("\\", "/").lstrip("./").lstrip("/")
-    return uri == want or uri.endswith("/" + want) or uri.endswith(":" + want)
+    return uri == want or uri.endswith(("/" + want, ":" + want))
 
 
 def score_answer(item: QAItem, answer: Answer, seconds: float) -> AnswerRow:
@@ -133,7 +133,7 @@ def evaluate_answers(engine: RagEngine, items: Sequence[QAItem], collections: Se
 
     ``collections`` names the collections to answer from (none: every collection there is).
     """
-    k = k or engine.settings.search_k
+    k = k or engine.config.retrieval.search_k
     scope = engine.scope_for(collections) if collections else engine.every_collection()
     rows = []
     for item in items:
@@ -150,7 +150,8 @@ def write_html(result: AnswerEvalResult, path: Path | str, title: str = "ragbot 
     """One table row per question, worst token-F1 first, so a person sees where answers go wrong."""
     esc = html.escape
     s = result.summary
-    summary = " · ".join(f"{esc(k)}: {v:.3f}" if isinstance(v, float) else f"{esc(k)}: {v}" for k, v in s.items())
+    # counts (``questions``) are ints among the float scores: shown whole
+    summary = " · ".join(f"{esc(k)}: {v}" if isinstance(v, int) else f"{esc(k)}: {v:.3f}" for k, v in s.items())
     summary += "<br>answered by: " + " · ".join(f"{esc(who)}: {n}" for who, n in result.answered_by.items())
     body = []
     for r in sorted(result.rows, key=lambda r: r.token_f1):

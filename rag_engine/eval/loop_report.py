@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from rag_engine.eval.answer_eval import AnswerRow, QAItem
-from rag_engine.eval.metrics import latency_summary, mean, normalize_answer
-from rag_engine.types import NO_MODEL, Answer, AnswerStatus
+from rag_engine.eval.scores import latency_summary, mean, normalize_answer
+from rag_engine.values import NO_MODEL, Answer, AnswerStatus
 
 BEFORE, EXTRACTIVE, AFTER = "before", "extractive", "after"
 
@@ -30,21 +30,20 @@ def question_key(question: str, seed: int) -> float:
 
 
 def split_qa(items: Sequence[QAItem], test_fraction: float, seed: int = 0) -> tuple[list[QAItem], list[QAItem]]:
-    """(train, test), each in file order: a question is a test question when its key is below
-    ``test_fraction``. Should that leave either side empty (few questions), the lowest keys are the test
-    questions instead, as many as the fraction asks for (at least one, never all)."""
+    """(train, test), each in file order: the test questions are the ``test_fraction`` of the questions with the
+    lowest keys (at least one, never all). The order of the file does not matter, and adding questions moves at
+    most the ones at the cut; a repeated question goes wholly to one side."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"--test-fraction must be between 0 and 1, not {test_fraction}")
-    keys = [question_key(i.question, seed) for i in items]
     if len({normalize_answer(i.question) for i in items}) < 2:
         raise ValueError("need at least two different questions to split into train and test")
-    test = [k < test_fraction for k in keys]
-    if all(test) or not any(test):
-        want = min(max(1, round(len(items) * test_fraction)), len(items) - 1)
-        cutoff = sorted(keys)[want - 1]
-        test = [k <= cutoff for k in keys]
-        if all(test):  # the cut fell inside a repeated question: keep it on the train side
-            test = [k < cutoff for k in keys]
+    keys = [question_key(i.question, seed) for i in items]
+    ranked = sorted(keys)
+    want = min(max(1, round(len(items) * test_fraction)), len(items) - 1)
+    cutoff = ranked[want - 1]
+    test = [k <= cutoff for k in keys]
+    if all(test):  # the cut fell inside a repeated question: it goes to the train side
+        test = [k < cutoff for k in keys]
     return [i for i, t in zip(items, test, strict=True) if not t], [i for i, t in zip(items, test, strict=True) if t]
 
 

@@ -113,7 +113,7 @@ def evaluate_retrieval(engine: RagEngine, dataset: BeirDataset, collection: str,
         raise ValueError("hybrid+rerank needs a reranker: set RAGBOT_RERANKER_MODEL")
     report = ingest_dataset(engine, dataset, collection, progress=on_document)
     scope = engine.scope_for([collection])
-    s = engine.settings
+    s, chunking = engine.config.retrieval, engine.config.ingest
     result = RetrievalEvalResult(
         dataset=dataset.name, collection=collection, queries=len(dataset.queries), documents=len(dataset.corpus),
         ingest={"documents_written": report.documents_written, "documents_unchanged": report.documents_unchanged,
@@ -122,8 +122,8 @@ def evaluate_retrieval(engine: RagEngine, dataset: BeirDataset, collection: str,
         settings={"embedding_model": engine.embedder.model_name, "embedding_backend": engine.embedder.backend,
                   "fusion": s.fusion, "rrf_k": s.rrf_k, "vector_weight": s.vector_weight,
                   "lexical_weight": s.lexical_weight, "candidate_depth": s.candidate_depth,
-                  "hnsw_ef_search": s.hnsw_ef_search, "chunk_tokens": s.chunk_tokens,
-                  "chunk_overlap": s.chunk_overlap, "reranker_model": s.reranker_model,
+                  "hnsw_ef_search": s.hnsw_ef_search, "chunk_tokens": chunking.chunk_tokens,
+                  "chunk_overlap": chunking.chunk_overlap, "reranker_model": s.reranker_model,
                   "rerank_depth": s.rerank_depth, "depth": depth},
     )
     for mode in modes:

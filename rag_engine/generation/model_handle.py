@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
+from rag_engine.config import DEFAULT_GENERATOR_MODEL, GenerationConfig
 from rag_engine.generation.base import GenerationError, ModelUnavailable
 from rag_engine.generation.models import SMOLLM2_DIRNAME, resolve_generator_model
 from rag_engine.generation.prompting import Message, TokenCounter, render_plain
 from rag_engine.generation.rwlock import ReadWriteLock
-from rag_engine.settings import DEFAULT_GENERATOR_MODEL, Settings
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,9 @@ class ModelHandle:
     ``PeftModel`` wrapping the same weights (under the exclusive lock).
     """
 
-    def __init__(self, settings: Settings, *, model: str | Path | None = None) -> None:
-        self.settings = settings
-        self._model_ref = model  # None: resolve settings.generator_model on load
+    def __init__(self, config: GenerationConfig, *, model: str | Path | None = None) -> None:
+        self.config = config
+        self._model_ref = model  # None: resolve config.generator_model on load
         self._load_lock = threading.Lock()
         self.rw = ReadWriteLock()
         self._model: Any = None  # the PreTrainedModel, or the PeftModel wrapping it
@@ -92,7 +92,7 @@ class ModelHandle:
         # cannot be switched off layer-wise: each pass then bypasses them, alone (see using_model)
         self.bypass_adapters = False
         self.device: torch.device | None = None
-        self.model_name = display_name(model if model is not None else settings.generator_model)
+        self.model_name = display_name(model if model is not None else config.generator_model)
         self.load_seconds: float | None = None
 
     # -- loading ---------------------------------------------------------------
@@ -120,7 +120,7 @@ class ModelHandle:
                 self._load_error = ModelUnavailable(str(exc))
                 raise self._load_error from exc
             except Exception as exc:  # any loader failure means "cannot use this model"
-                ref = self._model_ref or self.settings.generator_model
+                ref = self._model_ref or self.config.generator_model
                 self._load_error = ModelUnavailable(
                     f"cannot load generator model {str(ref)!r}: {type(exc).__name__}: {exc}"
                 )
@@ -131,12 +131,12 @@ class ModelHandle:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         started = time.perf_counter()
-        ref = self._model_ref if self._model_ref is not None else resolve_generator_model(self.settings)
+        ref = self._model_ref if self._model_ref is not None else resolve_generator_model(self.config)
         local = Path(ref).expanduser().exists()
         if isinstance(ref, Path) and not local:
             raise GenerationError(f"generator model path does not exist: {ref}")
-        device = pick_device(self.settings.generator_device)
-        dtype = pick_dtype(self.settings.generator_dtype, device)
+        device = pick_device(self.config.generator_device)
+        dtype = pick_dtype(self.config.generator_dtype, device)
         # A local directory never needs the network; a hub id may.
         config = AutoConfig.from_pretrained(ref, local_files_only=local)
         model_cls = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
@@ -196,11 +196,11 @@ class ModelHandle:
 
     def prompt_budget(self) -> int:
         """Tokens the prompt may use so that prompt + max_new_tokens fits the context."""
-        max_new = self.settings.max_new_tokens
+        max_new = self.config.max_new_tokens
         limit = self.max_positions
         if self.is_seq2seq:  # encoder input and decoder output have separate lengths
-            return min(self.settings.max_input_tokens, limit or self.settings.max_input_tokens)
-        total = self.settings.max_input_tokens + max_new
+            return min(self.config.max_input_tokens, limit or self.config.max_input_tokens)
+        total = self.config.max_input_tokens + max_new
         if limit is not None:
             total = min(total, limit)
         budget = total - max_new

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from rag_engine.config import DEFAULT_GENERATOR_MODEL, GenerationConfig
 from rag_engine.generation.base import GenerationError
-from rag_engine.settings import DEFAULT_GENERATOR_MODEL, Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,15 @@ def smollm2_gguf_path() -> Path:
     raise GenerationError(f"{SMOLLM2_GGUF} not found in the installed {SMOLLM2_PACKAGE} package")
 
 
-def default_model_dir(settings: Settings) -> Path:
-    return settings.data_dir / "models" / SMOLLM2_DIRNAME
+def default_model_dir(config: GenerationConfig) -> Path:
+    return config.data_dir / "models" / SMOLLM2_DIRNAME
 
 
 def is_converted(path: Path) -> bool:
     return (path / _COMPLETE_MARKER).is_file()
 
 
-def resolve_generator_model(settings: Settings) -> str | Path:
+def resolve_generator_model(config: GenerationConfig) -> str | Path:
     """The model reference to load: a local directory, or a hub id as given.
 
     ``"default"`` resolves to the converted SmolLM2 directory, converting on
@@ -72,7 +72,7 @@ def resolve_generator_model(settings: Settings) -> str | Path:
     directory that is renamed into place, so concurrent processes neither
     convert twice nor see a half-written checkpoint.
     """
-    ref = settings.generator_model
+    ref = config.generator_model
     if ref != DEFAULT_GENERATOR_MODEL:
         path = Path(ref).expanduser()
         if path.exists():
@@ -81,11 +81,11 @@ def resolve_generator_model(settings: Settings) -> str | Path:
         if ref.startswith(("/", ".", "~")) or ref.count("/") > 1 or (os.sep != "/" and os.sep in ref):
             raise GenerationError(f"generator model path does not exist: {ref}")
         return ref  # a hub id; loading it needs the model in the local HF cache or network access
-    return ensure_default_model(settings)
+    return ensure_default_model(config)
 
 
-def ensure_default_model(settings: Settings) -> Path:
-    target = default_model_dir(settings)
+def ensure_default_model(config: GenerationConfig) -> Path:
+    target = default_model_dir(config)
     if is_converted(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

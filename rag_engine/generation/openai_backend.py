@@ -3,7 +3,7 @@
 Adapters are served by name: with vLLM multi-LoRA serving, an adapter
 registered as ``v7`` (``--lora-modules v7=/path`` or ``/v1/load_lora_adapter``)
 answers requests sent with ``model="v7"``. With no active adapter, requests go
-to ``settings.openai_model``. ``openai_base_url`` includes the API prefix,
+to ``config.openai_model``. ``openai_base_url`` includes the API prefix,
 e.g. ``http://localhost:8000/v1``.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError, GeneratorBusy, ModelUnavailable
-from rag_engine.generation.prompting import PROMPT_VERSION, ApproxTokenCounter, build_prompt
-from rag_engine.settings import Settings
+from rag_engine.generation.prompting import PROMPT_VERSION, ApproxTokenCounter, serving_prompt
 from rag_engine.values import GeneratedText, SearchHit, Turn
 
 log = logging.getLogger(__name__)
@@ -55,20 +55,20 @@ class OpenAIGenerator:
 
     def __init__(
         self,
-        settings: Settings,
+        config: GenerationConfig,
         *,
         transport: httpx.BaseTransport | None = None,
         backoff_s: float = 0.5,
         backoff_max_s: float = 8.0,
     ) -> None:
-        if not settings.openai_base_url:
+        if not config.openai_base_url:
             raise GenerationError("generator_backend is 'openai' but RAGBOT_OPENAI_BASE_URL is not set")
-        self.settings = settings
-        self.base_url = settings.openai_base_url.rstrip("/")
+        self.config = config
+        self.base_url = config.openai_base_url.rstrip("/")
         headers = {"Content-Type": "application/json"}
-        if settings.openai_api_key is not None:
-            headers["Authorization"] = f"Bearer {settings.openai_api_key.get_secret_value()}"
-        timeout = httpx.Timeout(settings.openai_timeout_s, connect=min(10.0, settings.openai_timeout_s))
+        if config.openai_api_key is not None:
+            headers["Authorization"] = f"Bearer {config.openai_api_key.get_secret_value()}"
+        timeout = httpx.Timeout(config.openai_timeout_s, connect=min(10.0, config.openai_timeout_s))
         self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
         self._backoff = wait_exponential_jitter(multiplier=backoff_s, max=backoff_max_s, jitter=backoff_s)
         self._backoff_max_s = backoff_max_s
@@ -82,7 +82,7 @@ class OpenAIGenerator:
 
     @property
     def model_name(self) -> str:
-        return self._active or self.settings.openai_model
+        return self._active or self.config.openai_model
 
     def load_adapter(self, version: str, path: Path | str | None = None, *, activate: bool = False) -> None:
         """Make ``version`` selectable; registers it with the server when ``openai_register_adapters``.
@@ -90,7 +90,7 @@ class OpenAIGenerator:
         Without registration the server must already serve the adapter under
         this name. ``path`` must be readable by the server, not just by us.
         """
-        if self.settings.openai_register_adapters:
+        if self.config.openai_register_adapters:
             if path is None:
                 raise GenerationError("registering an adapter needs its path")
             self._post("/load_lora_adapter", {"lora_name": version, "lora_path": str(path)})
@@ -113,29 +113,25 @@ class OpenAIGenerator:
         del self._adapters[version]
         if self._active == version:
             self._active = None
-        if self.settings.openai_register_adapters:
+        if self.config.openai_register_adapters:
             self._post("/unload_lora_adapter", {"lora_name": version})
 
     # -- generation ------------------------------------------------------------
     def _sampling(self) -> dict[str, Any]:
-        s = self.settings
+        s = self.config
         if s.decoding == "sample":
             return {"temperature": s.temperature, "top_p": s.top_p}
         # Beam search is not part of the OpenAI API; beam is sent as greedy.
         return {"temperature": 0.0}
 
     def generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> GeneratedText:
-        prompt = build_prompt(
-            question, hits, history,
-            counter=ApproxTokenCounter(),
-            budget=self.settings.max_input_tokens,
-            history_turns=self.settings.history_turns,
-        )
+        prompt = serving_prompt(self.config, question, hits, history, counter=ApproxTokenCounter(),
+                                budget=self.config.max_input_tokens)
         model = self.model_name
         body = {
             "model": model,
             "messages": prompt.messages,
-            "max_tokens": self.settings.max_new_tokens,
+            "max_tokens": self.config.max_new_tokens,
             "stream": False,
             **self._sampling(),
         }
@@ -166,7 +162,7 @@ class OpenAIGenerator:
         url = self.base_url + path
         retrying = Retrying(
             retry=retry_if_exception(_is_retryable),
-            stop=stop_after_attempt(1 + max(0, self.settings.openai_max_retries)),
+            stop=stop_after_attempt(1 + max(0, self.config.openai_max_retries)),
             wait=self._wait,
             before_sleep=lambda s: log.warning("retrying %s after %s", url, s.outcome and s.outcome.exception()),
             reraise=True,
@@ -181,7 +177,7 @@ class OpenAIGenerator:
             raise ModelUnavailable(f"cannot reach {url}: {type(exc).__name__}") from exc
         except httpx.TimeoutException as exc:  # connected, but no answer in time: the server is busy
             raise GeneratorBusy(
-                f"{url} timed out after {self.settings.openai_timeout_s:g} s ({type(exc).__name__})"
+                f"{url} timed out after {self.config.openai_timeout_s:g} s ({type(exc).__name__})"
             ) from exc
         except _RetryableStatus as exc:
             attempts = retrying.statistics.get("attempt_number", 1)

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
+from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import Generator, GeneratorBusy
-from rag_engine.settings import Settings
 from rag_engine.values import GeneratedText, SearchHit, Turn
 
 T = TypeVar("T")
@@ -46,11 +46,11 @@ class GenerationPool:
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ragbot-generate")
 
     @classmethod
-    def from_settings(cls, generator: Generator, settings: Settings) -> GenerationPool:
+    def from_config(cls, generator: Generator, config: GenerationConfig) -> GenerationPool:
         return cls(
             generator,
-            concurrency=settings.generation_concurrency,
-            queue_timeout_s=settings.generation_queue_timeout_s,
+            concurrency=config.generation_concurrency,
+            queue_timeout_s=config.generation_queue_timeout_s,
         )
 
     @property

@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError
+from rag_engine.generation.trimming import trim_passage
 from rag_engine.values import SearchHit, Turn
 
 PROMPT_VERSION = "v1"
@@ -131,9 +133,15 @@ def build_prompt(
     budget: int,
     history_turns: int,
     min_passage_tokens: int = 16,
+    max_passages: int = 0,
+    passage_max_tokens: int = 0,
 ) -> BuiltPrompt:
     """Build the prompt so that it renders to at most ``budget`` tokens.
 
+    Only the top ``max_passages`` hits are considered (0 = all), each first cut
+    to its ``passage_max_tokens`` most question-relevant tokens (0 = whole; see
+    :func:`trim_passage`): ``BuiltPrompt.passages`` holds the texts as shown,
+    which the grounding check and training then use.
     Only the last ``history_turns`` turns are ever sent. If the question and
     those turns alone (no passages) exceed the budget, turns are dropped oldest
     first. Then as many passages as fit whole are kept in rank order (dropping
@@ -142,8 +150,9 @@ def build_prompt(
     passage). Raises ``GenerationError`` when not even the question fits.
     """
     turns = list(history[-history_turns:]) if history_turns > 0 else []
-    hits = list(hits)
-    texts = [h.text for h in hits]
+    retrieved = len(hits)
+    hits = list(hits[:max_passages] if max_passages > 0 else hits)
+    texts = [trim_passage(h.text, question, passage_max_tokens, counter) for h in hits]
 
     def count(k: int, last_text: str | None = None) -> int:
         shown = texts[:k] if last_text is None else [*texts[: k - 1], last_text]
@@ -163,7 +172,7 @@ def build_prompt(
             messages=messages,
             passages=tuple(shown),
             prompt_tokens=counter.count(messages),
-            dropped_passages=len(hits) - k,
+            dropped_passages=retrieved - k,
             truncated=truncated,
             dropped_turns=dropped_turns,
         )
@@ -186,6 +195,22 @@ def build_prompt(
     if cut is not None and (whole == 0 or _enough(cut, counter, min_passage_tokens)):
         return finish(k, cut, truncated=True)
     return finish(whole, None, truncated=False)
+
+
+def serving_prompt(
+    config: GenerationConfig,
+    question: str,
+    hits: Sequence[SearchHit],
+    history: Sequence[Turn],
+    *,
+    counter: TokenCounter,
+    budget: int,
+) -> BuiltPrompt:
+    """The prompt as every backend serves it, and as training sees it: ``build_prompt`` with the config's limits."""
+    return build_prompt(
+        question, hits, history, counter=counter, budget=budget, history_turns=config.history_turns,
+        max_passages=config.generation_passages, passage_max_tokens=config.passage_max_tokens,
+    )
 
 
 def _enough(text: str, counter: TokenCounter, min_tokens: int) -> bool:

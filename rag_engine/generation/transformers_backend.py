@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
+from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError
 from rag_engine.generation.lora_set import LoraSet
 from rag_engine.generation.model_handle import ModelHandle
-from rag_engine.generation.prompting import PROMPT_VERSION, BuiltPrompt, Message, build_prompt
-from rag_engine.settings import Settings
+from rag_engine.generation.prompting import PROMPT_VERSION, BuiltPrompt, Message, serving_prompt
 from rag_engine.values import GeneratedText, SearchHit, Turn
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,13 @@ class TransformersGenerator:
 
     def __init__(
         self,
-        settings: Settings,
+        config: GenerationConfig,
         *,
         model: str | Path | None = None,
         adapter: tuple[str, Path] | None = None,
     ) -> None:
-        self.settings = settings
-        self.handle = ModelHandle(settings, model=model)
+        self.config = config
+        self.handle = ModelHandle(config, model=model)
         self.lora = LoraSet(self.handle)
         self._initial_adapter = adapter
         self._ready_lock = threading.Lock()
@@ -135,12 +135,8 @@ class TransformersGenerator:
         return self.handle.render(messages)
 
     def build_prompt(self, question: str, hits: list[SearchHit], history: list[Turn]) -> BuiltPrompt:
-        return build_prompt(
-            question, hits, history,
-            counter=self.handle.token_counter(),
-            budget=self.prompt_budget(),
-            history_turns=self.settings.history_turns,
-        )
+        return serving_prompt(self.config, question, hits, history, counter=self.handle.token_counter(),
+                              budget=self.prompt_budget())
 
     def prompt_text(self, question: str, hits: list[SearchHit], history: Sequence[Turn] = ()) -> str:
         """The exact text the model sees for this question (for training on the same template)."""
@@ -148,7 +144,7 @@ class TransformersGenerator:
 
     # -- generation ------------------------------------------------------------
     def generation_kwargs(self) -> dict[str, Any]:
-        s = self.settings
+        s = self.config
         kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens}
         # small models loop ("You should not panic. You should not panic. ...") without these
         if s.repetition_penalty != 1.0:

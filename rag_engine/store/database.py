@@ -12,8 +12,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from rag_engine.config import StoreConfig
 from rag_engine.errors import DatabaseUnavailable, DuplicateKey, EmbeddingDimensionMismatch, SchemaNotReady
-from rag_engine.settings import Settings
 from rag_engine.store.embedded import EmbeddedPostgres, release_server, to_sqlalchemy_url
 
 if TYPE_CHECKING:
@@ -34,23 +34,23 @@ class Database:
     transaction-pooling PgBouncer: per-query settings use ``SET LOCAL``.
     """
 
-    def __init__(self, url: str, settings: Settings, embedded: EmbeddedPostgres | None = None) -> None:
+    def __init__(self, url: str, config: StoreConfig, embedded: EmbeddedPostgres | None = None) -> None:
         self.url = url
-        self.settings = settings
+        self.config = config
         self.embedded = embedded
         self.engine: Engine = create_engine(
             url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
+            pool_size=config.db_pool_size,
+            max_overflow=config.db_max_overflow,
             pool_pre_ping=True,
-            pool_timeout=settings.db_connect_timeout_s,
+            pool_timeout=config.db_connect_timeout_s,
             connect_args={
-                "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
+                "connect_timeout": max(1, int(config.db_connect_timeout_s)),
                 # 0 sends none, leaving the role's default (PgBouncer rejects unknown `options`)
-                **({"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
-                   if settings.db_statement_timeout_ms > 0 else {}),
+                **({"options": f"-c statement_timeout={config.db_statement_timeout_ms}"}
+                   if config.db_statement_timeout_ms > 0 else {}),
                 # server-side prepared statements are session state: off behind an old PgBouncer
-                **({} if settings.db_prepared_statements else {"prepare_threshold": None}),
+                **({} if config.db_prepared_statements else {"prepare_threshold": None}),
             },
         )
         event.listen(self.engine, "connect", _register_vector)
@@ -58,11 +58,11 @@ class Database:
         event.listen(self.engine, "checkout", _register_vector)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
-        if settings.database_url is not None:
-            return cls(to_sqlalchemy_url(settings.database_url.get_secret_value()), settings)
-        embedded = EmbeddedPostgres(embedded_pgdata(settings))
-        return cls(embedded.url, settings, embedded=embedded)
+    def from_config(cls, config: StoreConfig) -> Database:
+        if config.database_url is not None:
+            return cls(to_sqlalchemy_url(config.database_url.get_secret_value()), config)
+        embedded = EmbeddedPostgres(embedded_pgdata(config))
+        return cls(embedded.url, config, embedded=embedded)
 
     @property
     def is_embedded(self) -> bool:
@@ -97,14 +97,14 @@ class Database:
         return self.embedded.release() if self.embedded is not None else False
 
 
-def embedded_pgdata(settings: Settings) -> Path:
+def embedded_pgdata(config: StoreConfig) -> Path:
     """Where the embedded server keeps its data (used when ``database_url`` is unset)."""
-    return Path(settings.data_dir) / "pgdata"
+    return Path(config.data_dir) / "pgdata"
 
 
-def stop_unused_embedded(settings: Settings) -> bool:
+def stop_unused_embedded(config: StoreConfig) -> bool:
     """After an interrupted start-up: stop the embedded server unless another process uses it."""
-    return settings.database_url is None and release_server(embedded_pgdata(settings))
+    return config.database_url is None and release_server(embedded_pgdata(config))
 
 
 def _register_vector(dbapi_conn: psycopg.Connection[Any], record: ConnectionPoolEntry, *_proxy: object) -> None:

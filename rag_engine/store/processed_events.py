@@ -2,7 +2,7 @@
 
 A delivery id only matters while the platform may still re-deliver the event
 (Slack retries within minutes; a Discord gateway replays within a session), so
-ids older than ``settings.processed_events_retention_s`` are deleted instead of
+ids older than ``RAGBOT_PROCESSED_EVENTS_RETENTION_S`` are deleted instead of
 being kept forever.
 """
 

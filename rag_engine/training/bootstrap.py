@@ -31,8 +31,8 @@ Pairs are de-duplicated by normalized question (the first one wins), capped per
 document and in total (documents take turns, so a small cap still covers many),
 and come out in a fixed order: the same chunks always give the same pairs.
 
-No "not in the documents" negatives: the training format (``dataset``) has no
-abstention target, only answers to questions with retrieved passages.
+No "not in the documents" negatives here: the training set (``dataset``) adds
+them to every source's pairs (``train_negative_share``).
 """
 
 from __future__ import annotations
@@ -45,18 +45,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rag_engine.chunking import split_sentences
-from rag_engine.eval.metrics import normalize_answer
+from rag_engine.eval.scores import normalize_answer
 from rag_engine.store.database import Database
 from rag_engine.store.training_examples import TrainingExampleRepo
 
 SOURCE = "bootstrap"  # curated_examples.source of the pairs made here
 OWN_PASSAGE = "[1]"  # the stored answer's marker: "the passage this answer was drawn from"
-KINDS: tuple[Kind, ...] = ("heading", "faq", "definition")
 DEFAULT_MAX_PAIRS = 200
 DEFAULT_PER_DOCUMENT = 8
 MAX_ANSWER_CHARS = 320  # a second sentence is added only while the answer stays this short
 
 Kind = Literal["heading", "faq", "definition"]
+KINDS: tuple[Kind, ...] = ("heading", "faq", "definition")
 
 _STOP = frozenset("""
 a about after all also an and any are as at be been before but by can cannot could did do does done each for from
@@ -71,11 +71,16 @@ _WORD = re.compile(r"[a-z0-9]+")
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _LIST_NUMBER = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _DEFINITION = re.compile(
-    r"^(?:(?:An?|The)\s+)?(?P<term>[A-Z][\w\-./']*(?:\s+[\w\-./']+){0,3}?)\s+"
+    r"^(?P<article>(?:An?|The)\s+)?(?P<term>[\w`][\w\-./'`]*(?:\s+[\w\-./'`]+){0,3}?)\s+"
     r"(?P<verb>is an?|is the|are the|means|refers to)\s+(?P<rest>.+)$"
 )
 _PRONOUNS = frozenset({"it", "this", "that", "there", "these", "those", "they", "he", "she", "we", "you", "i",
                        "everything", "nothing", "nobody", "everyone", "someone", "what", "which", "who", "here"})
+_INLINE_ITEM = re.compile(r"\s+[-*+]\s+(?=\S)")  # "... first. - Second item" (lines joined by the chunker)
+_DANGLING_NUMBER = re.compile(r"(?:^|\s)\d+[.)]$")  # "To get it: 1." - a list cut off by the sentence split
+_SITE_SUFFIX = re.compile(r"\s+[–—|]\s+")  # "Expense Policy – Northwind Labs Handbook"
+_CLAIM_END = re.compile(r"(?<=[.!?])\s+")  # the support check splits answers at every full stop
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 _CONTINUES = re.compile(r"^(?:It|This|They|These)\b")
 
 
@@ -157,9 +162,7 @@ def derive_pairs(chunks: Iterable[SourceChunk], *, max_pairs: int = DEFAULT_MAX_
 
 def unsupported_reason(pair: Pair) -> str | None:
     """Why ``pair`` breaks the support rule (module docstring), or None when it is supported."""
-    passage = _squash(pair.passage)
-    sentences = split_sentences(_MARKER.sub("", pair.answer))
-    if not sentences or any(_squash(s) not in passage for s in sentences):
+    if not _holds(pair.passage, pair.answer):
         return "answer not in the passage"
     if not content_stems(pair.topic) & content_stems(pair.answer):
         return "question shares no content word with the answer"
@@ -174,21 +177,26 @@ def content_stems(text: str) -> set[str]:
 def cite_retrieved(answer: str, passages: Sequence[str]) -> str | None:
     """A stored bootstrap answer with its ``[1]`` ("own passage") renumbered to the first of the
     retrieved ``passages`` that holds every answer sentence; None when none does."""
-    sentences = split_sentences(_MARKER.sub("", answer))
     for n, passage in enumerate(passages, start=1):
-        text = _squash(passage)
-        if sentences and all(_squash(s) in text for s in sentences):
+        if _holds(passage, answer):
             return answer.replace(OWN_PASSAGE, f"[{n}]")
     return None
 
 
+def _holds(passage: str, answer: str) -> bool:
+    """Every sentence of ``answer`` (its markers removed) occurs in ``passage``, whitespace aside."""
+    text = _squash(passage)
+    claims = [c for c in _CLAIM_END.split(_squash(_MARKER.sub("", answer))) if c]
+    return bool(claims) and all(c in text for c in claims)
+
+
 def _heading_pairs(chunk: SourceChunk) -> list[Pair]:
     parts = [p.strip() for p in chunk.heading_path.split(">") if p.strip()]
-    title = _readable(chunk.title.strip())
-    if not parts or _readable(parts[-1]).lower() == title.lower():
-        return []  # the document's own top: no section heading to ask about
+    title = _readable(_SITE_SUFFIX.split(chunk.title.strip())[0])
+    if not parts or normalize_answer(_readable(parts[-1])).startswith(normalize_answer(title)):
+        return []  # the document's own top (its title, maybe with an abbreviation): no section to ask about
     heading = _readable(parts[-1])
-    answer = _answer_from(split_sentences(chunk.text))
+    answer = _answer_from(_sentences(chunk.text))
     if answer is None:
         return []
     return [_pair("heading", heading_question(heading, title), answer, chunk, heading)]
@@ -202,14 +210,14 @@ def heading_question(heading: str, title: str) -> str:
         return heading
     if lowered.startswith("how to "):
         return f"How do I {heading[7:]}?"
-    if lowered.split(" ", 1)[0] in _QUESTION_WORDS:
-        return f"{heading}?"
+    if lowered.split(" ", 1)[0] in _QUESTION_WORDS:  # short ones ("Who to ask") need their page for context
+        return f"{heading}?" if len(heading.split()) >= 4 else f"{title}: {heading[:1].lower()}{heading[1:]}?"
     subject = heading if _has_inner_capital(heading) else heading[:1].lower() + heading[1:]
     return f"What does {title} say about {subject}?"
 
 
 def _faq_pairs(chunk: SourceChunk) -> list[Pair]:
-    sentences = split_sentences(chunk.text)
+    sentences = _sentences(chunk.text)
     pairs: list[Pair] = []
     for i, sentence in enumerate(sentences):
         question = re.sub(r"^Q:\s*", "", _LIST_NUMBER.sub("", sentence)).strip()
@@ -227,26 +235,29 @@ def _faq_pairs(chunk: SourceChunk) -> list[Pair]:
 
 
 def _definition_pairs(chunk: SourceChunk) -> list[Pair]:
-    sentences = split_sentences(chunk.text)
+    sentences = _sentences(chunk.text)
     pairs: list[Pair] = []
     for i, sentence in enumerate(sentences):
         match = _DEFINITION.match(_LIST_NUMBER.sub("", sentence))
         if match is None or not _answer_sentence(sentence):
             continue
-        term = match["term"].strip()
-        if term.split()[0].lower() in _PRONOUNS or not content_stems(term):
+        term, first = match["term"].strip(), match["term"].split()[0]
+        if first.lower() in _PRONOUNS or first.lower() in _STOP or not content_stems(term) or \
+                (not match["article"] and not first[:1].isupper()):
             continue
+        term = f"{match['article'].lower()}{term}" if match["article"] else term
         question = f"What does {term} mean?" if match["verb"] in ("means", "refers to") else f"What is {term}?"
         parts = [sentence]
-        if i + 1 < len(sentences) and _CONTINUES.match(sentences[i + 1]) and _answer_sentence(sentences[i + 1]):
-            parts.append(sentences[i + 1])
-        pairs.append(_pair("definition", question, _cite(parts[:1] if len(" ".join(parts)) > MAX_ANSWER_CHARS
-                                                          else parts), chunk, term))
+        nxt = sentences[i + 1] if i + 1 < len(sentences) else ""
+        if _CONTINUES.match(nxt) and _answer_sentence(nxt) and len(sentence) + len(nxt) + 1 <= MAX_ANSWER_CHARS:
+            parts.append(nxt)
+        pairs.append(_pair("definition", question, _cite(parts), chunk, term))
     return pairs
 
 
 def _answer_from(sentences: Sequence[str]) -> str | None:
     """The first one or two answer-like sentences (both only while short), cited; None when the first is not one."""
+    sentences = [_LIST_NUMBER.sub("", s) for s in sentences[:2]]
     if not sentences or not _answer_sentence(sentences[0]):
         return None
     parts = [sentences[0]]
@@ -260,6 +271,7 @@ def _answer_sentence(sentence: str) -> bool:
     """Prose that can stand as an answer: 4-60 words, ends a statement, no table cells or markers."""
     words = sentence.split()
     return (4 <= len(words) <= 60 and sentence.rstrip()[-1:] in ".!" and "|" not in sentence
+            and "```" not in sentence and _DANGLING_NUMBER.search(sentence) is None
             and _MARKER.search(sentence) is None and len(sentence) <= MAX_ANSWER_CHARS)
 
 
@@ -267,7 +279,7 @@ def _cite(parts: Sequence[str]) -> str:
     """Join the answer sentences and cite the passage before the final full stop."""
     text = " ".join(p.strip() for p in parts)
     end = text[-1] if text[-1] in ".!" else ""
-    return f"{text[:-1] if end else text} {OWN_PASSAGE}{end}"
+    return f"{(text[:-1] if end else text).rstrip()} {OWN_PASSAGE}{end}"
 
 
 def _pair(kind: Kind, question: str, answer: str, chunk: SourceChunk, topic: str) -> Pair:
@@ -296,12 +308,18 @@ def _readable(text: str) -> str:
 
 
 def _has_inner_capital(text: str) -> bool:
-    first = text.split(" ", 1)[0]
-    return any(ch.isupper() for ch in first[1:])
+    """A capital after the first letter ("SLO budget", "Incident Commander"): a name, keep its case."""
+    return any(ch.isupper() for ch in text[1:])
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences as the chunker splits them, with list items run into one line split apart again."""
+    return [part.strip() for s in split_sentences(text) for part in _INLINE_ITEM.split(s) if part.strip()]
 
 
 def _squash(text: str) -> str:
-    return " ".join(text.split())
+    """Single spaces, none before punctuation ("date ." in text from HTML is "date.")."""
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(text.split()))
 
 
 # -- the database side ---------------------------------------------------------------

@@ -7,6 +7,12 @@ Sources, strongest first when the same question appears more than once:
 3. a curated example (imported Q&A history; passages retrieved now),
 4. an interaction whose votes add up to 👍 (the answer as given).
 
+**Negatives** (``train_negative_share`` of the training side, seeded): a
+question shown passages retrieved for another question of the set (none of
+them its own, none stating its answer), with the abstention sentence as the
+target, so the model learns to say the documents do not say instead of
+answering from unrelated text. They train only, never judge a candidate.
+
 A correction awaiting review (or rejected) is no training data, and a 👎
 without an approved correction is left out (both counted). An example is usable
 only when *every* collection among its retrieved chunks and among those its
@@ -26,6 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,16 +41,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from rag_engine.config import TrainingConfig
 from rag_engine.eval.scores import normalize_answer
+from rag_engine.generation.abstain import ABSTAIN_TEXT
+from rag_engine.generation.ask_back import content_words
 from rag_engine.generation.citations import passage_markers
 from rag_engine.interactions import record_from_row
-from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.store.training_examples import TrainingExampleRepo
+from rag_engine.training import bootstrap
 from rag_engine.values import AnswerStatus, SearchHit
 
-Origin = Literal["admin_correction", "correction", "curated", "upvote"]
-_PRIORITY: dict[str, int] = {"admin_correction": 4, "correction": 3, "curated": 2, "upvote": 1}
+Origin = Literal["admin_correction", "correction", "curated", "upvote", "negative"]
+_PRIORITY: dict[str, int] = {"admin_correction": 4, "correction": 3, "curated": 2, "upvote": 1, "negative": 0}
 # a person vouched for these answers: only they may judge a candidate adapter
 REVIEWED_ORIGINS: frozenset[str] = frozenset({"admin_correction", "correction", "curated"})
 _VOTED_STATUSES = {AnswerStatus.ANSWERED.value, AnswerStatus.FALLBACK.value}
@@ -128,7 +139,7 @@ def is_heldout(key: str, fraction: float) -> bool:
     return int(key[:8], 16) / 0x1_0000_0000 < fraction
 
 
-def build_training_set(db: Database, settings: Settings, *, retrieve: Retrieve | None = None) -> TrainingSet:
+def build_training_set(db: Database, config: TrainingConfig, *, retrieve: Retrieve | None = None) -> TrainingSet:
     """Collect, filter, de-duplicate and split the examples feedback has produced so far.
 
     ``retrieve`` finds passages for curated examples; without it they are
@@ -140,15 +151,16 @@ def build_training_set(db: Database, settings: Settings, *, retrieve: Retrieve |
     excluded: Counter[str] = Counter()
     candidates = [*_from_interactions(repo, allowed, excluded), *_from_curated(repo, allowed, retrieve, excluded)]
     chosen = _deduplicate(candidates, excluded)
-    train, heldout = split(chosen, settings.train_heldout_fraction)
+    train, heldout = split(chosen, config.train_heldout_fraction)
+    train += negative_examples(train, config.train_negative_share, config.train_seed)
     snapshot = {
         "built_at": built_at.isoformat(),
         "train": len(train),
         "heldout": len(heldout),
-        "origins": dict(Counter(e.origin for e in chosen)),
+        "origins": dict(Counter(e.origin for e in [*train, *heldout])),
         "excluded": dict(excluded),
         "sha256": _digest(chosen),
-        "heldout_fraction": settings.train_heldout_fraction,
+        "heldout_fraction": config.train_heldout_fraction,
     }
     return TrainingSet(train=train, heldout=heldout, excluded=excluded, snapshot=snapshot)
 
@@ -172,6 +184,43 @@ def split(examples: Sequence[TrainingExample], fraction: float) -> tuple[list[Tr
         elif not train:
             train, heldout = [heldout[-1]], heldout[:-1]
     return train, heldout
+
+
+def negative_examples(examples: Sequence[TrainingExample], share: float, seed: int) -> list[TrainingExample]:
+    """About ``share`` of the result (positives + negatives) as negatives, each question used at most once.
+
+    A question is paired with the passages of another example of ``examples``
+    (the next one, in a seeded order, that is unrelated: no passage in common and
+    at most half of the question's answer words in its passages), and the
+    target is :data:`ABSTAIN_TEXT`. Deterministic for the same examples and seed.
+    """
+    positives = [e for e in examples if e.origin != "negative"]
+    if share <= 0 or len(positives) < 2:
+        return []
+    want = round(len(positives) * share / (1 - share))
+    order = sorted(positives, key=lambda e: e.key)
+    random.Random(seed).shuffle(order)
+    negatives: list[TrainingExample] = []
+    for i, example in enumerate(order):
+        if len(negatives) >= want:
+            break
+        donor = next((d for d in order[i + 1:] + order[:i] if _unrelated(example, d)), None)
+        if donor is not None:
+            negatives.append(TrainingExample(example.question, ABSTAIN_TEXT, donor.passages, "negative",
+                                             example.source_id, donor.collection_ids))
+    return negatives
+
+
+_MARKER_RE = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]")
+
+
+def _unrelated(example: TrainingExample, donor: TrainingExample) -> bool:
+    """Whether ``donor``'s passages can stand for "passages that do not answer" ``example``."""
+    if donor.key == example.key or {p.text for p in donor.passages} & {p.text for p in example.passages}:
+        return False
+    answer = set(content_words(_MARKER_RE.sub("", example.answer)))
+    shown = set(content_words(" ".join(p.text for p in donor.passages)))
+    return not answer or len(answer & shown) <= len(answer) / 2
 
 
 def write_jsonl(training_set: TrainingSet, path: Path) -> int:
@@ -249,9 +298,16 @@ def _from_curated(repo: TrainingExampleRepo, allowed: dict[int, bool], retrieve:
         if not hits:
             excluded["no passages"] += 1
             continue
+        answer = row.answer.strip()
+        if row.source == bootstrap.SOURCE:  # its [1] means "the passage I came from": renumber it, or drop it
+            cited = bootstrap.cite_retrieved(answer, [h.text for h in hits])
+            if cited is None:
+                excluded["bootstrap: own passage not retrieved"] += 1
+                continue
+            answer = cited
         passages = tuple(Passage(h.title, h.heading_path, h.text) for h in hits)
         collection_ids = tuple(sorted({h.collection_id for h in hits}))
-        found.append((TrainingExample(row.question, row.answer.strip(), passages, "curated", row.id, collection_ids),
+        found.append((TrainingExample(row.question, answer, passages, "curated", row.id, collection_ids),
                       row.created_at))
     return found
 

@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rag_engine.config import EngineConfig
 from rag_engine.eval.scores import rouge_l, token_f1
 from rag_engine.generation.transformers_backend import TransformersGenerator
-from rag_engine.settings import Settings
 from rag_engine.training.dataset import TrainingExample
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def decide(candidate: ModelScore, base: ModelScore, active: ModelScore | None, m
 
 
 def evaluate(
-    settings: Settings,
+    config: EngineConfig,
     heldout: Sequence[TrainingExample],
     candidate: tuple[str, Path],
     active: tuple[str, Path] | None,
@@ -126,15 +126,15 @@ def evaluate(
     unreviewed = sum(not e.reviewed for e in heldout)
     if unreviewed:  # a 👍 or unapproved answer must not decide what goes live
         raise ValueError(f"{unreviewed} held-out example(s) are not reviewed (curated or approved corrections only)")
-    gen = TransformersGenerator(settings, model=model)
+    gen = TransformersGenerator(config.generation, model=model)
     gen.load_adapter(*candidate)
     if active is not None:
         gen.load_adapter(*active)
-    limit = max(0, settings.eval_generate_max)
+    limit = max(0, config.training.eval_generate_max)
     base_score = score(gen, None, heldout, generate_max=limit)
     active_score = score(gen, active[0], heldout, generate_max=limit) if active else None
     cand_score = score(gen, candidate[0], heldout, generate_max=limit)
-    promote, reason = decide(cand_score, base_score, active_score, settings.promotion_margin)
+    promote, reason = decide(cand_score, base_score, active_score, config.training.promotion_margin)
     log.info("gate for %s: %s", candidate[0], reason)
     return GateDecision(promote, reason, cand_score, base_score, active_score, active[0] if active else None,
-                        settings.promotion_margin)
+                        config.training.promotion_margin)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rag_engine.settings import Settings
+from rag_engine.config import EngineConfig, TrainingConfig
 from rag_engine.store.database import Database
 from rag_engine.training import registry
 from rag_engine.training.dataset import Retrieve, TrainingExample, TrainingSet, build_training_set
@@ -41,7 +41,7 @@ class RetrainOutcome:
 
 def retrain(
     db: Database,
-    settings: Settings,
+    config: EngineConfig,
     *,
     retrieve: Retrieve | None,
     job_id: int | None = None,
@@ -50,10 +50,10 @@ def retrain(
     show_progress: bool = False,
 ) -> RetrainOutcome:
     """Build the training set from the database, train a candidate and gate it."""
-    if settings.generator_backend != "transformers":
+    if config.generation.generator_backend != "transformers":
         return RetrainOutcome("skipped", f"retraining needs the local transformers backend "
-                                         f"(generator_backend is {settings.generator_backend!r})")
-    training_set = build_training_set(db, settings, retrieve=retrieve)
+                                         f"(generator_backend is {config.generation.generator_backend!r})")
+    training_set = build_training_set(db, config.training, retrieve=retrieve)
     if len(training_set) >= 2 and not any(e.reviewed for e in training_set.train + training_set.heldout):
         return RetrainOutcome(
             "skipped",
@@ -69,14 +69,14 @@ def retrain(
             f"judge by); excluded: {dict(training_set.excluded) or 'none'}",
             snapshot=training_set.snapshot,
         )
-    checkpoint = settings.adapter_store / CHECKPOINTS_DIR / f"job-{job_id}" if job_id is not None else None
-    return train_and_judge(db, settings, training_set, checkpoint_dir=checkpoint, should_stop=should_stop,
+    checkpoint = config.training.adapter_store / CHECKPOINTS_DIR / f"job-{job_id}" if job_id is not None else None
+    return train_and_judge(db, config, training_set, checkpoint_dir=checkpoint, should_stop=should_stop,
                            on_step=on_step, show_progress=show_progress)
 
 
 def train_and_judge(
     db: Database,
-    settings: Settings,
+    config: EngineConfig,
     training_set: TrainingSet,
     *,
     train_examples: list[TrainingExample] | None = None,
@@ -89,12 +89,12 @@ def train_and_judge(
     from rag_engine.training.gate import evaluate
 
     version = registry.next_version(db)
-    out_dir = settings.adapter_store / version
+    out_dir = config.training.adapter_store / version
     result: TrainResult = train_adapter(
-        train_examples if train_examples is not None else training_set.train, settings, out_dir,
+        train_examples if train_examples is not None else training_set.train, config, out_dir,
         checkpoint_dir=checkpoint_dir, should_stop=should_stop, on_step=on_step, show_progress=show_progress,
     )
-    base_model = registry.base_model_id(settings)
+    base_model = registry.base_model_id(config.generation)
     train_metrics = {k: v for k, v in result.metrics().items() if k != "losses"}
     registry.register(db, version=version, method=result.method, base_model=base_model, path=out_dir,
                       data_snapshot=training_set.snapshot, metrics={"train": train_metrics})
@@ -105,7 +105,7 @@ def train_and_judge(
     elif current is not None:
         log.warning("active adapter %s does not fit %s or its files are gone; comparing with the base model only",
                     current.version, base_model)
-    decision = evaluate(settings, training_set.heldout, (version, out_dir), active)
+    decision = evaluate(config, training_set.heldout, (version, out_dir), active)
     metrics = {"train": train_metrics, **decision.metrics()}
     if decision.promote:
         registry.set_outcome(db, version, status="candidate", metrics=metrics)
@@ -118,5 +118,5 @@ def train_and_judge(
     )
 
 
-def clear_checkpoint(settings: Settings, job_id: int) -> None:
-    shutil.rmtree(settings.adapter_store / CHECKPOINTS_DIR / f"job-{job_id}", ignore_errors=True)
+def clear_checkpoint(config: TrainingConfig, job_id: int) -> None:
+    shutil.rmtree(config.adapter_store / CHECKPOINTS_DIR / f"job-{job_id}", ignore_errors=True)

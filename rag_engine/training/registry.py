@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag_engine.config import GenerationConfig
 from rag_engine.store.database import Database
 from rag_engine.store.lora_adapters import NOTIFY_CHANNEL, AdapterRecord, LoraAdapterRepo
 
@@ -145,6 +146,6 @@ def deactivate(db: Database) -> Activation:
     return Activation(None, current.version)
 
 
-def base_model_id(settings: Any) -> str:
+def base_model_id(config: GenerationConfig) -> str:
     """How adapters name the base model they fit: the configured ``generator_model``."""
-    return str(settings.generator_model)
+    return str(config.generator_model)

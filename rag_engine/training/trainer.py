@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 import torch
 
+from rag_engine.config import EngineConfig, TrainingConfig
 from rag_engine.generation.model_handle import ModelHandle
-from rag_engine.generation.prompting import build_prompt
-from rag_engine.settings import Settings
+from rag_engine.generation.prompting import serving_prompt
 from rag_engine.training.dataset import TrainingExample
 
 log = logging.getLogger(__name__)
@@ -102,15 +102,15 @@ class _Encoded:
     answer_tokens: int
 
 
-def lora_targets(settings: Settings, model_type: str) -> list[str] | None:
+def lora_targets(config: TrainingConfig, model_type: str) -> list[str] | None:
     """Target modules: the configured list, else a per-architecture choice, else peft's default."""
-    if settings.lora_target_modules:
-        return list(settings.lora_target_modules)
+    if config.lora_target_modules:
+        return list(config.lora_target_modules)
     targets = _LORA_TARGETS.get(model_type)
     return list(targets) if targets is not None else None
 
 
-def peft_config(settings: Settings, model: Any, method: str) -> Any:
+def peft_config(config: TrainingConfig, model: Any, method: str) -> Any:
     """The PEFT config for ``method`` on ``model`` (same path for every method)."""
     from peft import IA3Config, LoraConfig, PrefixTuningConfig, TaskType
 
@@ -118,10 +118,10 @@ def peft_config(settings: Settings, model: Any, method: str) -> Any:
     task = TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM
     model_type = getattr(model.config, "model_type", "")
     if method == "lora":
-        return LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-                          target_modules=lora_targets(settings, model_type), task_type=task)
+        return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                          target_modules=lora_targets(config, model_type), task_type=task)
     if method == "prefix":
-        return PrefixTuningConfig(num_virtual_tokens=settings.prefix_virtual_tokens, task_type=task)
+        return PrefixTuningConfig(num_virtual_tokens=config.prefix_virtual_tokens, task_type=task)
     if method == "ia3":
         return IA3Config(task_type=task)  # peft's per-architecture targets (attention k/v + FFN down)
     raise ValueError(f"unknown peft_method {method!r} (lora, prefix or ia3)")
@@ -129,7 +129,7 @@ def peft_config(settings: Settings, model: Any, method: str) -> Any:
 
 def train_adapter(
     examples: Sequence[TrainingExample],
-    settings: Settings,
+    config: EngineConfig,
     out_dir: Path | None,
     *,
     model: str | Path | None = None,
@@ -142,15 +142,15 @@ def train_adapter(
 ) -> TrainResult:
     """Train on ``examples`` and save the adapter to ``out_dir``.
 
-    ``model`` overrides ``settings.generator_model``; ``handle`` is an already
+    ``model`` overrides ``config.generation.generator_model``; ``handle`` is an already
     loaded model to train instead (its model is changed in place: do not answer
-    with it afterwards); ``method`` overrides ``settings.peft_method``
+    with it afterwards); ``method`` overrides ``config.training.peft_method``
     (``"full"`` fine-tunes every weight, for benchmarks, and saves nothing).
     Raises ``TrainingInterrupted`` after saving a checkpoint when interrupted,
     ``ValueError`` when there is nothing to train on.
     """
-    run = setup_training(examples, settings, handle or ModelHandle(settings, model=model),
-                         method or settings.peft_method, checkpoint_dir)
+    run = setup_training(examples, config.training, handle or ModelHandle(config.generation, model=model),
+                         method or config.training.peft_method, checkpoint_dir)
     progress = run_training(run, should_stop=should_stop, on_step=on_step, show_progress=show_progress)
     return finish_training(run, progress, out_dir)
 
@@ -159,7 +159,7 @@ def train_adapter(
 class TrainingRun:
     """Everything the loop needs, fixed before the first step (and restored from a checkpoint)."""
 
-    settings: Settings
+    config: TrainingConfig
     method: str
     checkpoint_dir: Path | None
     encoded: list[_Encoded]
@@ -197,36 +197,36 @@ class LoopProgress:
     seconds: float
 
 
-def setup_training(examples: Sequence[TrainingExample], settings: Settings, handle: ModelHandle, method: str,
+def setup_training(examples: Sequence[TrainingExample], config: TrainingConfig, handle: ModelHandle, method: str,
                    checkpoint_dir: Path | None) -> TrainingRun:
     """Load the model, encode the examples, wrap the model for ``method``, fix the schedule, resume if possible."""
     if not examples:
         raise ValueError("the training set is empty: nothing to train on")
     handle.load()
-    torch.manual_seed(settings.train_seed)
-    encoded, truncated = encode_examples(handle, examples, settings.train_max_tokens)
-    net = _trainable_model(handle.model, settings, method)
+    torch.manual_seed(config.train_seed)
+    encoded, truncated = encode_examples(handle, examples, config.train_max_tokens)
+    net = _trainable_model(handle.model, config, method)
     trainable = [p for p in net.parameters() if p.requires_grad]
 
-    batch_size = max(1, settings.train_batch_size)
+    batch_size = max(1, config.train_batch_size)
     per_epoch = math.ceil(len(encoded) / batch_size)
-    total = per_epoch * max(1, settings.train_epochs)
-    if settings.train_max_steps > 0:
-        total = min(total, settings.train_max_steps) if settings.train_epochs > 0 else settings.train_max_steps
+    total = per_epoch * max(1, config.train_epochs)
+    if config.train_max_steps > 0:
+        total = min(total, config.train_max_steps) if config.train_epochs > 0 else config.train_max_steps
 
-    optimizer = torch.optim.AdamW(trainable, lr=settings.train_learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(trainable, lr=config.train_learning_rate, weight_decay=0.0)
     warmup = max(1, total // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / max(1, total))
     )
     run = TrainingRun(
-        settings=settings, method=method, checkpoint_dir=checkpoint_dir, encoded=encoded, truncated=truncated,
+        config=config, method=method, checkpoint_dir=checkpoint_dir, encoded=encoded, truncated=truncated,
         net=net, trainable=trainable, device=handle.device or torch.device("cpu"),
         pad_id=handle.tokenizer.pad_token_id, seq2seq=bool(getattr(net.config, "is_encoder_decoder", False)),
         per_epoch=per_epoch, total=total,
-        schedule=_batch_schedule(len(encoded), batch_size, total, settings.train_seed),
+        schedule=_batch_schedule(len(encoded), batch_size, total, config.train_seed),
         optimizer=optimizer, scheduler=scheduler,
-        fingerprint=_fingerprint(examples, settings, method, str(handle.model_name)), start=0, losses=[],
+        fingerprint=_fingerprint(examples, config, method, str(handle.model_name)), start=0, losses=[],
     )
     if run.checkpoints and checkpoint_dir is not None:
         run.start, run.losses = _resume(checkpoint_dir, run.fingerprint, net, optimizer, scheduler)
@@ -240,7 +240,7 @@ def run_training(run: TrainingRun, *, should_stop: Callable[[], bool] | None = N
     Saves a checkpoint every ``train_checkpoint_steps`` steps; on Ctrl-C or
     ``should_stop`` it saves one and raises ``TrainingInterrupted``.
     """
-    settings, device = run.settings, run.device
+    config, device = run.config, run.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     run.net.train()
@@ -269,7 +269,7 @@ def run_training(run: TrainingRun, *, should_stop: Callable[[], bool] | None = N
                 on_step(StepInfo(step + 1, run.total, value, tokens))
             done = step + 1
             if run.checkpoints and done < run.total and (
-                    settings.train_checkpoint_steps > 0 and done % settings.train_checkpoint_steps == 0):
+                    config.train_checkpoint_steps > 0 and done % config.train_checkpoint_steps == 0):
                 run.save_checkpoint(done)
             if should_stop is not None and done < run.total and should_stop():
                 raise KeyboardInterrupt
@@ -332,8 +332,7 @@ def encode_examples(handle: ModelHandle, examples: Sequence[TrainingExample],
         if tok.eos_token_id is not None:
             answer_ids.append(tok.eos_token_id)
         budget = min(handle.prompt_budget(), max_tokens if seq2seq else max_tokens - len(answer_ids))
-        prompt = build_prompt(example.question, example.hits(), [], counter=counter, budget=budget,
-                              history_turns=0)
+        prompt = serving_prompt(handle.config, example.question, example.hits(), [], counter=counter, budget=budget)
         prompt_ids = handle.encode(handle.render(prompt.messages))  # the serving encoding of the serving prompt
         if seq2seq:
             encoded.append(_Encoded(prompt_ids, answer_ids, len(answer_ids)))
@@ -342,14 +341,14 @@ def encode_examples(handle: ModelHandle, examples: Sequence[TrainingExample],
     return encoded, truncated
 
 
-def _trainable_model(model: Any, settings: Settings, method: str) -> Any:
+def _trainable_model(model: Any, config: TrainingConfig, method: str) -> Any:
     if method == "full":
         for p in model.parameters():
             p.requires_grad_(True)
         return model
     from peft import get_peft_model
 
-    return get_peft_model(model, peft_config(settings, model, method))
+    return get_peft_model(model, peft_config(config, model, method))
 
 
 def _batch_schedule(n: int, batch_size: int, total_steps: int, seed: int) -> list[list[int]]:
@@ -373,13 +372,14 @@ def _collate(batch: list[_Encoded], pad_id: int, device: torch.device) -> dict[s
     return {"input_ids": ids, "attention_mask": mask, "labels": pad([e.labels for e in batch], -100)}
 
 
-def _fingerprint(examples: Sequence[TrainingExample], settings: Settings, method: str, model: str) -> str:
+def _fingerprint(examples: Sequence[TrainingExample], config: TrainingConfig, method: str, model: str) -> str:
     h = hashlib.sha256()
     for example in examples:
         h.update(json.dumps(example.to_json(), sort_keys=True).encode())
     keys = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_learning_rate", "train_epochs",
             "train_max_steps", "train_batch_size", "train_seed", "train_max_tokens", "prefix_virtual_tokens")
-    h.update(json.dumps([method, model, *[str(getattr(settings, k)) for k in keys]]).encode())
+    values = [getattr(config, k) for k in keys]  # a tuple prints as the list it was in the settings (stable hashes)
+    h.update(json.dumps([method, model, *[str(list(v) if isinstance(v, tuple) else v) for v in values]]).encode())
     return h.hexdigest()
 
 

@@ -7,7 +7,7 @@ answer with the same adapter as the bots; long-running processes also
 ``adapters`` table and, when it differs from what the generator serves, loads
 it over the already loaded base weights and switches to it (or back to the
 base model after a rollback to none). It wakes on ``NOTIFY ragbot_adapters`` (sent by every
-activation and rollback) and polls every ``settings.adapter_poll_s`` seconds
+activation and rollback) and polls every ``training.adapter_poll_s`` seconds
 anyway, so a missed notification only delays the switch.
 """
 
@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rag_engine.config import EngineConfig
 from rag_engine.generation.base import AdapterSwitching, Generator
-from rag_engine.settings import Settings
 from rag_engine.store.database import Database
 from rag_engine.store.lora_adapters import LoraAdapterRepo
 from rag_engine.training import registry
@@ -38,9 +38,9 @@ class AdapterWatcher:
     (extractive) are left alone.
     """
 
-    def __init__(self, db: Database, settings: Settings, generator: Callable[[], Generator | None]) -> None:
+    def __init__(self, db: Database, config: EngineConfig, generator: Callable[[], Generator | None]) -> None:
         self.db = db
-        self.settings = settings
+        self.config = config
         self._generator = generator
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -57,7 +57,7 @@ class AdapterWatcher:
                 return None
             wanted = registry.active(self.db)
             version, problem = (wanted.version if wanted else None), None
-            base_model = registry.base_model_id(self.settings)
+            base_model = registry.base_model_id(self.config.generation)
             if wanted is not None and wanted.base_model != base_model:
                 problem = (f"adapter {wanted.version} was trained on {wanted.base_model!r}, not on the configured "
                            f"{base_model!r}; answering with the base model")
@@ -122,7 +122,7 @@ class AdapterWatcher:
         try:
             while not self._stop.is_set():
                 self.check()  # a failed check is tried again at the next wake-up
-                listener.wait(self.settings.adapter_poll_s, self._stop)
+                listener.wait(self.config.training.adapter_poll_s, self._stop)
         finally:
             listener.close()
 

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from adapters.discord import RagbotClient
 from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect
 from adapters.testing.slack_server import TEAM, SlackSender
+from app.configs import bot_config, discord_config
 from bot.core import BotCore
 from bot.messages import ADMIN_ONLY
 from bot.tenants import NOT_ENABLED
@@ -73,7 +74,7 @@ def _snapshot(db) -> dict:
                                          .where(t.corrections.c.status == "approved")).scalar_one()}
 
 
-def assert_nothing_gained(db, settings, hr: int, before: dict, sent_text: str, *, audited: int) -> None:
+def assert_nothing_gained(db, training, hr: int, before: dict, sent_text: str, *, audited: int) -> None:
     """0 private chunks in replies and stored interactions; 0 admin actions succeeded; 0 unreviewed examples."""
     assert leaked_markers(sent_text, "") == []
     with db.connect() as conn:
@@ -85,7 +86,7 @@ def assert_nothing_gained(db, settings, hr: int, before: dict, sent_text: str, *
         assert leaked_markers(row.answer + json.dumps(row.passages), "") == []
     assert len(audit) == audited and not any(ok for _, ok in audit), audit
     assert _snapshot(db) == before
-    examples = build_training_set(db, settings)
+    examples = build_training_set(db, training)
     assert all(e.origin not in ("correction", "admin_correction") for e in examples.train + examples.heldout)
     assert all(e.reviewed for e in examples.heldout)
 
@@ -95,7 +96,7 @@ def assert_nothing_gained(db, settings, hr: int, before: dict, sent_text: str, *
 async def _discord_client(fake, engine, tmp_path, **overrides) -> RagbotClient:
     settings = make_settings(tmp_path, discord_api_base=f"http://127.0.0.1:{fake.port}",
                              admin_user_ids=["discord:1"], ingest_roots=[str(tmp_path)], **overrides)
-    client = RagbotClient(BotCore(settings, engine), settings)
+    client = RagbotClient(BotCore(bot_config(settings), engine), discord_config(settings))
     await connect(client, fake)
     return client
 
@@ -139,7 +140,7 @@ async def test_manage_server_in_an_unknown_guild(fake, corpora, db, tmp_path):
     assert all(NOT_ENABLED in reply for reply in admin + asked), admin + asked
     with db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.interactions)).scalar_one() == 0
-    assert_nothing_gained(db, client.settings, hr, before, _all_sent(fake), audited=len(ATTACKS))
+    assert_nothing_gained(db, client.core.engine.config.training, hr, before, _all_sent(fake), audited=len(ATTACKS))
 
 
 async def test_manage_server_in_an_allowed_guild(fake, corpora, db, tmp_path):
@@ -152,7 +153,7 @@ async def test_manage_server_in_an_allowed_guild(fake, corpora, db, tmp_path):
         await client.close()
     assert all("needs a global ragbot admin" in reply for reply in admin), admin
     assert all(reply for reply in asked)  # every question was answered, from what this server may read
-    assert_nothing_gained(db, client.settings, hr, before, _all_sent(fake), audited=len(ATTACKS))
+    assert_nothing_gained(db, client.core.engine.config.training, hr, before, _all_sent(fake), audited=len(ATTACKS))
 
 
 async def test_a_members_phishing_correction_is_not_training_data(fake, corpora, db, tmp_path):
@@ -175,9 +176,9 @@ async def test_a_members_phishing_correction_is_not_training_data(fake, corpora,
     with db.connect() as conn:
         (stored,) = conn.execute(select(t.corrections.c.text, t.corrections.c.status)).all()
     assert stored == (PHISHING, "pending")  # kept for an admin to review, not used
-    examples = build_training_set(db, client.settings)
+    examples = build_training_set(db, client.core.engine.config.training)
     assert "evil.example" not in json.dumps([e.answer for e in examples.train + examples.heldout])
-    assert_nothing_gained(db, client.settings, hr, before, _all_sent(fake), audited=0)
+    assert_nothing_gained(db, client.core.engine.config.training, hr, before, _all_sent(fake), audited=0)
 
 
 # -- Slack -------------------------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ async def test_a_slack_connect_guest(corpora, db, tmp_path):
         await slack.api.wait_for(lambda api: len(slack.shown()) >= len(ATTACKS) + len(PRIVATE_QUESTIONS),
                                  what="the /ask answers")
         sent = slack.api.all_payloads_text()
-        settings = slack.core.settings
+        training = slack.core.engine.config.training
     assert all(ADMIN_ONLY in r for r in refusals), refusals
     assert slack.api.calls_to("users.info") == []  # a guest is not even considered for workspace admin
-    assert_nothing_gained(db, settings, hr, before, sent, audited=len(ATTACKS))
+    assert_nothing_gained(db, training, hr, before, sent, audited=len(ATTACKS))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from adapters.discord import RagbotClient
 from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
+from app.configs import bot_config, discord_config
 from bot.core import BotCore
 from bot.sanitize import ZWSP
 from rag_engine.store import schema as t
@@ -60,7 +61,7 @@ async def start_client(fake, docs_engine, discord_settings):
 
     async def start(**overrides) -> RagbotClient:
         settings = discord_settings(**overrides)
-        client = RagbotClient(BotCore(settings, docs_engine), settings)
+        client = RagbotClient(BotCore(bot_config(settings), docs_engine), discord_config(settings))
         await connect(client, fake)
         clients.append(client)
         return client

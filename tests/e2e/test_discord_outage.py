@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from adapters.discord import RagbotClient
 from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
+from app.configs import bot_config, discord_config, engine_config, store_config
 from bot.core import BotCore
 from rag_engine.engine import RagEngine
 from rag_engine.store import schema as t
@@ -30,9 +31,9 @@ async def fake():
 @pytest.fixture()
 def own_engine(tmp_path, embedder):
     settings = make_settings(tmp_path / "outage-db", db_connect_timeout_s=2.0)
-    db = Database.from_settings(settings)
+    db = Database.from_config(store_config(settings))
     ensure_schema(db, embedder.dim)
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=None, reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=None, reranker=None)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "expenses.md").write_text("# Expenses\n\nExpense reports must be submitted within 30 days of "
@@ -44,10 +45,10 @@ def own_engine(tmp_path, embedder):
 
 
 async def test_database_outage_gives_a_friendly_message_and_the_bot_recovers(fake, own_engine):
-    settings = make_settings(own_engine.settings.data_dir, discord_api_base=fake.base_url,
+    settings = make_settings(own_engine.config.data_dir, discord_api_base=fake.base_url,
                              db_connect_timeout_s=2.0)
-    core = BotCore(settings, own_engine)
-    client = RagbotClient(core, settings)
+    core = BotCore(bot_config(settings), own_engine)
+    client = RagbotClient(core, discord_config(settings))
     await connect(client, fake)
     parse = client._connection
     question = "How fast must expense reports be submitted?"

@@ -9,17 +9,14 @@ import re
 from adapters.testing.discord_gateway import action_rows_custom_ids
 from bot import messages
 from bot.answer_codes import AnswerCodes
-from tests.e2e.test_discord_adapter import (  # noqa: F401 - fake, docs_engine, discord_settings, start_client: fixtures
-    QUESTION,
-    admin_command,
-    deliver,
-    discord_settings,
-    docs_engine,
-    fake,
-    mention,
-    posted,
-    start_client,
-)
+from tests.e2e import test_discord_adapter as discord_e2e
+from tests.e2e.test_discord_adapter import QUESTION, admin_command, deliver, mention, posted
+
+# the fake Discord and a client on it, shared with test_discord_adapter (pytest finds fixtures by module attribute)
+fake = discord_e2e.fake
+docs_engine = discord_e2e.docs_engine
+discord_settings = discord_e2e.discord_settings
+start_client = discord_e2e.start_client
 
 
 async def test_footers_show_codes_that_hide_restarts(fake, start_client, db):

@@ -10,6 +10,7 @@ from dataclasses import asdict
 import pytest
 from sqlalchemy import select
 
+from app.configs import engine_config
 from rag_engine.engine import RagEngine
 from rag_engine.extractive import ExtractiveAnswerer
 from rag_engine.feedback import record_vote
@@ -76,7 +77,7 @@ class CitingModel:
 @pytest.fixture()
 def travel_engine(db, embedder, scratch_dir, tmp_path):
     settings = make_settings(scratch_dir, min_grounded_fraction=0.0)  # numbering is under test, not grounding
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=CitingModel(), reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=CitingModel(), reranker=None)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "travel.md").write_text(TRAVEL)
     (tmp_path / "docs" / "expenses.md").write_text(EXPENSES)
@@ -108,7 +109,7 @@ def test_the_training_target_keeps_the_prompts_passage_numbers(travel_engine, se
                                      travel_engine.collection_ids(["default"]))
     record_vote(travel_engine.db, interaction_id, "slack:U1", 1)
 
-    (example,) = build_training_set(travel_engine.db, settings).train
+    (example,) = build_training_set(travel_engine.db, engine_config(settings).training).train
     travel = ", ".join(str(n) for n in sorted((shown["Flights"], shown["Hotels"])))  # the document's passages
     assert f"six hours [{travel}]" in example.answer and f"sign-off [{travel}]" in example.answer
     assert f"purchase [{shown['Expenses']}]" in example.answer

@@ -11,12 +11,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from app.configs import engine_config
 from rag_engine.engine import RagEngine
 from rag_engine.store import schema as t
 from rag_engine.values import FallbackCode
 from tests.conftest import make_settings
 from tests.support.replies import PLATFORMS, ask
-from tests.unit.rag_engine.test_generation_openai import FakeServer, server  # noqa: F401 - `server` is a fixture used here
+from tests.unit.rag_engine import test_generation_openai as openai_tests
+from tests.unit.rag_engine.test_generation_openai import FakeServer
+
+server = openai_tests.server  # the fake model server fixture, shared with test_generation_openai
 
 VPN = ("# VPN access\n\nTo get VPN access, open the IT self-service portal and request the Remote Access role. "
        "Your manager approves the request within one business day.\n")
@@ -41,7 +45,7 @@ async def test_the_footer_says_why_the_answer_is_quoted_and_the_log_keeps_the_co
     server.statuses = list(statuses)
     settings = make_settings(scratch_dir, **{"generator_backend": "openai", "openai_base_url": server.url,
                                              "openai_max_retries": 0, "openai_timeout_s": 5.0, **overrides})
-    engine = RagEngine(settings, db=db, embedder=embedder, reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, reranker=None)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "vpn.md").write_text(VPN)
     engine.ingest([tmp_path / "docs"], "default")

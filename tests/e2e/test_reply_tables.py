@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from adapters.discord.table_blocks import tables_as_code
 from adapters.slack.mrkdwn import to_mrkdwn
+from app.configs import engine_config
 from rag_engine.chunking import chunk_document
 from rag_engine.engine import RagEngine
 from rag_engine.parsing import parse_file
@@ -24,7 +25,8 @@ from tests.support.replies import PLATFORMS, ask
 
 SLOS = EXAMPLES / "slos.md"
 QUESTION = "What is the availability objective for the Public API?"
-ROW = "Service: Public API; SLI: Share of requests that do not return 5xx; Objective: **99.9%**; Window: 30 days rolling"
+ROW = ("Service: Public API; SLI: Share of requests that do not return 5xx; Objective: **99.9%**; "
+       "Window: 30 days rolling")
 TABLE_SYNTAX = ("|---", "| Service |", "| Public API |")
 
 
@@ -89,7 +91,7 @@ class TableCopyingModel:
 async def test_a_table_in_a_generated_answer_is_laid_out_for_each_platform(platform, db, embedder, scratch_dir,
                                                                          tmp_path):
     settings = make_settings(scratch_dir, min_grounded_fraction=0.0)  # the layout is under test, not grounding
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=TableCopyingModel(), reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=TableCopyingModel(), reranker=None)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "slos.md").write_bytes(SLOS.read_bytes())
     engine.ingest([tmp_path / "docs"], "default")
@@ -100,7 +102,8 @@ async def test_a_table_in_a_generated_answer_is_laid_out_for_each_platform(platf
     if platform == "slack":
         assert ("• *Public API* — SLI: Share of requests that do not return 5xx; Objective: *99.9%*; "
                 "Window: 30 days rolling") in lines
-        assert "• *Webhooks* — SLI: Share delivered within 60 seconds; Objective: *99%*; Window: 30 days rolling" in lines
+        assert ("• *Webhooks* — SLI: Share delivered within 60 seconds; Objective: *99%*; "
+                "Window: 30 days rolling") in lines
     else:
         start = lines.index("```")
         header, rule, first = lines[start + 1:start + 4]

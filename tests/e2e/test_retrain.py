@@ -4,6 +4,7 @@ with the new adapter (picked up by the adapter watcher)."""
 
 from __future__ import annotations
 
+from app.configs import engine_config
 from app.worker import Worker
 from bot import admin_ops
 from rag_engine import jobs
@@ -25,7 +26,7 @@ __all__ = ["one_torch_thread", "tiny_model"]
 def test_feedback_to_promoted_adapter(db, embedder, scratch_dir, tiny_model, tmp_path):
     settings = tiny_settings(scratch_dir, tiny_model, tmp_path / "adapters")
     engine = open_engine(settings, db, embedder)
-    watcher = AdapterWatcher(db, settings, lambda: engine.generator)
+    watcher = AdapterWatcher(db, engine_config(settings), lambda: engine.generator)
     assert watcher.check_once() is None  # nothing trained yet: the base model answers
 
     before = engine.answer(QA[0][0], engine.scope_for(["handbook"]))
@@ -34,8 +35,8 @@ def test_feedback_to_promoted_adapter(db, embedder, scratch_dir, tiny_model, tmp
     ask_and_correct(engine, QA[:-1])
     ask_and_vote(engine, [q for q, _ in QA[-1:]], +1)
 
-    request = admin_ops.request_retrain(db, settings, "slack:T1:UADMIN")
-    again = admin_ops.request_retrain(db, settings, "slack:T1:UOTHER")
+    request = admin_ops.request_retrain(db, engine_config(settings), "slack:T1:UADMIN")
+    again = admin_ops.request_retrain(db, engine_config(settings), "slack:T1:UOTHER")
     assert request.created and not again.created and again.job_id == request.job_id
 
     worker = Worker(settings, db)
@@ -58,7 +59,7 @@ def test_feedback_to_promoted_adapter(db, embedder, scratch_dir, tiny_model, tmp
     after = engine.answer(QA[0][0], engine.scope_for(["handbook"]))
     assert after.adapter_version == version
 
-    status = admin_ops.status(db, settings)
+    status = admin_ops.status(db, engine_config(settings))
     assert status.active_adapter.version == version and not status.queue
     assert status.last_runs[0].decision == "promoted"
     lines = status.to_lines()

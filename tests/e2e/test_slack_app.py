@@ -16,6 +16,7 @@ from sqlalchemy import select
 from adapters.slack.blocks import ACTION_CORRECT, ACTION_VOTE_DOWN, ACTION_VOTE_UP, CORRECTION_BLOCK, CORRECTION_INPUT
 from adapters.slack.handlers import WORKING_REACTION, WORKING_TEXT
 from adapters.testing.slack_server import MockSlackApi, SlackSender, serving
+from app.configs import bot_config, engine_config, store_config
 from bot.core import ASK_USAGE, BotCore
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
@@ -70,7 +71,7 @@ async def slack_for(engine, tmp_path: Path, users: dict | None = None, **overrid
     api = await MockSlackApi(users).start()
     settings = make_settings(tmp_path, slack_bot_token="xoxb-test-token", slack_signing_secret=SECRET,
                              slack_api_url=api.api_url, **overrides)
-    core = BotCore(settings, engine)
+    core = BotCore(bot_config(settings), engine)
     try:
         async with serving(core, api, SECRET) as sender:
             yield Slack(api, sender, core)
@@ -357,8 +358,8 @@ async def test_database_outage_gives_a_friendly_error_and_the_app_keeps_serving(
     from rag_engine.store.database import Database
 
     own = make_settings(tmp_path / "outage")
-    database = Database.from_settings(own)  # a dedicated server: the shared ones are never stopped
-    engine = RagEngine(own, db=database, embedder=embedder, generator=None, reranker=None)
+    database = Database.from_config(store_config(own))  # a dedicated server: the shared ones are never stopped
+    engine = RagEngine(engine_config(own), db=database, embedder=embedder, generator=None, reranker=None)
     engine.ingest([write_docs(tmp_path, {"vpn.md": VPN})], "default")
     try:
         async with slack_for(engine, tmp_path) as slack:
@@ -393,7 +394,7 @@ class _BrokenModel:
 async def test_a_model_failure_still_answers_and_says_so(docs_engine, tmp_path):
     from rag_engine.engine import RagEngine
 
-    broken = RagEngine(docs_engine.settings, db=docs_engine.db, embedder=docs_engine.embedder,
+    broken = RagEngine(docs_engine.config, db=docs_engine.db, embedder=docs_engine.embedder,
                        generator=_BrokenModel(), reranker=None)
     async with slack_for(broken, tmp_path) as slack:
         await slack.send.command("/ask", "how do I get VPN access?")

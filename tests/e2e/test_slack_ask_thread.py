@@ -12,7 +12,10 @@ from adapters.testing.slack_server import SlackSender
 from rag_engine.interactions import InteractionContext, get_interaction, log_interaction, set_thread
 from rag_engine.store import schema as t
 from rag_engine.values import Answer, AnswerStatus
-from tests.e2e.test_slack_app import docs_engine, section_texts, slack_for  # noqa: F401 - docs_engine: a fixture
+from tests.e2e import test_slack_app as slack_e2e
+from tests.e2e.test_slack_app import section_texts, slack_for
+
+docs_engine = slack_e2e.docs_engine  # the fixture, shared with test_slack_app
 
 QUESTION = "how do I get VPN access?"
 FOLLOW_UP = "and what comes after that?"  # means nothing without the earlier turn

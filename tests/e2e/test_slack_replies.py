@@ -14,7 +14,10 @@ from adapters.slack.blocks import ACTION_VOTE_UP
 from adapters.testing.slack_server import SlackSender
 from bot import messages, metrics
 from bot.answer_codes import AnswerCodes
-from tests.e2e.test_slack_app import buttons, docs_engine, section_texts, slack_for  # noqa: F401 - docs_engine: a fixture
+from tests.e2e import test_slack_app as slack_e2e
+from tests.e2e.test_slack_app import buttons, section_texts, slack_for
+
+docs_engine = slack_e2e.docs_engine  # the fixture, shared with test_slack_app
 
 
 def footer(payload: dict) -> str:
@@ -48,7 +51,7 @@ async def test_footers_show_codes_that_hide_restarts_and_decode_to_the_answer(do
             answer = slack.shown()[0]
             shown.append((int(buttons(answer)[ACTION_VOTE_UP]), footer(answer)))
 
-    (first_id, first_footer), (second_id, second_footer) = shown
+    (first_id, _), (second_id, second_footer) = shown
     assert second_id - first_id > 1  # the gap a restart leaves in the ids...
     codes = AnswerCodes()
     for interaction_id, note in shown:  # ...is not what users see

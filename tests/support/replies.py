@@ -11,6 +11,7 @@ from pathlib import Path
 
 from adapters.discord import RagbotClient
 from adapters.testing.discord_gateway import FakeDiscord, connect
+from app.configs import bot_config, discord_config
 from bot.core import BotCore
 from rag_engine.engine import RagEngine
 from tests.conftest import make_settings
@@ -49,7 +50,7 @@ async def _ask_slack(engine: RagEngine, tmp_path: Path, question: str) -> Seen:
 async def _ask_discord(engine: RagEngine, tmp_path: Path, question: str) -> Seen:
     fake = await FakeDiscord().start()
     settings = make_settings(tmp_path, discord_api_base=f"http://127.0.0.1:{fake.port}")
-    client = RagbotClient(BotCore(settings, engine), settings)
+    client = RagbotClient(BotCore(bot_config(settings), engine), discord_config(settings))
     try:
         await connect(client, fake)
         await deliver(client, mention(fake, question))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from app.configs import bot_config
 from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location
 from rag_engine.store import schema as t
@@ -92,12 +93,13 @@ def ingest_corpora(engine, tmp_path: Path, public_files=PUBLIC_FILES) -> tuple[i
     engine.ingest([write_public(tmp_path / "public", public_files)], "handbook")
     report = engine.ingest([write_private(tmp_path / "private")], "hr", visibility="private")
     assert report.documents_written == len(PRIVATE_DOCS) and not report.skipped
-    return tuple(engine.collection_ids(["handbook", "hr"]))  # type: ignore[return-value]
+    handbook_id, hr_id = engine.collection_ids(["handbook", "hr"])
+    return handbook_id, hr_id
 
 
 def core_for(engine, tmp_path: Path, **overrides) -> BotCore:
     settings = make_settings(tmp_path, **{"admin_user_ids": ["slack:UADMIN"], **overrides})
-    return BotCore(settings, engine)
+    return BotCore(bot_config(settings), engine)
 
 
 def ask(actor: Actor, location: Location, text: str, **kwargs) -> AskRequest:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from app.configs import engine_config
 from rag_engine.engine import RagEngine
 from rag_engine.feedback import record_correction, record_vote, review_correction
 from rag_engine.interactions import InteractionContext, log_interaction
@@ -39,17 +40,22 @@ SECRET_DOC = Record("mem://salaries", "Salary bands", "The salary band for a sta
 # (question, reference answer): answers share the handbook's phrasing, so a
 # model that learns from some of them predicts the held-out ones better.
 QA = [
-    ("How many vacation days do I get per year?", "Every employee gets twenty five days of paid vacation per year [1]."),
-    ("When do vacation requests go to my manager?", "Vacation requests go to your manager at least two weeks ahead [1]."),
+    ("How many vacation days do I get per year?",
+     "Every employee gets twenty five days of paid vacation per year [1]."),
+    ("When do vacation requests go to my manager?",
+     "Vacation requests go to your manager at least two weeks ahead [1]."),
     ("Do unused vacation days carry over?", "Unused vacation days carry over to the next year, up to five days [1]."),
     ("When do I need a doctor's note for sick leave?", "Sick leave needs a doctor's note after three days [1]."),
     ("How many days a week can I work remotely?", "Remote work is allowed two days a week [1]."),
     ("When is the office open?", "The office is open from eight to six [1]."),
-    ("How fast are expenses reimbursed?", "Expenses are reimbursed within thirty days when you submit the receipt [1]."),
+    ("How fast are expenses reimbursed?",
+     "Expenses are reimbursed within thirty days when you submit the receipt [1]."),
     ("Where do I submit expense receipts?", "You submit the receipt in the finance portal [1]."),
     ("How do I book travel?", "Travel must be booked through the travel desk [1]."),
-    ("Which hotels are approved without review?", "Hotels up to one hundred and fifty euros per night are approved without review [1]."),
-    ("How do I get code to staging?", "Open a pull request, get one review, merge to main, and the pipeline deploys to staging [1]."),
+    ("Which hotels are approved without review?",
+     "Hotels up to one hundred and fifty euros per night are approved without review [1]."),
+    ("How do I get code to staging?",
+     "Open a pull request, get one review, merge to main, and the pipeline deploys to staging [1]."),
     ("On which days are production deploys?", "Production deploys happen on Tuesday and Thursday [1]."),
     ("How quickly must on call engineers answer pages?", "On call engineers answer pages within fifteen minutes [1]."),
     ("When is a postmortem due after an incident?", "Incidents get a postmortem within a week [1]."),
@@ -63,20 +69,20 @@ CTX = InteractionContext("slack", "T1", "C1", None, "slack:T1:U1")
 
 
 def tiny_settings(data_dir: Path, model: Path, adapters: Path, **overrides):
-    base = dict(
-        generator_backend="transformers", generator_model=str(model), generator_device="cpu",
-        max_new_tokens=6, adapter_dir=adapters, adapter_poll_s=0.2,
-        train_learning_rate=3e-2, train_epochs=8, train_batch_size=4, train_max_tokens=384, lora_r=8,
-        lora_alpha=16, lora_dropout=0.0, train_heldout_fraction=0.25, eval_generate_max=2, promotion_margin=0.02,
-        worker_heartbeat_s=0.2, min_relevance=0.1, search_k=2,
-        min_grounded_fraction=0.0,  # a tiny random model cannot write grounded text; the adapter path is under test
-    )
+    base = {
+        "generator_backend": "transformers", "generator_model": str(model), "generator_device": "cpu",
+        "max_new_tokens": 6, "adapter_dir": adapters, "adapter_poll_s": 0.2,
+        "train_learning_rate": 3e-2, "train_epochs": 8, "train_batch_size": 4, "train_max_tokens": 384, "lora_r": 8,
+        "lora_alpha": 16, "lora_dropout": 0.0, "train_heldout_fraction": 0.25, "eval_generate_max": 2,
+        "promotion_margin": 0.02, "worker_heartbeat_s": 0.2, "min_relevance": 0.1, "search_k": 2,
+        "min_grounded_fraction": 0.0,  # a tiny random model cannot write grounded text; the adapter path is under test
+    }
     base.update(overrides)
     return make_settings(data_dir, **base)
 
 
 def open_engine(settings, db, embedder) -> RagEngine:
-    engine = RagEngine(settings, db=db, embedder=embedder, reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, reranker=None)
     engine.ingest_records(DOCS, "handbook")
     return engine
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, intents, serve
 from adapters.testing.discord_gateway import TOKEN, FakeDiscord, connect
 from app.cli import app
+from app.configs import bot_config, discord_config
 from bot.core import BotCore
 from tests.conftest import make_settings
 
@@ -25,8 +26,8 @@ def test_missing_token_stops_with_a_clear_message(tmp_path, monkeypatch):
 
 def test_a_blank_token_counts_as_missing(tmp_path):
     with pytest.raises(DiscordConfigError):
-        check_credentials(make_settings(tmp_path, discord_token="   "))
-    assert check_credentials(make_settings(tmp_path, discord_token=" abc.def ")) == "abc.def"
+        check_credentials(discord_config(make_settings(tmp_path, discord_token="   ")))
+    assert check_credentials(discord_config(make_settings(tmp_path, discord_token=" abc.def "))) == "abc.def"
 
 
 def test_only_the_needed_intents_are_requested():
@@ -38,7 +39,7 @@ def test_only_the_needed_intents_are_requested():
 async def test_a_rejected_token_is_reported_without_showing_it(engine, scratch_dir, caplog):
     fake = await FakeDiscord().start()
     settings = make_settings(scratch_dir, discord_api_base=fake.base_url)
-    client = RagbotClient(BotCore(settings, engine), settings)
+    client = RagbotClient(BotCore(bot_config(settings), engine), discord_config(settings))
     wrong = "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.not-the-right-token-at-all-xyz"
     try:
         with pytest.raises(DiscordConfigError, match="rejected the token") as failure:
@@ -53,7 +54,7 @@ async def test_the_token_is_not_logged_when_connecting(engine, scratch_dir, capl
     caplog.set_level(logging.DEBUG)
     fake = await FakeDiscord().start()
     settings = make_settings(scratch_dir, discord_api_base=fake.base_url, discord_token=TOKEN)
-    client = RagbotClient(BotCore(settings, engine), settings)
+    client = RagbotClient(BotCore(bot_config(settings), engine), discord_config(settings))
     try:
         await connect(client, fake)
         assert client.user is not None and str(client.user.id) == fake.bot.id

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.configs import store_config
 from app.health import HealthServer
 from bot import metrics
 from rag_engine.store.database import Database
@@ -36,7 +37,7 @@ def sample(name: str, **labels: str) -> float:
 
 @pytest.fixture()
 def own_db(tmp_path):
-    db = Database.from_settings(make_settings(tmp_path))
+    db = Database.from_config(store_config(make_settings(tmp_path)))
     yield db
     db.dispose()  # pgserver stops the server when the test session ends
 
@@ -91,7 +92,7 @@ def test_a_hung_database_reports_unavailable_instead_of_hanging(tmp_path):
     threading.Thread(target=swallow, daemon=True).start()
     port = listener.getsockname()[1]
     settings = make_settings(tmp_path, db_connect_timeout_s=30.0)
-    db = Database(f"postgresql+psycopg://ragbot:pw@127.0.0.1:{port}/ragbot", settings)
+    db = Database(f"postgresql+psycopg://ragbot:pw@127.0.0.1:{port}/ragbot", store_config(settings))
     server = HealthServer(port=0, db=db, ping_timeout_s=0.5)
     try:
         server.start()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app.configs import engine_config
 from app.report import build_report, feedback_by_day
 from bot import admin_ops
 from rag_engine import jobs
@@ -75,8 +76,8 @@ def test_activation_refuses_an_adapter_for_another_model_or_without_files(db, se
 
 
 def test_watcher_switches_loads_once_and_frees_old_adapters(db, settings_, tiny_model):
-    gen = TransformersGenerator(settings_, model=tiny_model)
-    watcher = AdapterWatcher(db, settings_, lambda: gen)
+    gen = TransformersGenerator(engine_config(settings_).generation, model=tiny_model)
+    watcher = AdapterWatcher(db, engine_config(settings_), lambda: gen)
     assert watcher.check_once() is None and not gen.loaded  # nothing to do: the model is not even loaded
     versions = [_adapter(db, settings_, seed) for seed in (1, 2, 3)]
     for v in versions:
@@ -96,13 +97,14 @@ def test_watcher_switches_loads_once_and_frees_old_adapters(db, settings_, tiny_
 
 def test_watcher_ignores_generators_without_adapters(db, settings_):
     registry.activate(db, _adapter(db, settings_, 1))
-    assert AdapterWatcher(db, settings_, lambda: None).check_once() is None
+    assert AdapterWatcher(db, engine_config(settings_), lambda: None).check_once() is None
 
 
 def test_running_watcher_picks_up_a_new_adapter(db, settings_, tiny_model):
-    gen = TransformersGenerator(settings_.model_copy(update={"adapter_poll_s": 30.0}), model=tiny_model)
+    gen = TransformersGenerator(engine_config(settings_.model_copy(update={"adapter_poll_s": 30.0})).generation,
+                                model=tiny_model)
     gen.load()
-    watcher = AdapterWatcher(db, settings_.model_copy(update={"adapter_poll_s": 30.0}), lambda: gen)
+    watcher = AdapterWatcher(db, engine_config(settings_.model_copy(update={"adapter_poll_s": 30.0})), lambda: gen)
     watcher.start()
     try:
         version = _adapter(db, settings_, 1)
@@ -115,7 +117,7 @@ def test_running_watcher_picks_up_a_new_adapter(db, settings_, tiny_model):
 
 
 def test_status_lines_and_counts_since_last_training(db, settings_):
-    empty = admin_ops.status(db, settings_)
+    empty = admin_ops.status(db, engine_config(settings_))
     assert empty.active_adapter is None and empty.queue == [] and empty.last_trained_at is None
     lines = empty.to_lines()
     assert "base model" in lines[0] and any("No retrain queued" in line for line in lines)
@@ -128,11 +130,11 @@ def test_status_lines_and_counts_since_last_training(db, settings_):
     registry.activate(db, version)
     record_vote(db, iid, "u2", -1)  # after the snapshot
 
-    request = admin_ops.request_retrain(db, settings_, "slack:T1:UADMIN")
+    request = admin_ops.request_retrain(db, engine_config(settings_), "slack:T1:UADMIN")
     done = jobs.enqueue(db, "retrain-old").job_id  # a finished run of another kind is not listed
     jobs.claim(db, "w", kinds=["retrain-old"])
     jobs.finish(db, done, "w", {})
-    state = admin_ops.status(db, settings_)
+    state = admin_ops.status(db, engine_config(settings_))
     assert [r.job_id for r in state.queue] == [request.job_id] and state.queue[0].requested_by == "slack:T1:UADMIN"
     assert state.active_adapter.version == version and state.last_runs == []
     fb = state.feedback_since_training
@@ -144,9 +146,9 @@ def test_status_lines_and_counts_since_last_training(db, settings_):
     jobs.finish(db, request.job_id, "w", {"decision": "rejected", "version": "v9", "reason": "no better",
                                           "metrics": {"candidate": {"nll": 2.0, "token_f1": 0.25},
                                                       "base": {"nll": 1.9}}})
-    last = admin_ops.status(db, settings_).last_runs[0]
+    last = admin_ops.status(db, engine_config(settings_)).last_runs[0]
     assert (last.decision, last.version, last.metrics["candidate"]["nll"]) == ("rejected", "v9", 2.0)
-    assert "candidate NLL 2.000, F1 0.25" in admin_ops.status(db, settings_).to_lines()[-1]
+    assert "candidate NLL 2.000, F1 0.25" in admin_ops.status(db, engine_config(settings_)).to_lines()[-1]
 
 
 def test_report_has_both_charts(db, settings_, tmp_path):

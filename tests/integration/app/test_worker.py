@@ -65,8 +65,9 @@ def test_two_workers_never_run_the_same_job(db, scratch_dir):
 
 _DOOMED = textwrap.dedent("""
     import sys, time
+    from app.configs import store_config
+    from app.settings import Settings
     from app.worker import Worker
-    from rag_engine.settings import Settings
     from rag_engine.store.database import Database
 
     settings = Settings(_env_file=None, database_url=sys.argv[1], data_dir=sys.argv[2], worker_heartbeat_s=0.1)
@@ -75,7 +76,8 @@ _DOOMED = textwrap.dedent("""
         print("running", ctx.job.id, flush=True)
         time.sleep(600)
 
-    Worker(settings, Database.from_settings(settings), worker_id="doomed", handlers={"echo": hang}).run_once()
+    Worker(settings, Database.from_config(store_config(settings)), worker_id="doomed",
+           handlers={"echo": hang}).run_once()
 """)
 
 

@@ -93,8 +93,7 @@ def test_a_location_with_nothing_readable_retrieves_nothing(engine, db, tmp_path
 
 def test_filtering_happens_inside_the_sql_not_after(engine, db, tmp_path):
     """The nearest chunks are all private; a post-filter after LIMIT would return nothing."""
-    engine.settings = engine.settings.model_copy(update={"candidate_depth": 5})
-    engine.retriever.settings = engine.settings
+    engine.retriever.config = engine.config.retrieval.model_copy(update={"candidate_depth": 5})
     private = tmp_path / "private"
     private.mkdir()
     for n in range(8):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app.configs import bot_config
 from bot.permissions import admin_scope, is_global_admin
 from bot.types import Actor, AskRequest, Location
 from rag_engine.store import Store
@@ -65,7 +66,7 @@ async def test_admins_can_run_every_operation_and_each_is_audited(engine, db, tm
     assert [r.ok for r in results] == [op != "rollback" for op in OPERATIONS], [r.message for r in results]
     audit = list(reversed(Store(db).audit.recent(100, actor="discord:1")))
     assert [(a.action, a.ok, a.result) for a in audit] == [(op.split()[0], r.ok, r.message)
-                                                          for op, r in zip(OPERATIONS, results)]
+                                                          for op, r in zip(OPERATIONS, results, strict=True)]
     with db.connect() as conn:
         rules = conn.execute(select(t.collection_access.c.channel_id, t.collection_access.c.access)).all()
         private = conn.execute(select(t.collections.c.visibility).where(t.collections.c.name == "secret")).scalar()
@@ -98,9 +99,9 @@ SLACK_HERE = Location("slack", "T1", "C1")
 ])
 def test_admin_scope(tmp_path, actor, where, settings_overrides, scope):
     settings = make_settings(tmp_path, **settings_overrides)
-    found = admin_scope(actor, where, settings)
+    found = admin_scope(actor, where, bot_config(settings))
     assert (found and (found.level, found.grounds, found.workspace_id)) == scope
-    assert is_global_admin(actor, settings) == (scope is not None and scope[0] == "global")
+    assert is_global_admin(actor, bot_config(settings)) == (scope is not None and scope[0] == "global")
 
 
 async def test_refused_corrections_are_not_admin_corrections(engine, db, tmp_path):

@@ -147,8 +147,9 @@ async def test_private_content_reaches_only_the_granted_channel(engine, db, tmp_
         assert not leaked_markers(row.answer + " ".join(row.passages), row.question), row.question
 
     # The control: the same questions do find the private content where it was granted.
+    granted = engine.scope_for([public_id, hr_id])
     missed = [q for q in TARGETED
-              if not any(h.collection_id == hr_id for h in engine.search(q, engine.scope_for([public_id, hr_id]), k=8, mode="hybrid"))]
+              if not any(h.collection_id == hr_id for h in engine.search(q, granted, k=8, mode="hybrid"))]
     assert not missed, f"granted channel did not retrieve private chunks for {missed}"
     cited_private = 0
     for n, q in enumerate(EXACT + PARAPHRASES):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+from app.configs import bot_config, engine_config
 from bot.core import BotCore
 from bot.fallback_notes import fallback_note
 from bot.types import Actor, AskRequest, Location
 from rag_engine.engine import RagEngine
-from rag_engine.types import FallbackCode
+from rag_engine.values import FallbackCode
 from tests.conftest import make_settings
 from tests.integration.rag_engine.test_generation_queue import QUESTION, BlockingGenerator
 
@@ -25,10 +26,11 @@ async def _busy_before_release(db, embedder, scratch_dir, tmp_path, ask_threads:
     gen = BlockingGenerator()
     limits = {"rate_limit_user_burst": 100, "rate_limit_channel_burst": 100, "min_grounded_fraction": 0,
               "generation_concurrency": 1, "generation_queue_timeout_s": 0.5}
-    engine = RagEngine(make_settings(scratch_dir, **limits), db=db, embedder=embedder, generator=gen, reranker=None)
+    engine = RagEngine(engine_config(make_settings(scratch_dir, **limits)), db=db, embedder=embedder, generator=gen,
+                       reranker=None)
     (tmp_path / "vpn.md").write_text("# VPN\n\nRequest VPN access in #it-help with /it vpn-request.\n")
     engine.ingest([tmp_path], "default")
-    core = BotCore(make_settings(scratch_dir, ask_threads=ask_threads, **limits), engine)
+    core = BotCore(bot_config(make_settings(scratch_dir, ask_threads=ask_threads, **limits)), engine)
     started = time.monotonic()
     asks = [asyncio.ensure_future(core.ask(AskRequest(Actor("slack", f"U{i}"), HERE, QUESTION))) for i in range(ASKS)]
     try:

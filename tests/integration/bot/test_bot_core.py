@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app.configs import bot_config
 from bot.core import ASK_USAGE, BotCore
 from bot.types import Actor, AskRequest, Location
 from rag_engine.store import schema as t
@@ -24,7 +25,7 @@ def core(engine, tmp_path, scratch_dir):
                                  "## MFA\n\nVPN logins need a YubiKey tap as the second factor.\n")
     (docs / "dinner.md").write_text("# Expenses\n\nTeam dinners are capped at $75 per person including tip.\n")
     engine.ingest([docs], "default")
-    return BotCore(make_settings(scratch_dir, admin_user_ids=["U_ADMIN"]), engine)
+    return BotCore(bot_config(make_settings(scratch_dir, admin_user_ids=["U_ADMIN"])), engine)
 
 
 def _count(db, table, *where) -> int:

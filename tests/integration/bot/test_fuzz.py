@@ -56,7 +56,10 @@ def test_sanitized_output_cannot_mention_hide_or_overflow(text, limit):
 def test_defusing_keeps_the_readable_text(text):
     # only zero-width spaces are added and brackets swapped: no letter is lost or moved
     out = defuse_mentions(text)
-    letters = lambda s: re.sub(r"[^A-Za-z0-9]", "", s)  # noqa: E731
+
+    def letters(s: str) -> str:
+        return re.sub(r"[^A-Za-z0-9]", "", s)
+
     assert letters(out) == letters(text)
 
 
@@ -171,7 +174,8 @@ def test_malformed_files_are_skipped_with_a_reason_and_the_rest_ingested(engine,
     docs.mkdir()
     (docs / "good.md").write_text("# Good\n\nThe office opens at 8:00 on weekdays.\n")
     (docs / "also-good.txt").write_text("Parking permits are renewed every January.\n")
-    (docs / "yaml-escape.md").write_text('---\ntitle: "Desk\\0 booking"\nowner: "\\0"\n---\n# Desks\n\nBook desks a day ahead.\n')
+    (docs / "yaml-escape.md").write_text('---\ntitle: "Desk\\0 booking"\nowner: "\\0"\n---\n'
+                                         '# Desks\n\nBook desks a day ahead.\n')
     pdf = (EXAMPLES / "filing-expenses.pdf").read_bytes()
     bad = {
         "truncated.pdf": pdf[: len(pdf) // 3],

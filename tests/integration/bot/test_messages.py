@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from app.configs import bot_config
 from bot import access, messages
 from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location
@@ -51,7 +52,7 @@ ALICE = Actor("slack", "U_ALICE")
 def core(engine, tmp_path, scratch_dir):
     (tmp_path / "dinner.md").write_text("# Expenses\n\nTeam dinners are capped at $75 per person including tip.\n")
     engine.ingest([tmp_path / "dinner.md"], "default")
-    return BotCore(make_settings(scratch_dir), engine)
+    return BotCore(bot_config(make_settings(scratch_dir)), engine)
 
 
 async def test_a_channel_that_reads_no_collection_is_told_who_can_change_that(core, db):

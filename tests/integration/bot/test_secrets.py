@@ -11,10 +11,11 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from app.configs import bot_config, store_config
+from app.settings import Settings
 from bot.sanitize import redact_secrets, sanitize_output, secret_values
 from bot.types import Actor, AskRequest, Location
 from rag_engine import collections as cols
-from rag_engine.settings import Settings
 from rag_engine.store import Store
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
@@ -88,7 +89,7 @@ async def test_errors_replies_audit_and_logs_hold_no_secrets(engine, db, tmp_pat
     try:
         from bot.core import BotCore
 
-        core = BotCore(settings, engine)
+        core = BotCore(bot_config(settings), engine)
         bad = tmp_path / f"notes-{SLACK_TOKEN}"
         bad.mkdir()
         (bad / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
@@ -129,7 +130,8 @@ async def test_a_failed_answer_is_stored_with_its_secrets_masked(engine, db, tmp
     from bot.core import BotCore
 
     settings = secret_settings(tmp_path)
-    monkeypatch.setattr(db, "settings", settings)  # one Settings for the whole process, as in production
+    # the store config carries every secret of the process (platform tokens too), as app/configs.py builds it
+    monkeypatch.setattr(db, "config", store_config(settings))
     cols.create(Store(db).collections, "default")
 
     def boom(*_args: object, **_kwargs: object) -> None:
@@ -137,7 +139,8 @@ async def test_a_failed_answer_is_stored_with_its_secrets_masked(engine, db, tmp
                            f"with Bearer {OPENAI}")
 
     monkeypatch.setattr(engine, "answer", boom)
-    reply = await BotCore(settings, engine).ask(AskRequest(Actor("slack", "U1"), WHERE, "which token is it?"))
+    core = BotCore(bot_config(settings), engine)
+    reply = await core.ask(AskRequest(Actor("slack", "U1"), WHERE, "which token is it?"))
     assert reply.kind == "error" and reply.interaction_id is not None
     with db.connect() as conn:
         (reason,) = conn.execute(select(t.interactions.c.fallback_reason)).scalars().all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.configs import engine_config
 from rag_engine.engine import RagEngine
 from rag_engine.values import AnswerStatus, GeneratedText
 from tests.conftest import make_settings
@@ -31,7 +32,8 @@ def _docs(tmp_path):
 
 
 def test_unmarked_generated_answer_gets_citations(db, embedder, settings, tmp_path):
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=ParaphrasingGenerator(), reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=ParaphrasingGenerator(),
+                       reranker=None)
     engine.ingest([_docs(tmp_path)], "default")
     answer = engine.answer("which second factor does a VPN login require from me every time I sign in?",
                            engine.every_collection())
@@ -42,7 +44,7 @@ def test_unmarked_generated_answer_gets_citations(db, embedder, settings, tmp_pa
 
 
 def test_generator_failure_falls_back_to_extractive(db, embedder, settings, tmp_path):
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=FailingGenerator(), reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=FailingGenerator(), reranker=None)
     engine.ingest([_docs(tmp_path)], "default")
     answer = engine.answer("how do I get VPN access?", engine.every_collection())
     assert answer.status is AnswerStatus.FALLBACK
@@ -52,7 +54,7 @@ def test_generator_failure_falls_back_to_extractive(db, embedder, settings, tmp_
 
 def test_model_that_cannot_load_falls_back_and_keeps_answering(db, embedder, scratch_dir, tmp_path):
     settings = make_settings(scratch_dir, generator_backend="transformers", generator_model=str(tmp_path / "nope"))
-    engine = RagEngine(settings, db=db, embedder=embedder, reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, reranker=None)
     docs = tmp_path / "docs"
     docs.mkdir()
     engine.ingest([_docs(docs)], "default")
@@ -74,7 +76,7 @@ class InventingGenerator:
 
 
 def test_ungrounded_generated_answer_is_replaced_by_the_extractive_one(db, embedder, settings, tmp_path):
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=InventingGenerator(), reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=InventingGenerator(), reranker=None)
     engine.ingest([_docs(tmp_path)], "default")
     answer = engine.answer("how do I get VPN access?", engine.every_collection())
     assert answer.status is AnswerStatus.FALLBACK and "not supported" in answer.fallback_reason
@@ -83,7 +85,7 @@ def test_ungrounded_generated_answer_is_replaced_by_the_extractive_one(db, embed
 
 def test_grounding_check_can_be_switched_off(db, embedder, scratch_dir, tmp_path):
     settings = make_settings(scratch_dir, min_grounded_fraction=0.0)
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=InventingGenerator(), reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=InventingGenerator(), reranker=None)
     engine.ingest([_docs(tmp_path)], "default")
     answer = engine.answer("how do I get VPN access?", engine.every_collection())
     assert answer.status is AnswerStatus.ANSWERED and "facilities" in answer.text

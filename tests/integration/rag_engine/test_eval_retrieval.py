@@ -70,11 +70,11 @@ def test_chunks_of_one_document_count_once():
 
 
 def test_bad_data_sets_are_clear_errors(tmp_path):
-    with pytest.raises(BeirFormatError, match="corpus.jsonl is missing"):
+    with pytest.raises(BeirFormatError, match=r"corpus\.jsonl is missing"):
         load_beir(tmp_path)
     root = write_beir(tmp_path / "bad", CORPUS, QUERIES, QRELS)
     (root / "queries.jsonl").write_text('{"_id": "q1", "text": "ok"}\nnot json\n')
-    with pytest.raises(BeirFormatError, match="queries.jsonl line 2"):
+    with pytest.raises(BeirFormatError, match=r"queries\.jsonl line 2"):
         load_beir(root)
 
 
@@ -122,7 +122,7 @@ def test_lexical_finds_a_document_for_a_long_question_missing_most_terms(small_d
 
     engine = small_docs
     retriever = Retriever(engine.store.chunks, engine.embedder,
-                          engine.settings.model_copy(update={"lexical_scoring": scoring}))
+                          engine.config.retrieval.model_copy(update={"lexical_scoring": scoring}))
     hits = retriever.search(LONG_QUESTION, engine.scope_for(["docs"]), 3, "lexical")
     assert hits and hits[0].source_uri.endswith("travel.md")  # OR semantics: "hotel", "conference"... are absent
     assert all(h.lexical_score and h.lexical_score > 0 for h in hits)

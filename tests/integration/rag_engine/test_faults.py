@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app.configs import bot_config, engine_config, store_config
 from bot.core import UNAVAILABLE, BotCore
 from bot.types import Actor, AskRequest, Location
 from bot.write_queue import WriteQueue
@@ -46,8 +47,8 @@ def dedicated(tmp_path_factory, embedder):
     """A private embedded Postgres for this module, with three small documents."""
     data_dir = tmp_path_factory.mktemp("fault-db")
     settings = make_settings(data_dir, db_connect_timeout_s=2, db_retry_attempts=2)
-    db = Database.from_settings(settings)
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=None, reranker=None)
+    db = Database.from_config(store_config(settings))
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=None, reranker=None)
     docs = data_dir / "docs"
     docs.mkdir()
     for name, body in DOCS.items():
@@ -96,7 +97,7 @@ def _stopped(db):
 async def test_outage_during_concurrent_asks_loses_no_acknowledged_write(fresh):
     settings, engine, _ = fresh
     db = engine.db
-    core = BotCore(settings, engine)
+    core = BotCore(bot_config(settings), engine)
     stopped, restarted = asyncio.Event(), asyncio.Event()
     replies: dict[int, object] = {}
     votes: list[tuple[int, str, object]] = []  # (interaction id, user key, result)
@@ -156,7 +157,7 @@ async def test_outage_during_concurrent_asks_loses_no_acknowledged_write(fresh):
 
 async def test_answer_logged_during_an_outage_keeps_its_id(fresh):
     settings, engine, _ = fresh
-    core = BotCore(settings, engine)
+    core = BotCore(bot_config(settings), engine)
     answer = engine.answer("How do I get VPN access?", engine.every_collection())
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U1")
     first = core.writes.log_interaction(ctx, "warm-up", answer, CollectionScope.of([1]))  # also fills the spare ids
@@ -174,7 +175,7 @@ async def test_answer_logged_during_an_outage_keeps_its_id(fresh):
 
 def test_a_write_retried_after_it_was_committed_is_stored_once(fresh):
     settings, engine, _ = fresh
-    core = BotCore(settings, engine)
+    core = BotCore(bot_config(settings), engine)
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U1")
     interaction_id = core.writes.ids.take()
     write = core.writes.interaction_write(interaction_id, ctx, "q", None, CollectionScope.of([1]), error="boom")
@@ -185,7 +186,7 @@ def test_a_write_retried_after_it_was_committed_is_stored_once(fresh):
 
 async def test_a_full_queue_gives_up_loudly_and_keeps_the_rest(fresh, caplog):
     settings, engine, _ = fresh
-    core = BotCore(settings.model_copy(update={"write_queue_size": 2}), engine)
+    core = BotCore(bot_config(settings.model_copy(update={"write_queue_size": 2})), engine)
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U1")
     interaction_id = core.writes.log_interaction(ctx, "q", None, CollectionScope.of([1]), error="x")
     with _stopped(engine.db):
@@ -200,7 +201,7 @@ async def test_a_full_queue_gives_up_loudly_and_keeps_the_rest(fresh, caplog):
 
 def test_a_write_that_can_never_succeed_does_not_block_the_queue(fresh, caplog):
     settings, engine, _ = fresh
-    core = BotCore(settings, engine)
+    core = BotCore(bot_config(settings), engine)
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U1")
     good = core.writes.log_interaction(ctx, "q", None, CollectionScope.of([1]), error="x")
     with _stopped(engine.db):
@@ -214,7 +215,7 @@ def test_a_write_that_can_never_succeed_does_not_block_the_queue(fresh, caplog):
 
 async def test_ask_and_admin_while_the_database_is_down_get_a_clear_message(fresh):
     settings, engine, _ = fresh
-    core = BotCore(settings.model_copy(update={"admin_user_ids": ["slack:UADMIN"]}), engine)
+    core = BotCore(bot_config(settings.model_copy(update={"admin_user_ids": ["slack:UADMIN"]})), engine)
     first = await core.ask(AskRequest(Actor("slack", "U1"), WHERE, "When does the on-call rotation change?"))
     assert first.interaction_id is not None
     with _stopped(engine.db):
@@ -232,7 +233,6 @@ async def test_ask_and_admin_while_the_database_is_down_get_a_clear_message(fres
 
 def test_write_queue_orders_writes_behind_waiting_ones(fresh):
     """While anything waits, a new write queues behind it even if the database is back."""
-    _, engine, _ = fresh
     queue = WriteQueue(maxsize=10, retry_attempts=1, flush_initial_s=0.05)
     order: list[str] = []
     gate = threading.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from app.configs import bot_config
 from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location
 from rag_engine.followup import is_followup, standalone_question
@@ -53,7 +54,7 @@ def test_without_earlier_user_turns_nothing_changes():
 @pytest.fixture()
 def core(engine, scratch_dir):
     engine.ingest([EXAMPLES], "handbook")
-    return BotCore(make_settings(scratch_dir), engine)
+    return BotCore(bot_config(make_settings(scratch_dir)), engine)
 
 
 @pytest.mark.parametrize("turns, section", [

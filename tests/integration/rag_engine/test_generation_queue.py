@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from app.configs import engine_config
 from bot.fallback_notes import fallback_note
 from rag_engine.embedding import Embedder
 from rag_engine.engine import RagEngine
@@ -44,7 +45,8 @@ class BlockingGenerator:
 
 def _engine(db: Database, embedder: Embedder, scratch_dir: Path, tmp_path: Path, generator: BlockingGenerator,
             **settings: object) -> RagEngine:
-    engine = RagEngine(make_settings(scratch_dir, min_grounded_fraction=0, **settings), db=db, embedder=embedder,
+    engine = RagEngine(engine_config(make_settings(scratch_dir, min_grounded_fraction=0, **settings)), db=db,
+                       embedder=embedder,
                        generator=generator, reranker=None)
     (tmp_path / "vpn.md").write_text("# VPN\n\nRequest VPN access in #it-help with /it vpn-request.\n")
     engine.ingest([tmp_path], "default")

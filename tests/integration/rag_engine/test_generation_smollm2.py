@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.generation.factory import build_generator
 from rag_engine.generation.models import default_model_dir, is_converted, resolve_generator_model
 from rag_engine.generation.transformers_backend import TransformersGenerator
-from rag_engine.settings import Settings
 from rag_engine.values import SearchHit
 
 pytestmark = pytest.mark.slow
@@ -27,26 +28,26 @@ def smollm2_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose data_dir holds the converted default model (converted once per test run)."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("smollm2-data"), max_new_tokens=32,
                         generator_device="cpu")
-    stale = default_model_dir(settings)
+    stale = default_model_dir(engine_config(settings).generation)
     stale.mkdir(parents=True)
     (stale / "config.json").write_text("{half written")  # an interrupted earlier conversion
-    resolve_generator_model(settings)
+    resolve_generator_model(engine_config(settings).generation)
     return settings
 
 
 def test_conversion_is_cached_with_chat_template(smollm2_settings: Settings) -> None:
-    target = default_model_dir(smollm2_settings)
+    target = default_model_dir(engine_config(smollm2_settings).generation)
     assert is_converted(target)
     assert (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
     assert "<|im_start|>" in (target / "chat_template.jinja").read_text()
     weights = target / "model.safetensors"
     before = weights.stat().st_mtime_ns
-    assert resolve_generator_model(smollm2_settings) == target
+    assert resolve_generator_model(engine_config(smollm2_settings).generation) == target
     assert weights.stat().st_mtime_ns == before  # no second conversion
 
 
 def test_default_model_answers_through_chat_template(smollm2_settings: Settings) -> None:
-    gen = build_generator(smollm2_settings)
+    gen = build_generator(engine_config(smollm2_settings).generation)
     assert isinstance(gen, TransformersGenerator)
     prompt = gen.prompt_text("How many vacation days do I get?", HITS)
     assert prompt.startswith("<|im_start|>system\nYou answer questions") and prompt.endswith("<|im_start|>assistant\n")
@@ -60,10 +61,13 @@ def test_default_model_answers_through_chat_template(smollm2_settings: Settings)
 def test_hub_id_and_missing_path_resolution(tmp_path: Path) -> None:
     from rag_engine.generation.base import GenerationError
 
-    assert resolve_generator_model(Settings(data_dir=tmp_path, generator_model="org/model")) == "org/model"
-    assert resolve_generator_model(Settings(data_dir=tmp_path, generator_model=str(tmp_path))) == tmp_path
+    assert resolve_generator_model(engine_config(Settings(data_dir=tmp_path,
+                                                          generator_model="org/model")).generation) == "org/model"
+    assert resolve_generator_model(engine_config(Settings(data_dir=tmp_path,
+                                                          generator_model=str(tmp_path))).generation) == tmp_path
     with pytest.raises(GenerationError, match="does not exist"):
-        resolve_generator_model(Settings(data_dir=tmp_path, generator_model="./models/missing"))
+        resolve_generator_model(engine_config(Settings(data_dir=tmp_path,
+                                                       generator_model="./models/missing")).generation)
 
 
 def test_engine_answers_with_the_default_model_end_to_end(smollm2_settings: Settings, handbook_engine) -> None:
@@ -71,7 +75,7 @@ def test_engine_answers_with_the_default_model_end_to_end(smollm2_settings: Sett
     from rag_engine.engine import RagEngine
     from rag_engine.values import AnswerStatus, FallbackCode
 
-    engine = RagEngine(smollm2_settings.model_copy(update={"max_new_tokens": 48}), db=handbook_engine.db,
+    engine = RagEngine(engine_config(smollm2_settings.model_copy(update={"max_new_tokens": 48})), db=handbook_engine.db,
                        embedder=handbook_engine.embedder, reranker=None)
     answer = engine.answer("How do I get VPN access?", engine.scope_for(["handbook"]))
     # the model ran; a 135M model's answer may then be replaced by the grounding check, never by an error

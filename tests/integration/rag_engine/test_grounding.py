@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.configs import engine_config
 from rag_engine.attribution import rejection, support
 from rag_engine.engine import RagEngine
 from rag_engine.quantities import keeps_amounts
@@ -92,7 +93,8 @@ class FixedGenerator:
 def test_engine_replaces_an_answer_that_drops_the_qualifier(db, embedder, settings, tmp_path, generated, kept):
     (tmp_path / "expenses.md").write_text("# Expenses\n\n## Spending limits\n\nLimits include tax and tip. "
                                           "Team dinners are capped at $75 per person.\n")
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=FixedGenerator(generated), reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=FixedGenerator(generated),
+                       reranker=None)
     engine.ingest([tmp_path], "default")
     answer = engine.answer("What's the expense limit for a team dinner?", engine.every_collection())
     if kept:

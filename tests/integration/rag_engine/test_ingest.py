@@ -81,8 +81,7 @@ def test_broken_file_is_skipped_and_the_rest_ingested(engine, tmp_path):
     report = engine.ingest([docs, tmp_path / "missing"], "team")
     assert report.documents_written == 3
     reasons = dict(report.skipped)
-    assert set(map(lambda p: p.rsplit("/", 1)[-1], reasons)) == {"broken.pdf", "binary.md", "latin1.txt",
-                                                                  "missing"}
+    assert {p.rsplit("/", 1)[-1] for p in reasons} == {"broken.pdf", "binary.md", "latin1.txt", "missing"}
     assert any("PDF" in r for r in reasons.values())
     assert any("UTF-8" in r for r in reasons.values())
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app.configs import engine_config
 from rag_engine.engine import RagEngine
 from rag_engine.interactions import get_interaction, log_interaction
 from rag_engine.testing.tiny_models import make_lora_adapter
@@ -25,16 +26,18 @@ QUESTION = "How many vacation days do I get per year?"
 def settings_(db, embedder, scratch_dir, tiny_model, tmp_path):
     # min_grounded_fraction=0 (tiny_settings): the generated text is what comes back, not the extractive fallback
     settings = tiny_settings(scratch_dir, tiny_model, tmp_path / "adapters", max_new_tokens=8)
-    RagEngine(settings, db=db, embedder=embedder, generator=None, reranker=None).ingest_records(DOCS, "handbook")
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=None, reranker=None)
+    engine.ingest_records(DOCS, "handbook")
     return settings
 
 
 def _activate_new_adapter(db, settings) -> str:
     version = registry.next_version(db)
     path = make_lora_adapter(Path(settings.generator_model), settings.adapter_store / version, seed=1, scale=4.0)
-    registry.register(db, version=version, method="lora", base_model=registry.base_model_id(settings), path=path,
+    registry.register(db, version=version, method="lora",
+                      base_model=registry.base_model_id(engine_config(settings).generation), path=path,
                       data_snapshot={})
-    registry.activate(db, version, base_model=registry.base_model_id(settings))
+    registry.activate(db, version, base_model=registry.base_model_id(engine_config(settings).generation))
     return version
 
 
@@ -85,7 +88,8 @@ def test_ask_and_eval_answer_with_the_active_adapter_and_say_so(db, settings_, t
 
 
 def test_a_broken_adapter_file_answers_with_the_base_model_and_says_so(db, embedder, settings_):
-    engine = RagEngine(settings_, db=db, embedder=embedder, reranker=None)  # builds its generator: the CLI's path
+    engine = RagEngine(engine_config(settings_), db=db, embedder=embedder,
+                       reranker=None)  # builds its generator: the CLI's path
     good = _activate_new_adapter(db, settings_)
     answer = engine.answer(QUESTION, engine.scope_for(["handbook"]))
     assert answer.adapter_version == good and "adapter_error" not in answer.metadata
@@ -94,7 +98,7 @@ def test_a_broken_adapter_file_answers_with_the_base_model_and_says_so(db, embed
 
     broken = _activate_new_adapter(db, settings_)
     (settings_.adapter_store / broken / "adapter_model.safetensors").write_bytes(b"not a tensor file")
-    fresh = RagEngine(settings_, db=db, embedder=embedder, reranker=None)
+    fresh = RagEngine(engine_config(settings_), db=db, embedder=embedder, reranker=None)
     answer = fresh.answer(QUESTION, fresh.scope_for(["handbook"]))
     assert answer.status.value == "answered" and answer.text
     assert (answer.generator, answer.adapter_version, answer.answered_by) == ("llama", None, "llama (base model)")

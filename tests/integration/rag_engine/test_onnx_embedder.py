@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.configs import engine_config
 from rag_engine.collections import EmbedderMismatch
 from rag_engine.embedding import build_embedder
 from rag_engine.embedding_onnx import MODEL_FILE, OnnxInt8Embedder
@@ -27,7 +28,7 @@ def onnx_settings(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def onnx_embedder(onnx_settings):
-    return build_embedder(onnx_settings)  # the settings dispatch, as the engine does it
+    return build_embedder(engine_config(onnx_settings).embedding)  # the settings dispatch, as the engine does it
 
 
 def test_vectors_are_close_to_fp32(onnx_embedder, embedder):
@@ -52,7 +53,7 @@ def test_export_is_cached(onnx_settings, onnx_embedder):
     exports = list((onnx_settings.cache_dir / "onnx").glob(f"*/{MODEL_FILE}"))
     assert len(exports) == 1
     before = exports[0].stat().st_mtime_ns
-    again = OnnxInt8Embedder.from_settings(onnx_settings)
+    again = OnnxInt8Embedder.from_config(engine_config(onnx_settings).embedding)
     assert exports[0].stat().st_mtime_ns == before  # loaded, not exported again
     assert np.allclose(again.embed_query("vpn"), onnx_embedder.embed_query("vpn"))
 
@@ -61,7 +62,7 @@ def test_backend_mismatch_is_refused(db, settings, engine, onnx_embedder, tmp_pa
     from rag_engine.engine import RagEngine
 
     (tmp_path / "vpn.md").write_text("# VPN\n\nRequest VPN access in the it-help channel.\n")
-    onnx_engine = RagEngine(settings, db=db, embedder=onnx_embedder, generator=None, reranker=None)
+    onnx_engine = RagEngine(engine_config(settings), db=db, embedder=onnx_embedder, generator=None, reranker=None)
     report = onnx_engine.ingest([tmp_path], "team")
     assert report.chunks_written == 1
     hits = onnx_engine.search("how do I get vpn access", onnx_engine.scope_for(["team"]), k=1, mode="vector")

@@ -25,11 +25,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from app.configs import store_config
 from rag_engine.engine import RagEngine
 from rag_engine.store.chunks import VECTOR_SQL
 from rag_engine.store.database import Database
 from rag_engine.values import Record
-from tests.conftest import make_settings
+from tests.conftest import make_engine_config, make_settings
 
 PGVECTOR_DEFAULT_EF_SEARCH = "40"
 TOPICS = ["parental leave", "expense reports", "laptop refresh", "on-call rotation", "office plants",
@@ -62,19 +63,20 @@ def pooled_url(_scratch_db):
 
 
 def pooled_db(url: str, tmp_path, **overrides) -> Database:
-    options = dict(db_pool_size=1, db_max_overflow=0, db_prepared_statements=False)
+    options: dict[str, object] = {"db_pool_size": 1, "db_max_overflow": 0, "db_prepared_statements": False}
     options.update(overrides)
-    return Database(url, make_settings(tmp_path, **options))
+    return Database(url, store_config(make_settings(tmp_path, **options)))
 
 
 @pytest.fixture(scope="module")
 def bouncer(pooled_url, embedder, tmp_path_factory):
     """One server connection (the 'bouncer') and two engines (two 'bot replicas') on it."""
     db = pooled_db(pooled_url, tmp_path_factory.mktemp("pooled"))
-    first = RagEngine(db.settings, db=db, embedder=embedder, generator=None, reranker=None, auto_migrate=True)
+    first = RagEngine(make_engine_config(db.config.data_dir), db=db, embedder=embedder, generator=None, reranker=None,
+                      auto_migrate=True)
     first.ingest_records([Record(source_uri=f"mem://{i}", title=t.title(), text=f"Our policy on {t}: ask the {t} team.")
                           for i, t in enumerate(TOPICS)], "policies")
-    second = RagEngine(db.settings, db=db, embedder=embedder, generator=None, reranker=None)
+    second = RagEngine(make_engine_config(db.config.data_dir), db=db, embedder=embedder, generator=None, reranker=None)
     yield db, first, second
     db.dispose()
 
@@ -163,7 +165,8 @@ def test_prepared_statements_are_kept_unless_turned_off(bouncer, pooled_url, emb
     """The default prepares repeated queries (fine on a direct connection or PgBouncer >= 1.21)."""
     db = pooled_db(pooled_url, tmp_path, db_prepared_statements=True)
     try:
-        engine = RagEngine(db.settings, db=db, embedder=embedder, generator=None, reranker=None)
+        engine = RagEngine(make_engine_config(db.config.data_dir), db=db, embedder=embedder, generator=None,
+                           reranker=None)
         everything = engine.every_collection()  # before the loop: its read-only transaction ends in a ROLLBACK,
         for _ in range(6):                      # which makes psycopg forget what it prepared
             engine.retriever.search("expense reports", everything, k=3)
@@ -199,7 +202,7 @@ def test_statement_timeout_zero_leaves_the_server_default(pooled_url, tmp_path):
 
 def test_one_sized_pool_is_shared_by_every_thread(bouncer, pooled_url, embedder, tmp_path):
     db = pooled_db(pooled_url, tmp_path, db_pool_size=2, db_max_overflow=0)
-    engine = RagEngine(db.settings, db=db, embedder=embedder, generator=None, reranker=None)
+    engine = RagEngine(make_engine_config(db.config.data_dir), db=db, embedder=embedder, generator=None, reranker=None)
     pids: set[int] = set()
     errors: list[BaseException] = []
     lock = threading.Lock()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.configs import engine_config
 from rag_engine.rerank import CrossEncoderReranker, passage_text
 from rag_engine.values import SearchHit
-from tests.conftest import make_settings
+from tests.conftest import make_engine_config, make_settings
 from tests.support.eval_data import build_tiny_cross_encoder
 
 
@@ -37,7 +38,8 @@ def _independent_logits(path, query: str, passages: list[str]) -> list[float]:
 
 
 def test_reranker_orders_candidates_by_the_cross_encoder(tiny_cross_encoder):
-    reranker = CrossEncoderReranker.from_settings(make_settings("/tmp/unused", reranker_model=str(tiny_cross_encoder)))
+    config = make_engine_config("/tmp/unused", reranker_model=str(tiny_cross_encoder))
+    reranker = CrossEncoderReranker.from_config(config.retrieval, config.embedding)
     hits = [_hit(i, p) for i, p in enumerate(PASSAGES)]
     query = "how do i get vpn access"
     reranked = reranker.rerank(query, hits)
@@ -58,14 +60,16 @@ def test_rerank_of_nothing_is_nothing(tiny_cross_encoder):
 
 def test_missing_reranker_setting_is_a_clear_error():
     with pytest.raises(ValueError, match="RAGBOT_RERANKER_MODEL"):
-        CrossEncoderReranker.from_settings(make_settings("/tmp/unused"))
+        config = make_engine_config("/tmp/unused")
+        CrossEncoderReranker.from_config(config.retrieval, config.embedding)
 
 
 def test_engine_reranks_only_the_top_candidates(db, embedder, scratch_dir, tiny_cross_encoder, tmp_path):
     from rag_engine.engine import RagEngine
 
     settings = make_settings(scratch_dir, reranker_model=str(tiny_cross_encoder), rerank_depth=3)
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=None)  # reranker built from settings
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder,
+                       generator=None)  # reranker built from settings
     assert isinstance(engine.retriever.reranker, CrossEncoderReranker)
     for i, p in enumerate(PASSAGES):
         (tmp_path / f"p{i}.md").write_text(f"# Page {i}\n\n{p.capitalize()}.\n")

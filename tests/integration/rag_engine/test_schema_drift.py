@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from sqlalchemy import CheckConstraint, Column, Index, MetaData, Text, text, update
 
+from app.configs import store_config
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
 from rag_engine.store.migrate import alembic_config, current_revision, ensure_schema, head_revision
@@ -27,7 +28,7 @@ EMBEDDING_DIM = 16
 @pytest.fixture(scope="module")
 def fresh_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """A new embedded database, migrated from nothing to head."""
-    db = Database.from_settings(make_settings(Path(tmp_path_factory.mktemp("drift-db"))))
+    db = Database.from_config(store_config(make_settings(Path(tmp_path_factory.mktemp("drift-db")))))
     ensure_schema(db, EMBEDDING_DIM)
     assert current_revision(db) == head_revision()
     yield db

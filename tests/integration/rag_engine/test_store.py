@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import inspect, text
 
+from app.configs import store_config
 from rag_engine.store.database import Database, EmbeddingDimensionMismatch, SchemaNotReady
 from rag_engine.store.migrate import current_revision, downgrade, ensure_schema, head_revision, upgrade
 from tests.conftest import make_settings
@@ -13,7 +14,7 @@ from tests.conftest import make_settings
 
 @pytest.fixture(scope="module")
 def fresh_db(tmp_path_factory):
-    db = Database.from_settings(make_settings(tmp_path_factory.mktemp("migrations")))
+    db = Database.from_config(store_config(make_settings(tmp_path_factory.mktemp("migrations"))))
     yield db
     db.dispose()
 
@@ -40,7 +41,7 @@ def test_migrations_up_and_down(fresh_db):
 
 
 def test_external_database_is_not_migrated_silently(tmp_path):
-    db = Database.from_settings(make_settings(tmp_path))
+    db = Database.from_config(store_config(make_settings(tmp_path)))
     try:
         with pytest.raises(SchemaNotReady, match="ragbot db upgrade"):
             ensure_schema(db, 384, auto_upgrade=False)

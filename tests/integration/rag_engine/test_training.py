@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from app.configs import engine_config
 from bot import admin_ops
 from rag_engine.generation.transformers_backend import TransformersGenerator
 from rag_engine.training import registry
@@ -36,7 +37,7 @@ def _training_set() -> TrainingSet:
 
 def test_loss_is_on_answer_tokens_only_and_prompt_matches_serving(tiny_model, tmp_path):
     settings = tiny_settings(tmp_path, tiny_model, tmp_path / "adapters")
-    gen = TransformersGenerator(settings, model=tiny_model)
+    gen = TransformersGenerator(engine_config(settings).generation, model=tiny_model)
     example = _examples()[0]
     (enc,), _ = encode_examples(gen.handle, [example], settings.train_max_tokens)
     answer_ids = gen.tokenizer(example.answer, add_special_tokens=False)["input_ids"] + [gen.tokenizer.eos_token_id]
@@ -51,7 +52,7 @@ def test_loss_is_on_answer_tokens_only_and_prompt_matches_serving(tiny_model, tm
 def test_worse_candidate_is_rejected_and_rollback_restores_previous(db, tiny_model, scratch_dir, tmp_path):
     settings = tiny_settings(scratch_dir, tiny_model, tmp_path / "adapters")
     ts = _training_set()
-    good = train_and_judge(db, settings, ts)
+    good = train_and_judge(db, engine_config(settings), ts)
     assert good.decision == "promoted", good.reason
     assert (settings.adapter_store / good.version / "adapter_config.json").is_file()
     assert json.loads((settings.adapter_store / good.version / METRICS_FILE).read_text())["steps"] > 0
@@ -59,7 +60,7 @@ def test_worse_candidate_is_rejected_and_rollback_restores_previous(db, tiny_mod
     # a deliberately worse candidate: trained on the answers spelled backwards (garbage of the same length)
     garbage = [TrainingExample(e.question, e.answer[::-1], e.passages, e.origin, e.source_id, e.collection_ids)
                for e in ts.train]
-    bad = train_and_judge(db, settings, ts, train_examples=garbage)
+    bad = train_and_judge(db, engine_config(settings), ts, train_examples=garbage)
     assert bad.decision == "rejected", bad.reason
     assert bad.metrics["active_version"] == good.version
     assert bad.metrics["candidate"]["nll"] > bad.metrics["active"]["nll"] * (1 - settings.promotion_margin)
@@ -68,31 +69,31 @@ def test_worse_candidate_is_rejected_and_rollback_restores_previous(db, tiny_mod
     assert registry.active(db).version == good.version
 
     # a running bot follows activation and rollback
-    gen = TransformersGenerator(settings, model=tiny_model)
-    watcher = AdapterWatcher(db, settings, lambda: gen)
+    gen = TransformersGenerator(engine_config(settings).generation, model=tiny_model)
+    watcher = AdapterWatcher(db, engine_config(settings), lambda: gen)
     assert watcher.check_once() == good.version and gen.active_adapter == good.version
     registry.activate(db, bad.version)  # an admin forces the rejected one live...
     assert watcher.check_once() == bad.version
-    result = admin_ops.rollback(db, settings, "slack:T1:UADMIN")  # ...and takes it back
+    result = admin_ops.rollback(db, "slack:T1:UADMIN")  # ...and takes it back
     assert (result.rolled_back, result.now_active) == (bad.version, good.version)
     assert good.version in result.message
     assert registry.get(db, bad.version).status == "retired"
     assert watcher.check_once() == good.version and gen.active_adapter == good.version
-    assert admin_ops.rollback(db, settings, "x").now_active is None  # the first adapter falls back to base
+    assert admin_ops.rollback(db, "x").now_active is None  # the first adapter falls back to base
     assert watcher.check_once() is None and gen.active_adapter is None
     with pytest.raises(LookupError, match="nothing to roll back"):
-        admin_ops.rollback(db, settings, "x")
+        admin_ops.rollback(db, "x")
 
 
 @pytest.mark.parametrize("method", ["prefix", "ia3"])
 def test_other_peft_methods_train_gate_and_load_through_the_same_path(db, tiny_model, scratch_dir, tmp_path, method):
     settings = tiny_settings(scratch_dir, tiny_model, tmp_path / "adapters", peft_method=method,
                              prefix_virtual_tokens=4, train_epochs=2, train_learning_rate=5e-2)
-    outcome = train_and_judge(db, settings, _training_set())
+    outcome = train_and_judge(db, engine_config(settings), _training_set())
     record = registry.get(db, outcome.version)
     assert record.method == method and record.status in ("active", "rejected")
     assert outcome.metrics["candidate"]["nll"] != outcome.metrics["base"]["nll"]  # it learned something
-    gen = TransformersGenerator(settings, model=tiny_model)
+    gen = TransformersGenerator(engine_config(settings).generation, model=tiny_model)
     gen.load_adapter(outcome.version, record.path, activate=True)
     example = _training_set().heldout[0]
     with_adapter = gen.handle.score_nll(gen.prompt_text(example.question, example.hits()), example.answer)
@@ -105,14 +106,14 @@ def test_other_peft_methods_train_gate_and_load_through_the_same_path(db, tiny_m
 def test_interrupted_training_checkpoints_and_resumes_to_the_same_adapter(tiny_model, tmp_path):
     settings = tiny_settings(tmp_path, tiny_model, tmp_path / "adapters", train_epochs=2, train_checkpoint_steps=0)
     train = _examples()[:8]
-    full = train_adapter(train, settings, tmp_path / "full")
+    full = train_adapter(train, engine_config(settings), tmp_path / "full")
     steps_seen = []
     checkpoint = tmp_path / "ckpt"
     with pytest.raises(TrainingInterrupted) as stopped:
-        train_adapter(train, settings, tmp_path / "resumed", checkpoint_dir=checkpoint,
+        train_adapter(train, engine_config(settings), tmp_path / "resumed", checkpoint_dir=checkpoint,
                       on_step=lambda s: steps_seen.append(s.step), should_stop=lambda: len(steps_seen) >= 2)
     assert stopped.value.step == 2 and (checkpoint / "trainer_state.pt").is_file()
-    resumed = train_adapter(train, settings, tmp_path / "resumed", checkpoint_dir=checkpoint)
+    resumed = train_adapter(train, engine_config(settings), tmp_path / "resumed", checkpoint_dir=checkpoint)
     assert resumed.resumed_from_step == 2 and resumed.steps == full.steps
     assert not checkpoint.exists()  # cleaned up after a finished run
     from safetensors.torch import load_file
@@ -127,19 +128,19 @@ def test_seq2seq_model_trains(tmp_path):
 
     t5 = make_tiny_t5(tmp_path / "t5")
     settings = tiny_settings(tmp_path, t5, tmp_path / "adapters", train_epochs=1)
-    result = train_adapter(_examples()[:4], settings, tmp_path / "t5-lora")
+    result = train_adapter(_examples()[:4], engine_config(settings), tmp_path / "t5-lora")
     assert result.steps == 1 and (tmp_path / "t5-lora" / "adapter_config.json").is_file()
     assert result.answer_tokens > 0 and result.trainable_params < result.total_params
 
 
 def test_empty_training_set_is_a_clear_error(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="training set is empty"):
-        train_adapter([], tiny_settings(tmp_path, tiny_model, tmp_path / "a"), tmp_path / "out")
+        train_adapter([], engine_config(tiny_settings(tmp_path, tiny_model, tmp_path / "a")), tmp_path / "out")
 
 
 def test_retrain_without_enough_feedback_is_skipped_with_the_reason(db, tiny_model, scratch_dir, tmp_path):
     from rag_engine.training.pipeline import retrain
 
-    outcome = retrain(db, tiny_settings(scratch_dir, tiny_model, tmp_path / "adapters"), retrieve=None)
+    outcome = retrain(db, engine_config(tiny_settings(scratch_dir, tiny_model, tmp_path / "adapters")), retrieve=None)
     assert outcome.decision == "skipped" and "not enough usable examples yet (0" in outcome.reason
     assert outcome.version is None and registry.list_adapters(db) == []

@@ -8,6 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from app.configs import engine_config
 from rag_engine.feedback import record_correction, record_vote, review_correction
 from rag_engine.interactions import log_interaction
 from rag_engine.scope import CollectionScope
@@ -66,7 +67,7 @@ def test_votes_and_corrections_make_examples(docs, settings):
     record_vote(db, tie, "u2", 1)
     _ask(docs, "On which days are production deploys?")  # no feedback at all
 
-    ts = build_training_set(db, settings)
+    ts = build_training_set(db, engine_config(settings).training)
     got = _all(ts)
     assert set(got) == {"How many vacation days do I get per year?", "When is the office open?",
                         "How do I book travel?"}
@@ -92,15 +93,15 @@ def test_private_collection_interactions_never_reach_the_exported_set(docs, sett
     record_vote(db, mixed, "u1", 1)
 
     out = tmp_path / "train.jsonl"
-    n = write_jsonl(build_training_set(db, settings), out)
+    n = write_jsonl(build_training_set(db, engine_config(settings).training), out)
     text = out.read_text()
     assert n == 1 and "travel desk" in text
     assert "confidential" not in text and "compensation committee" not in text and "salary" not in text.lower()
 
     # allowing training on the private collection lets its examples in
     Store(db).collections.update("secret", allow_training=True)
-    assert "confidential" in json.dumps([e.to_json() for e in build_training_set(db, settings).train
-                                         + build_training_set(db, settings).heldout])
+    allowed = build_training_set(db, engine_config(settings).training)
+    assert "confidential" in json.dumps([e.to_json() for e in allowed.train + allowed.heldout])
 
 
 def test_duplicate_questions_keep_the_strongest_example(docs, settings):
@@ -111,7 +112,7 @@ def test_duplicate_questions_keep_the_strongest_example(docs, settings):
     _approved(db, second, "u2", "Through the travel desk [1].")
     third = _ask(docs, "How do I book travel?!")
     record_vote(db, third, "u3", 1)
-    ts = build_training_set(db, settings)
+    ts = build_training_set(db, engine_config(settings).training)
     assert len(ts) == 1 and (ts.train + ts.heldout)[0].answer == "Through the travel desk [1]."
     assert ts.excluded["duplicate question"] == 2
 
@@ -123,7 +124,7 @@ def test_split_is_deterministic_stable_and_never_empty():
     examples = [ex(i) for i in range(60)]
     train, held = split(examples, 0.25)
     assert len(held) + len(train) == 60 and 5 <= len(held) <= 25
-    again_train, again_held = split(list(reversed(examples)), 0.25)
+    _, again_held = split(list(reversed(examples)), 0.25)
     assert [e.key for e in again_held] == [e.key for e in held]
     grown_train, grown_held = split([*examples, *[ex(i) for i in range(60, 90)]], 0.25)
     assert {e.key for e in held} <= {e.key for e in grown_held}  # adding data never moves old examples
@@ -151,10 +152,10 @@ def test_imported_pairs_enter_the_training_set_with_retrieved_passages(docs, set
     assert "not valid JSON" in report.errors[0][1] and "'question' is missing" in report.errors[1][1]
     assert "no collection named 'nope'" in report.errors[2][1]
 
-    without_retriever = build_training_set(db, settings)
+    without_retriever = build_training_set(db, engine_config(settings).training)
     assert len(without_retriever) == 0 and without_retriever.excluded["curated: no retriever"] == 3
 
-    ts = build_training_set(db, settings, retrieve=_retrieve(docs))
+    ts = build_training_set(db, engine_config(settings).training, retrieve=_retrieve(docs))
     got = _all(ts)
     assert set(got) == {"How long until expenses are paid back?", "Who approves hotels?"}
     assert ts.excluded["collection does not allow training"] == 1  # the private one
@@ -188,3 +189,61 @@ def test_export_and_import_commands(docs, settings, scratch_dir, tmp_path):
 
     missing = runner.invoke(app, ["feedback", "import", str(tmp_path / "nope.jsonl")], env=env)
     assert missing.exit_code == 1 and "no such file" in missing.output
+
+
+def _topic(i: int) -> TrainingExample:
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo",
+             "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango"]
+    word = words[i]
+    return TrainingExample(f"What does {word} mean?", f"{word.title()} means code {word}{i} [1].",
+                           (Passage(word.title(), "", f"{word.title()} means code {word}{i} here."),), "curated", i,
+                           (1,))
+
+
+def test_negatives_pair_a_question_with_unrelated_passages_and_the_abstention_target():
+    from rag_engine.generation.abstain import ABSTAIN_TEXT, is_abstention
+    from rag_engine.training.dataset import negative_examples
+
+    examples = [_topic(i) for i in range(20)]
+    negatives = negative_examples(examples, 0.15, seed=13)
+    assert len(negatives) == 4  # 15 % of the 24 examples then trained on
+    own = {e.question: e.passages for e in examples}
+    for negative in negatives:
+        assert negative.origin == "negative" and negative.answer == ABSTAIN_TEXT and is_abstention(negative.answer)
+        assert negative.passages in own.values() and negative.passages != own[negative.question]
+        assert not negative.reviewed  # never held out, never judges a candidate
+    assert len({n.question for n in negatives}) == 4
+    again = negative_examples(list(reversed(examples)), 0.15, seed=13)
+    assert [(n.question, n.passages) for n in again] == [(n.question, n.passages) for n in negatives]  # seeded
+    assert negative_examples(examples, 0.15, seed=14) != negatives
+    assert negative_examples(examples, 0.0, seed=13) == [] and negative_examples(examples[:1], 0.5, seed=13) == []
+
+
+def test_negatives_never_borrow_passages_that_state_the_answer():
+    from rag_engine.training.dataset import negative_examples
+
+    examples = [_topic(i) for i in range(4)]
+    # every other example's passage also states the alpha rule: alpha has no unrelated donor
+    examples = [examples[0], *[TrainingExample(e.question, e.answer,
+                                               (Passage("", "", e.passages[0].text + " Alpha means code alpha0."),),
+                                               "curated", e.source_id, (1,)) for e in examples[1:]]]
+    negatives = negative_examples(examples, 0.5, seed=13)
+    assert negatives and "What does alpha mean?" not in {n.question for n in negatives}
+
+
+def test_built_training_set_trains_on_negatives_and_holds_out_none(docs, scratch_dir):
+    from tests.conftest import make_settings
+    from tests.support.training import QA
+
+    settings = make_settings(scratch_dir, train_negative_share=0.3, train_heldout_fraction=0.2)
+    lines = [json.dumps({"question": q, "answer": a, "collection": "handbook"}) for q, a in QA[:10]]
+    assert import_lines(docs.db, lines).added == 10
+    one_hit = lambda q, ids: docs.retriever.search(q, CollectionScope.of(ids), 1, None)  # noqa: E731 - a test retriever
+    ts = build_training_set(docs.db, engine_config(settings).training, retrieve=one_hit)
+    negatives = [e for e in ts.train if e.origin == "negative"]
+    positives = {e.question: e for e in ts.train if e.origin != "negative"}
+    assert negatives and all(e.origin != "negative" for e in ts.heldout)
+    assert len(negatives) == round(len(positives) * 0.3 / 0.7)
+    for negative in negatives:
+        assert negative.question in positives and negative.passages != positives[negative.question].passages
+    assert ts.snapshot["origins"]["negative"] == len(negatives) and ts.snapshot["train"] == len(ts.train)

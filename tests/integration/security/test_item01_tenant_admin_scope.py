@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from adapters.discord import RagbotClient
 from adapters.testing.discord_gateway import FakeDiscord, connect, drain
+from app.configs import bot_config, discord_config, slack_config
 from bot.core import BotCore
 from bot.permissions import AdminScope, can_run
 from bot.tenants import NOT_ENABLED, tenant_allowed, warn_if_unbound
@@ -62,8 +63,8 @@ def docs(engine, tmp_path):
 
 
 def _core(engine, tmp_path, **overrides) -> BotCore:
-    return BotCore(make_settings(tmp_path, discord_guild_ids=["G1"], admin_user_ids=["discord:1"],
-                                 ingest_roots=[str(tmp_path)], **overrides), engine)
+    return BotCore(bot_config(make_settings(tmp_path, discord_guild_ids=["G1"], admin_user_ids=["discord:1"],
+                                 ingest_roots=[str(tmp_path)], **overrides)), engine)
 
 
 def _state(db) -> dict[str, list]:
@@ -137,14 +138,14 @@ async def test_an_unknown_guild_is_answered_only_that_the_bot_is_not_enabled(eng
     (Location("slack", "T9", "C1"), {"slack_team_ids": " T1 , T2 "}, False),  # the env var form
 ])
 def test_tenant_allowed(tmp_path, where, settings, served):
-    assert tenant_allowed(where, make_settings(tmp_path, **settings)) is served
+    assert tenant_allowed(where, bot_config(make_settings(tmp_path, **settings))) is served
 
 
 def test_an_unbound_platform_is_warned_about(tmp_path, caplog):
-    assert warn_if_unbound(make_settings(tmp_path), "discord")
+    assert warn_if_unbound(bot_config(make_settings(tmp_path)), "discord")
     assert "RAGBOT_DISCORD_GUILD_IDS" in caplog.text and caplog.records[-1].levelno == logging.WARNING
     caplog.clear()
-    assert not warn_if_unbound(make_settings(tmp_path, slack_team_ids=["T1"]), "slack")
+    assert not warn_if_unbound(bot_config(make_settings(tmp_path, slack_team_ids=["T1"])), "slack")
     assert caplog.text == ""
 
 
@@ -170,8 +171,8 @@ def test_can_run(action, kwargs, workspace_may):
 def test_the_slack_adapter_warns_at_start_up_when_unbound(engine, tmp_path, caplog):
     from adapters.slack import build_app
 
-    build_app(BotCore(make_settings(tmp_path, slack_bot_token="xoxb-test-token", slack_signing_secret="s3cr3t"),
-                      engine))
+    settings = make_settings(tmp_path, slack_bot_token="xoxb-test-token", slack_signing_secret="s3cr3t")
+    build_app(BotCore(bot_config(settings), engine), slack_config(settings))
     assert "RAGBOT_SLACK_TEAM_IDS" in caplog.text
 
 
@@ -186,7 +187,7 @@ async def fake():
 
 async def _client(fake, engine, scratch_dir, **overrides) -> RagbotClient:
     settings = make_settings(scratch_dir, discord_api_base=f"http://127.0.0.1:{fake.port}", **overrides)
-    client = RagbotClient(BotCore(settings, engine), settings)
+    client = RagbotClient(BotCore(bot_config(settings), engine), discord_config(settings))
     await connect(client, fake)
     return client
 

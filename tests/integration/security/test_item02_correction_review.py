@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from adapters.slack.blocks import ACTION_CORRECT, CORRECTION_BLOCK, CORRECTION_INPUT
 from adapters.testing.discord_gateway import action_rows_custom_ids
+from app.configs import bot_config, engine_config
 from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location
 from rag_engine.feedback import record_correction, record_vote
@@ -56,12 +57,13 @@ def docs(engine, tmp_path):
 
 
 def _core(engine, scratch_dir, **overrides) -> BotCore:
-    return BotCore(make_settings(scratch_dir, admin_user_ids=["U_ADMIN"], slack_workspace_admins_are_admins=True,
-                                 **overrides), engine)
+    return BotCore(bot_config(make_settings(scratch_dir, admin_user_ids=["U_ADMIN"],
+                                            slack_workspace_admins_are_admins=True,
+                                 **overrides)), engine)
 
 
 def _examples(core: BotCore):
-    ts = build_training_set(core.db, core.settings)
+    ts = build_training_set(core.db, core.engine.config.training)
     return ts, ts.train + ts.heldout
 
 
@@ -211,11 +213,12 @@ def test_a_retrain_without_reviewed_examples_is_skipped_with_the_way_out(docs, d
 
     ctx = InteractionContext("slack", "T1", "C1", None, "slack:U_ALICE")
     for question in (QUESTION, "How do I get VPN access?"):
-        record_vote(db, log_interaction(db, ctx, question, docs.answer(question, docs.scope_for(["default"])), [1]), "u1", 1)
+        answer = docs.answer(question, docs.scope_for(["default"]))
+        record_vote(db, log_interaction(db, ctx, question, answer, [1]), "u1", 1)
     settings = make_settings(scratch_dir, generator_backend="transformers")
-    ts = build_training_set(db, settings)
+    ts = build_training_set(db, engine_config(settings).training)
     assert len(ts) == 2 and ts.heldout == []
-    outcome = retrain(db, settings, retrieve=None)
+    outcome = retrain(db, engine_config(settings), retrieve=None)
     assert outcome.decision == "skipped" and "no reviewed example" in outcome.reason
     assert "ragbot feedback review" in outcome.reason
 
@@ -224,7 +227,7 @@ def test_the_gate_refuses_unreviewed_held_out_examples(settings):
     from rag_engine.training.gate import evaluate
 
     with pytest.raises(ValueError, match="not reviewed"):
-        evaluate(settings, [_example(1, "upvote")], ("v1", Path("no-such-adapter")), None)
+        evaluate(engine_config(settings), [_example(1, "upvote")], ("v1", Path("no-such-adapter")), None)
 
 
 def test_cli_review_lists_approves_and_audits_as_the_os_user(docs, db, scratch_dir):
@@ -272,7 +275,7 @@ def test_upgrade_from_0001_approves_admin_corrections_only(_scratch_db):
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         conn.execute(text(f"CREATE DATABASE {name}"))
     db = Database(make_url(_scratch_db.url).set(database=name).render_as_string(hide_password=False),
-                  _scratch_db.settings)
+                  _scratch_db.config)
     try:
         upgrade(db, 384, "0001")
         retrieved = json.dumps([{"chunk_id": 1, "score": 0.5, "collection_id": 7}])

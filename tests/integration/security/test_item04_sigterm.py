@@ -25,7 +25,8 @@ import yaml
 from sqlalchemy import select
 
 from adapters.testing.slack_server import TEAM, MockSlackApi, SlackSender
-from rag_engine.settings import Settings
+from app.configs import bot_config, engine_config, store_config
+from app.settings import Settings
 from rag_engine.store import schema as t
 from tests.conftest import make_settings
 
@@ -99,8 +100,9 @@ def _prepare_database(data_dir: Path, embedder, docs: Path) -> None:
     from rag_engine.store.database import Database
 
     settings = make_settings(data_dir)
-    db = Database.from_settings(settings)
-    RagEngine(settings, db=db, embedder=embedder, generator=None, reranker=None).ingest([docs], "default")
+    db = Database.from_config(store_config(settings))
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=None, reranker=None)
+    engine.ingest([docs], "default")
     assert db.close(), "the only user of the embedded server must stop it when it lets go"
     assert not (data_dir / "pgdata" / "postmaster.pid").exists()
 
@@ -108,7 +110,7 @@ def _prepare_database(data_dir: Path, embedder, docs: Path) -> None:
 def _votes(data_dir: Path) -> list[tuple[int, str, int]]:
     from rag_engine.store.database import Database
 
-    db = Database.from_settings(make_settings(data_dir))
+    db = Database.from_config(store_config(make_settings(data_dir)))
     try:
         with db.connect() as conn:
             return [tuple(r) for r in conn.execute(select(t.feedback.c.interaction_id, t.feedback.c.user_key,
@@ -242,7 +244,7 @@ async def test_a_stopping_bot_refuses_new_requests_with_a_next_step(engine, tmp_
     from bot.lifecycle import SHUTTING_DOWN
     from bot.types import Actor, AskRequest, Location
 
-    core = BotCore(make_settings(tmp_path), engine)
+    core = BotCore(bot_config(make_settings(tmp_path)), engine)
     core.in_flight.close()
     actor, where = Actor("slack", "U1"), Location("slack", TEAM, "C1")
     if method == "ask":
@@ -277,8 +279,8 @@ def test_in_flight_asks_finish_and_unwritable_writes_are_counted(tmp_path, embed
     from rag_engine.store.database import Database, DatabaseUnavailable
 
     settings = make_settings(tmp_path / "data", shutdown_grace_s=3.0)
-    db = Database.from_settings(settings)  # a dedicated server: the shutdown stops it
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=_SlowModel(), reranker=None)
+    db = Database.from_config(store_config(settings))  # a dedicated server: the shutdown stops it
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=_SlowModel(), reranker=None)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "vpn.md").write_text(VPN)
@@ -313,7 +315,7 @@ def test_in_flight_asks_finish_and_unwritable_writes_are_counted(tmp_path, embed
     assert done == ["shutdown complete: 0 queued write(s) flushed, 1 given up, 0 request(s) abandoned; "
                     "embedded PostgreSQL stopped"], caplog.messages[-10:]
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
-    reopened = Database.from_settings(settings)
+    reopened = Database.from_config(store_config(settings))
     try:
         with reopened.connect() as conn:
             logged = conn.execute(select(t.interactions.c.user_key, t.interactions.c.status)).all()
@@ -338,18 +340,19 @@ def test_a_request_still_running_at_the_deadline_is_abandoned_and_counted(tmp_pa
     from rag_engine.store.database import Database
 
     settings = make_settings(tmp_path / "data", shutdown_grace_s=0.5)
-    db = Database.from_settings(settings)
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=_StuckModel(), reranker=None)
+    db = Database.from_config(store_config(settings))
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=_StuckModel(), reranker=None)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "vpn.md").write_text(VPN)
     engine.ingest([docs], "default")
     runtime = BotRuntime.start(settings, engine)
     before, exits = ABANDONED._value.get(), []
+    asking = []  # a reference keeps the running ask from being garbage-collected
 
     async def serve() -> None:
-        asyncio.ensure_future(runtime.core.ask(AskRequest(Actor("slack", "U1"), Location("slack", TEAM, "C1"),
-                                                          "how do I get VPN access?")))
+        asking.append(asyncio.ensure_future(runtime.core.ask(
+            AskRequest(Actor("slack", "U1"), Location("slack", TEAM, "C1"), "how do I get VPN access?"))))
         await asyncio.sleep(0.3)
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.Event().wait()

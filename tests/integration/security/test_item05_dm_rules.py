@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from app.configs import bot_config
 from bot import access
 from bot.core import BotCore
 from bot.types import Actor, Location
@@ -32,7 +33,7 @@ def ids(db):
 
 
 def _core(engine, tmp_path) -> BotCore:
-    return BotCore(make_settings(tmp_path, admin_user_ids=["discord:1", "slack:UADMIN"]), engine)
+    return BotCore(bot_config(make_settings(tmp_path, admin_user_ids=["discord:1", "slack:UADMIN"])), engine)
 
 
 def _rules(db) -> set[tuple[str, str, str, str]]:

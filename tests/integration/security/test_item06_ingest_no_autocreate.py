@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app.configs import bot_config
 from bot.commands import CommandError, parse_admin_command
 from bot.core import BotCore
 from bot.types import Actor, Location
@@ -29,7 +30,7 @@ def setup(engine, tmp_path):
     engine.ingest([tmp_path / "public.md"], "handbook")
     engine.ingest([], "hr", visibility="private")
     settings = make_settings(tmp_path, admin_user_ids=["slack:UADMIN"], ingest_roots=[str(tmp_path)])
-    return BotCore(settings, engine), docs
+    return BotCore(bot_config(settings), engine), docs
 
 
 def _collections(db) -> dict[str, str]:
@@ -63,7 +64,7 @@ async def test_chat_ingest_into_an_unknown_collection_is_refused_with_the_existi
 @pytest.mark.parametrize("command", ["collections create hr-2026", "collections create hr-2026 --private --public"])
 async def test_collections_create_from_chat_must_say_private_or_public(setup, db, command):
     core, _ = setup
-    with pytest.raises(CommandError, match="--private .* --public"):
+    with pytest.raises(CommandError, match=r"--private .* --public"):
         parse_admin_command(command)
     result = await core.admin(ADMIN, WHERE, command)
     assert not result.ok and "--private" in result.message and "--public" in result.message

@@ -10,6 +10,7 @@ import os
 import pytest
 from sqlalchemy import select
 
+from app.configs import bot_config
 from bot.core import BotCore
 from bot.types import Actor, Location
 from rag_engine.store import schema as t
@@ -36,7 +37,7 @@ def tree(engine, tmp_path):
 
 
 def core(engine, tmp_path, **overrides) -> BotCore:
-    return BotCore(make_settings(tmp_path, admin_user_ids=["slack:UADMIN"], **overrides), engine)
+    return BotCore(bot_config(make_settings(tmp_path, admin_user_ids=["slack:UADMIN"], **overrides)), engine)
 
 
 def _stored_texts(db) -> str:

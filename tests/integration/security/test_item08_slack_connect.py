@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from adapters.slack.identity import command_location, home_teams, is_outsider
 from adapters.testing.slack_server import TEAM, SlackSender
+from app.configs import bot_config
 from bot import access
 from bot.messages import ADMIN_ONLY
 from bot.types import Location
@@ -54,13 +55,13 @@ def test_outsiders_read_only_exact_channel_grants(db):
 ])
 def test_who_is_an_outsider(tmp_path, claimed, served, outsider):
     context = {"authorize_result": {"team_id": TEAM, "enterprise_id": "E0ORG"}}
-    home = home_teams(context, make_settings(tmp_path, slack_team_ids=list(served)))
+    home = home_teams(context, bot_config(make_settings(tmp_path, slack_team_ids=list(served))))
     assert is_outsider(home, claimed) is outsider
 
 
 def test_a_guests_slash_command_is_located_in_the_installations_workspace(tmp_path):
     context = {"authorize_result": {"team_id": TEAM}, "team_id": GUEST_TEAM}
-    home = home_teams(context, make_settings(tmp_path))
+    home = home_teams(context, bot_config(make_settings(tmp_path)))
     where = command_location({"team_id": GUEST_TEAM, "channel_id": SHARED, "channel_name": "shared"}, context, home)
     assert where == Location("slack", TEAM, SHARED)
 

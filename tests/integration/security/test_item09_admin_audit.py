@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.configs import bot_config
 from bot import admin_ops
 from bot.core import BotCore
 from bot.types import Actor, Location
@@ -33,7 +34,8 @@ def _denied(*args, **kwargs):
 async def test_an_unexpected_failure_is_audited_once_and_reported(engine, db, tmp_path, monkeypatch, command, patch):
     (tmp_path / "a.md").write_text("# A\n\nThe office opens at 8:00.\n")
     engine.ingest([tmp_path / "a.md"], "handbook")
-    core = BotCore(make_settings(tmp_path, admin_user_ids=["slack:UADMIN"], ingest_roots=[str(tmp_path)]), engine)
+    core = BotCore(bot_config(make_settings(tmp_path, admin_user_ids=["slack:UADMIN"], ingest_roots=[str(tmp_path)])),
+                   engine)
     patch(core, monkeypatch)
 
     result = await core.admin(ADMIN, HERE, command.format(root=tmp_path))
@@ -46,7 +48,7 @@ async def test_an_unexpected_failure_is_audited_once_and_reported(engine, db, tm
 
 
 async def test_allowed_refused_and_failed_commands_each_leave_one_row(engine, db, tmp_path, monkeypatch):
-    core = BotCore(make_settings(tmp_path, admin_user_ids=["slack:UADMIN"]), engine)
+    core = BotCore(bot_config(make_settings(tmp_path, admin_user_ids=["slack:UADMIN"])), engine)
     assert (await core.admin(ADMIN, HERE, "status")).ok
     assert not (await core.admin(Actor("slack", "UNOBODY"), HERE, "status")).ok
     assert not (await core.admin(ADMIN, HERE, "rollback")).ok  # nothing to roll back: an expected refusal

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from app.configs import engine_config
 from rag_engine.parsing import parse_bytes
 from tests.conftest import make_settings
 
@@ -41,7 +42,7 @@ def nested_table_cells(size: int = MB) -> str:
 
 
 ALIAS_BOMB = ("---\na: &a [x,x,x,x,x,x,x,x,x]\n"
-              + "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" for p, k in zip("abcdefg", "bcdefgh"))
+              + "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" for p, k in zip("abcdefg", "bcdefgh", strict=True))
               + "title: Bomb\n---\n# Heading\n\nThe body text survives.\n")
 
 CASES = {
@@ -110,7 +111,7 @@ def test_a_file_over_the_time_limit_is_skipped_and_the_rest_ingested(engine, db,
     (docs / "a-huge.html").write_text(spans_then_paragraphs(6 * MB))  # seconds of parsing, even when linear
     (docs / "b-small.md").write_text("# VPN\n\nConnect to the VPN with the corporate client before 9:00.\n")
     settings = make_settings(tmp_path, ingest_file_timeout_s=0.5)
-    limited = RagEngine(settings, db=db, embedder=engine.embedder, generator=None, reranker=None)
+    limited = RagEngine(engine_config(settings), db=db, embedder=engine.embedder, generator=None, reranker=None)
     started = time.perf_counter()
     report = limited.ingest([docs], "handbook")
     assert time.perf_counter() - started < 30

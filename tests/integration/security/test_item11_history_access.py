@@ -111,6 +111,6 @@ def test_an_example_whose_history_drew_on_a_no_training_collection_is_not_traina
     assert hr_id not in record.retrieved_collection_ids
     record_correction(db, follow_up, "slack:UADMIN", "Twenty five days [1].", is_admin=True)
 
-    ts = build_training_set(db, engine.settings)
+    ts = build_training_set(db, engine.config.training)
     assert len(ts) == 0
     assert ts.excluded["thread history from a collection that does not allow training"] == 1

@@ -14,6 +14,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
+from app.configs import bot_config, engine_config
 from bot.types import Actor, AskRequest, Location
 from rag_engine.redact import MASK, redact_secrets, secret_values
 from rag_engine.store import Store
@@ -59,13 +60,14 @@ async def test_a_generator_error_with_credentials_leaves_no_secret_in_the_row_th
     from rag_engine.engine import RagEngine
 
     settings = make_settings(tmp_path, openai_base_url=BASE_URL)
-    engine = RagEngine(settings, db=db, embedder=embedder, generator=_LeakyModel(), reranker=None)
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=_LeakyModel(), reranker=None)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "vpn.md").write_text("# VPN\n\nRequest VPN access in the self-service portal; IT approves it "
                                  "within a day.\n")
     engine.ingest([docs], "default")
-    reply = await BotCore(settings, engine).ask(AskRequest(Actor("slack", "U1"), WHERE, "How do I get VPN access?"))
+    core = BotCore(bot_config(settings), engine)
+    reply = await core.ask(AskRequest(Actor("slack", "U1"), WHERE, "How do I get VPN access?"))
 
     assert "self-service portal" in reply.text  # answered, from the documents
     assert not _leaks(repr(reply)), reply

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from adapters.discord.render import render_reply
 from adapters.slack.blocks import reply_messages
+from app.configs import bot_config, engine_config
 from bot.core import BotCore
 from bot.types import Actor, AskRequest, Location, Reply
 from rag_engine.engine import RagEngine
@@ -27,7 +28,8 @@ WHERE = Location("slack", "T1", "C1")
 ALICE = Actor("slack", "U1")
 
 DOCS = {
-    "handbook/policies/team-expenses.md": "# Expenses\n\nThe team dinner limit is 75 dollars per person, tip included.\n",
+    "handbook/policies/team-expenses.md": ("# Expenses\n\n"
+                                           "The team dinner limit is 75 dollars per person, tip included.\n"),
     "handbook/network/vpn setup.md": (f"---\ntitle: VPN setup\nurl: {WIKI}\n---\n# VPN setup\n\n"
                                       "Install the WireGuard client and import the corporate VPN profile.\n"),
     "archive/old/parking.md": "# Parking\n\nThe garage on Elm Street gives staff free parking after 18:00.\n",
@@ -41,13 +43,13 @@ def core(engine, db, tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(body)
     settings = make_settings(tmp_path, source_url_base=[f"handbook={BASE}"])
-    rag = RagEngine(settings, db=db, embedder=engine.embedder, generator=None, reranker=None)
+    rag = RagEngine(engine_config(settings), db=db, embedder=engine.embedder, generator=None, reranker=None)
     assert not rag.ingest([tmp_path / "handbook"], "handbook").skipped
     assert not rag.ingest([tmp_path / "archive"], "archive").skipped
     with db.begin() as conn:  # as if stored before this change: no relative path in its metadata
         conn.execute(text("UPDATE documents SET metadata = metadata - 'relative_path' "
                           "WHERE source_uri LIKE '%fire-drill.md'"))
-    return BotCore(settings, rag)
+    return BotCore(bot_config(settings), rag)
 
 
 async def _ask(core: BotCore, question: str) -> Reply:

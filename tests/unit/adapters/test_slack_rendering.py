@@ -136,7 +136,7 @@ def test_answer_blocks_have_sources_buttons_and_the_question():
     assert "[1] <https://wiki.example.com/vpn|VPN guide> — Setup" in source_text
     assert "[2] *Handbook* — `handbook/it.md`" in source_text
     actions = message.blocks[-1]["elements"]
-    assert [(a["action_id"], a["value"]) for a in actions][0] == (ACTION_VOTE_UP, "42")
+    assert (actions[0]["action_id"], actions[0]["value"]) == (ACTION_VOTE_UP, "42")
     assert message.blocks[-2]["elements"][0]["text"] == "Answer 7KQM2D"  # users see the code, buttons carry the id
     assert actions[2]["action_id"] == ACTION_CORRECT
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from adapters.slack import SlackConfigError, check_credentials
 from adapters.slack.handlers import ADMIN_COMMAND, ASK_COMMAND
 from app.cli import app
+from app.configs import slack_config
 from tests.conftest import make_settings
 
 MANIFEST = Path(__file__).resolve().parents[3] / "adapters" / "slack_manifest.yml"
@@ -41,9 +42,9 @@ def test_manifest_declares_the_commands_events_scopes_and_interactivity_the_adap
                                                (True, "RAGBOT_SLACK_SIGNING_SECRET")])
 def test_credentials_are_checked_per_mode(tmp_path, http, missing):
     with pytest.raises(SlackConfigError, match=missing):
-        check_credentials(make_settings(tmp_path, slack_bot_token="xoxb-1"), http=http)
-    check_credentials(make_settings(tmp_path, slack_bot_token="xoxb-1", slack_app_token="xapp-1",
-                                    slack_signing_secret="s3cret"), http=http)
+        check_credentials(slack_config(make_settings(tmp_path, slack_bot_token="xoxb-1")), http=http)
+    check_credentials(slack_config(make_settings(tmp_path, slack_bot_token="xoxb-1", slack_app_token="xapp-1",
+                                                 slack_signing_secret="s3cret")), http=http)
 
 
 def test_ragbot_slack_without_tokens_says_which_and_echoes_none(tmp_path, monkeypatch):
@@ -67,7 +68,8 @@ async def test_a_rejected_or_unreachable_token_stops_the_start_with_a_clear_mess
 
     api = await MockSlackApi().start()
     try:
-        client = web_client(make_settings(tmp_path, slack_bot_token="xoxb-revoked", slack_api_url=api.api_url))
+        client = web_client(slack_config(make_settings(tmp_path, slack_bot_token="xoxb-revoked",
+                                                       slack_api_url=api.api_url)))
         api.fail_next("auth.test", status=200, retry_after=None, body={"ok": False, "error": "invalid_auth"})
         with pytest.raises(SlackConfigError, match="invalid_auth"):
             await check_token(client)

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from pydantic import Field, SecretStr
 
-from rag_engine.settings import Settings
+from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -216,7 +216,7 @@ def test_the_generator_takes_sections_comments_types_and_defaults_from_the_sourc
 def test_every_setting_has_a_comment_for_the_example():
     gen = load_generator()
     undocumented = sorted(e.name for e in gen.entries() if not e.note)
-    assert undocumented == [], (f"give {undocumented} a Field(description=...) in rag_engine/settings.py "
+    assert undocumented == [], (f"give {undocumented} a Field(description=...) in app/settings.py "
                                 "(or a note in scripts/gen_env_example.py), then run python scripts/gen_env_example.py")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 from pydantic import SecretStr
 
+from app.configs import bot_config
 from bot.answer_codes import ALPHABET, AnswerCodes, parse_answer_ref
 from tests.conftest import make_settings
 
@@ -28,9 +30,9 @@ def test_codes_are_unique_and_hide_the_order_and_gaps_of_ids():
     shown = [codes.encode(i) for i in range(1, 5001)]
     assert len(set(shown)) == len(shown)
     # neighbours share no visible structure: 1 and 2, or 1 and 34 (a restart), look unrelated
-    assert sum(a[:3] == b[:3] for a, b in zip(shown, shown[1:])) < 10
+    assert sum(a[:3] == b[:3] for a, b in itertools.pairwise(shown)) < 10
     assert shown != sorted(shown)
-    assert all(str(i) not in code for i, code in zip(range(1, 5001), shown) if i > 99)
+    assert all(str(i) not in code for i, code in enumerate(shown, start=1) if i > 99)
 
 
 def test_decoding_forgives_how_people_type_codes():
@@ -57,8 +59,8 @@ def test_an_id_has_exactly_one_code():
 
 
 def test_the_key_changes_every_code_and_comes_from_the_settings(tmp_path):
-    default = AnswerCodes.from_settings(make_settings(tmp_path))
-    keyed = AnswerCodes.from_settings(make_settings(tmp_path, answer_code_key=SecretStr("team secret")))
+    default = AnswerCodes.from_config(bot_config(make_settings(tmp_path)))
+    keyed = AnswerCodes.from_config(bot_config(make_settings(tmp_path, answer_code_key=SecretStr("team secret"))))
     assert default.encode(7) == AnswerCodes().encode(7)
     assert keyed.encode(7) != default.encode(7) and keyed.decode(keyed.encode(7)) == 7
     assert sum(keyed.decode(default.encode(i)) == i for i in range(1, 200)) < 3

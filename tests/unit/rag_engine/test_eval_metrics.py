@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from rag_engine.eval.retrieval_eval import evaluate_run
 from rag_engine.eval.scores import (
     bleu,
     exact_match,
@@ -16,7 +17,6 @@ from rag_engine.eval.scores import (
     score_answers,
     token_f1,
 )
-from rag_engine.eval.retrieval_eval import evaluate_run
 
 
 def test_squad_normalization():

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.generation.base import AdapterSwitching, GenerationError, GeneratorBusy, ModelUnavailable
 from rag_engine.generation.factory import build_generator
 from rag_engine.generation.openai_backend import OpenAIGenerator
 from rag_engine.generation.prompting import PROMPT_VERSION
-from rag_engine.settings import Settings
 from rag_engine.values import SearchHit, Turn
 
 HITS = [
@@ -60,15 +61,19 @@ def _handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
             state.headers.append(dict(self.headers))
             if state.statuses:
                 status = state.statuses.pop(0)
-                return self._reply(status, {"error": {"message": f"scripted {status}"}})
+                self._reply(status, {"error": {"message": f"scripted {status}"}})
+                return
             if state.delay_s:
                 time.sleep(state.delay_s)
             if self.path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter"):
-                return self._reply(200, {})
+                self._reply(200, {})
+                return
             if self.path != "/v1/chat/completions":
-                return self._reply(404, {"error": "no such path"})
+                self._reply(404, {"error": "no such path"})
+                return
             if state.served_models is not None and body["model"] not in state.served_models:
-                return self._reply(404, {"error": {"message": f"The model `{body['model']}` does not exist."}})
+                self._reply(404, {"error": {"message": f"The model `{body['model']}` does not exist."}})
+                return
             self._reply(200, {
                 "id": "cmpl-1", "object": "chat.completion", "model": body["model"],
                 "choices": [{"index": 0, "finish_reason": "stop",
@@ -97,7 +102,7 @@ def _gen(server: FakeServer, **overrides: Any) -> OpenAIGenerator:
                               "openai_model": "ragbot-base", "openai_timeout_s": 2.0, "openai_max_retries": 2,
                               "max_new_tokens": 64}
     settings = Settings(**{**fields, **overrides})
-    return OpenAIGenerator(settings, backoff_s=0.01, backoff_max_s=0.05)
+    return OpenAIGenerator(engine_config(settings).generation, backoff_s=0.01, backoff_max_s=0.05)
 
 
 def test_base_model_request_shape(server: FakeServer) -> None:
@@ -177,12 +182,12 @@ def test_timeout_raises_generation_error_without_retrying(server: FakeServer) ->
 def test_connection_refused_is_retried_then_reported() -> None:
     settings = Settings(openai_base_url="http://127.0.0.1:9/v1", openai_max_retries=1, openai_timeout_s=1.0)
     with pytest.raises(ModelUnavailable, match="cannot reach"):
-        OpenAIGenerator(settings, backoff_s=0.01).generate("q?", HITS, [])
+        OpenAIGenerator(engine_config(settings).generation, backoff_s=0.01).generate("q?", HITS, [])
 
 
 def test_factory_builds_openai_backend_with_adapter(server: FakeServer) -> None:
     from pathlib import Path
 
     settings = Settings(generator_backend="openai", openai_base_url=server.url)
-    gen = build_generator(settings, adapter=("v3", Path("/srv/v3")))
+    gen = build_generator(engine_config(settings).generation, adapter=("v3", Path("/srv/v3")))
     assert isinstance(gen, OpenAIGenerator) and gen.active_adapter == "v3"

@@ -10,9 +10,10 @@ from itertools import pairwise
 
 import pytest
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.generation.base import GenerationError, GeneratorBusy, fallback_code
 from rag_engine.generation.pool import GenerationPool
-from rag_engine.settings import Settings
 from rag_engine.values import FallbackCode, GeneratedText, SearchHit, Turn
 
 
@@ -41,7 +42,8 @@ class SlowGenerator:
 
 async def test_second_request_times_out_when_the_only_slot_is_busy() -> None:
     gen = SlowGenerator(0.6)
-    pool = GenerationPool.from_settings(gen, Settings(generation_concurrency=1, generation_queue_timeout_s=0.1))
+    pool = GenerationPool.from_config(gen, engine_config(Settings(generation_concurrency=1,
+                                                                  generation_queue_timeout_s=0.1)).generation)
     first = asyncio.create_task(pool.generate("q1", [], []))
     await asyncio.sleep(0.05)  # let the first one take the slot
     with pytest.raises(GeneratorBusy, match=r"generator busy: no free slot within 0\.1 s") as busy:

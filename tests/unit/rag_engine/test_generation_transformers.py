@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from app.configs import engine_config
+from app.settings import Settings
+from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import AdapterSwitching, GenerationError, Generator
 from rag_engine.generation.factory import build_generator
 from rag_engine.generation.prompting import PROMPT_VERSION
 from rag_engine.generation.transformers_backend import TransformersGenerator
-from rag_engine.settings import Settings
 from rag_engine.testing.tiny_models import make_lora_adapter, make_tiny_llama, make_tiny_t5
 from rag_engine.values import SearchHit, Turn
 
@@ -40,17 +42,17 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _settings(tmp_path: Path, **overrides: object) -> Settings:
+def _config(tmp_path: Path, **overrides: object) -> GenerationConfig:
     # repetition constraints off: these tests compare raw decoding strategies
     base = {"data_dir": tmp_path, "max_new_tokens": 8, "generator_device": "cpu", "num_beams": 3,
             "no_repeat_ngram_size": 0}
-    return Settings(**{**base, **overrides})
+    return engine_config(Settings(**{**base, **overrides})).generation
 
 
 @pytest.mark.parametrize("kind", ["llama", "t5"])
 @pytest.mark.parametrize("decoding", ["greedy", "beam", "sample"])
 def test_load_by_path_and_generate(models: dict[str, Path], tmp_path: Path, kind: str, decoding: str) -> None:
-    gen = TransformersGenerator(_settings(tmp_path, decoding=decoding), model=models[kind])
+    gen = TransformersGenerator(_config(tmp_path, decoding=decoding), model=models[kind])
     assert isinstance(gen, Generator) and not gen.loaded  # lazy
     out = gen.generate(QUESTION, _hits(2), [Turn("user", "hi"), Turn("assistant", "hello")])
     assert gen.handle.is_seq2seq is (kind == "t5")
@@ -62,8 +64,8 @@ def test_load_by_path_and_generate(models: dict[str, Path], tmp_path: Path, kind
 
 
 def test_chat_template_used_when_present_plain_prompt_otherwise(models: dict[str, Path], tmp_path: Path) -> None:
-    llama = TransformersGenerator(_settings(tmp_path), model=models["llama"])
-    t5 = TransformersGenerator(_settings(tmp_path), model=models["t5"])
+    llama = TransformersGenerator(_config(tmp_path), model=models["llama"])
+    t5 = TransformersGenerator(_config(tmp_path), model=models["t5"])
     assert llama.prompt_text(QUESTION, _hits(1)).endswith("<|im_start|>assistant\n")
     assert t5.prompt_text(QUESTION, _hits(1)).endswith("Assistant:")
 
@@ -76,8 +78,8 @@ def _sequence_logprob(gen: TransformersGenerator, prompt_ids: list[int], new_ids
 
 
 def test_beam_search_is_used_and_finds_a_likelier_sequence(models: dict[str, Path], tmp_path: Path) -> None:
-    greedy_gen = TransformersGenerator(_settings(tmp_path, max_new_tokens=6), model=models["llama"])
-    beam_gen = TransformersGenerator(_settings(tmp_path, max_new_tokens=6, decoding="beam", num_beams=4),
+    greedy_gen = TransformersGenerator(_config(tmp_path, max_new_tokens=6), model=models["llama"])
+    beam_gen = TransformersGenerator(_config(tmp_path, max_new_tokens=6, decoding="beam", num_beams=4),
                                      model=models["llama"])
     assert beam_gen.generation_kwargs() == {"max_new_tokens": 6, "do_sample": False, "num_beams": 4,
                                             "early_stopping": True}
@@ -90,7 +92,7 @@ def test_beam_search_is_used_and_finds_a_likelier_sequence(models: dict[str, Pat
 
 
 def test_repetition_constraints_reach_generate(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path, no_repeat_ngram_size=2, repetition_penalty=1.3),
+    gen = TransformersGenerator(_config(tmp_path, no_repeat_ngram_size=2, repetition_penalty=1.3),
                                 model=models["llama"])
     kwargs = gen.generation_kwargs()
     assert kwargs["no_repeat_ngram_size"] == 2 and kwargs["repetition_penalty"] == 1.3
@@ -100,31 +102,41 @@ def test_repetition_constraints_reach_generate(models: dict[str, Path], tmp_path
 
 
 def test_prompt_fits_context_with_long_passages(models: dict[str, Path], tmp_path: Path) -> None:
-    settings = _settings(tmp_path, max_input_tokens=4096, max_new_tokens=40)
-    gen = TransformersGenerator(settings, model=models["llama"])
+    # every passage, whole: the budget alone decides what is shown
+    config = _config(tmp_path, max_input_tokens=4096, max_new_tokens=40, generation_passages=0, passage_max_tokens=0)
+    gen = TransformersGenerator(config, model=models["llama"])
     assert gen.handle.max_positions == 512 and gen.prompt_budget() == 512 - 40
     hits = _hits(5, words=20)
     built = gen.build_prompt(QUESTION, hits, [])
     real_tokens = len(gen.tokenizer(gen.render(built.messages), add_special_tokens=False)["input_ids"])
     assert real_tokens == built.prompt_tokens
-    assert real_tokens + settings.max_new_tokens <= 512
+    assert real_tokens + config.max_new_tokens <= 512
     assert built.dropped_passages >= 1 and len(built.passages) >= 1
     # kept passages are the top-ranked ones, in order; only the last may be cut
     for shown, hit in zip(built.passages[:-1], hits, strict=False):
         assert shown == hit.text
     assert hits[len(built.passages) - 1].text.startswith(built.passages[-1])
     out = gen.generate(QUESTION, hits, [])
-    assert out.prompt_tokens + settings.max_new_tokens <= 512
+    assert out.prompt_tokens + config.max_new_tokens <= 512
+
+
+def test_passages_shown_are_the_top_ones_cut_in_model_tokens(models: dict[str, Path], tmp_path: Path) -> None:
+    config = _config(tmp_path, max_input_tokens=4096, max_new_tokens=40, generation_passages=2, passage_max_tokens=12)
+    gen = TransformersGenerator(config, model=models["llama"])
+    built = gen.build_prompt(QUESTION, _hits(5, words=20), [])
+    assert len(built.passages) == 2 and built.dropped_passages == 3
+    assert all(len(gen.tokenizer(p, add_special_tokens=False)["input_ids"]) <= 12 for p in built.passages)
+    assert gen.generate(QUESTION, _hits(5, words=20), []).passages == built.passages
 
 
 def test_settings_budget_wins_when_smaller_than_model_context(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path, max_input_tokens=200, max_new_tokens=8), model=models["llama"])
+    gen = TransformersGenerator(_config(tmp_path, max_input_tokens=200, max_new_tokens=8), model=models["llama"])
     assert gen.prompt_budget() == 200
     assert gen.build_prompt(QUESTION, _hits(5, words=20), []).prompt_tokens <= 200
 
 
 def test_adapter_changes_logits_and_base_is_restored_exactly(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    gen = TransformersGenerator(_config(tmp_path), model=models["llama"])
     assert isinstance(gen, AdapterSwitching)
     prompt = gen.prompt_text(QUESTION, _hits(1))
     base = gen.handle.next_token_logits(prompt)
@@ -142,7 +154,7 @@ def test_adapter_changes_logits_and_base_is_restored_exactly(models: dict[str, P
 
 
 def test_switch_between_two_adapters_without_reloading_base(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    gen = TransformersGenerator(_config(tmp_path), model=models["llama"])
     prompt = gen.prompt_text(QUESTION, _hits(1))
     base = gen.handle.next_token_logits(prompt)
     gen.load_adapter("2024.06.01-a", models["lora_a"], activate=True)  # dots are fine in versions
@@ -167,7 +179,7 @@ def test_switch_between_two_adapters_without_reloading_base(models: dict[str, Pa
 
 
 def test_unloading_the_last_adapter_restores_the_plain_base_model(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    gen = TransformersGenerator(_config(tmp_path), model=models["llama"])
     prompt = gen.prompt_text(QUESTION, _hits(1))
     plain = gen.model
     base = gen.handle.next_token_logits(prompt)
@@ -182,7 +194,7 @@ def test_unloading_the_last_adapter_restores_the_plain_base_model(models: dict[s
 
 
 def test_score_nll_is_mean_answer_nll_under_the_active_adapter(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    gen = TransformersGenerator(_config(tmp_path), model=models["llama"])
     prompt = gen.prompt_text(QUESTION, _hits(1))
     answer = "Twenty five days [1]."
     ids = gen.tokenizer(answer, add_special_tokens=False)["input_ids"] + [gen.tokenizer.eos_token_id]
@@ -196,7 +208,7 @@ def test_score_nll_is_mean_answer_nll_under_the_active_adapter(models: dict[str,
 
 
 def test_broken_model_path_raises_generation_error_at_answer_time(tmp_path: Path) -> None:
-    gen = build_generator(_settings(tmp_path, generator_model=str(tmp_path / "no" / "such" / "model")))
+    gen = build_generator(_config(tmp_path, generator_model=str(tmp_path / "no" / "such" / "model")))
     assert gen is not None  # building never loads
     with pytest.raises(GenerationError, match="does not exist"):
         gen.generate(QUESTION, _hits(1), [])
@@ -208,27 +220,27 @@ def test_unloadable_model_dir_raises_generation_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
-    gen = TransformersGenerator(_settings(tmp_path), model=broken)
+    gen = TransformersGenerator(_config(tmp_path), model=broken)
     with pytest.raises(GenerationError, match="cannot load generator model"):
         gen.load()
 
 
 def test_bad_adapter_dir_raises_generation_error(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"])
+    gen = TransformersGenerator(_config(tmp_path), model=models["llama"])
     with pytest.raises(GenerationError, match="not a PEFT adapter"):
         gen.load_adapter("x", tmp_path)
 
 
 def test_build_generator_backends(tmp_path: Path) -> None:
-    assert build_generator(_settings(tmp_path, generator_backend="extractive")) is None
-    assert isinstance(build_generator(_settings(tmp_path)), TransformersGenerator)
+    assert build_generator(_config(tmp_path, generator_backend="extractive")) is None
+    assert isinstance(build_generator(_config(tmp_path)), TransformersGenerator)
     with pytest.raises(GenerationError, match="OPENAI_BASE_URL"):
-        build_generator(_settings(tmp_path, generator_backend="openai"))
+        build_generator(_config(tmp_path, generator_backend="openai"))
 
 
 def test_initial_adapter_is_active_after_lazy_load(models: dict[str, Path], tmp_path: Path) -> None:
-    plain = TransformersGenerator(_settings(tmp_path), model=models["llama"])
-    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"], adapter=("v1", models["lora_a"]))
+    plain = TransformersGenerator(_config(tmp_path), model=models["llama"])
+    gen = TransformersGenerator(_config(tmp_path), model=models["llama"], adapter=("v1", models["lora_a"]))
     prompt = plain.prompt_text(QUESTION, _hits(1))
     assert gen.active_adapter is None and not gen.loaded
     assert gen.generate(QUESTION, _hits(1), []).adapter_version == "v1"  # first use loads model + adapter
@@ -237,6 +249,6 @@ def test_initial_adapter_is_active_after_lazy_load(models: dict[str, Path], tmp_
 
 
 def test_broken_initial_adapter_falls_back_to_base_model(models: dict[str, Path], tmp_path: Path) -> None:
-    gen = TransformersGenerator(_settings(tmp_path), model=models["llama"], adapter=("v1", tmp_path / "missing"))
+    gen = TransformersGenerator(_config(tmp_path), model=models["llama"], adapter=("v1", tmp_path / "missing"))
     out = gen.generate(QUESTION, _hits(1), [])
     assert out.adapter_version is None and gen.adapter_error and "not a PEFT adapter" in gen.adapter_error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from rag_engine.chunking import approx_tokens, chunk_document
@@ -84,7 +86,7 @@ def test_chunks_respect_token_budget_overlap_and_context():
     assert all(c.context == "Guide > Part" for c in chunks)
     assert chunks[0].embedding_text.startswith("Guide > Part\n\n")
     # overlap: each chunk starts with the last sentence(s) of the one before
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in itertools.pairwise(chunks):
         last_sentence = a.text.split(". ")[-1].rstrip(".")
         assert last_sentence in b.text
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))

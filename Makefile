@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint install clean
+.PHONY: demo test test-fast lint install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,12 +18,21 @@ $(STAMP): $(BIN)/python pyproject.toml
 	bash scripts/build_pgvector.sh $(BIN)/python
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# headless Chromium + its driver from the distribution, for the console's browser tests
+# (tests/e2e/test_console_browser.py); where apt is missing or we are not root, those tests skip and say why
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	    >/dev/null) || echo "browser: could not install chromium; the console's browser tests will skip"; \
+	else echo "browser: no apt-get, or not root: chromium not installed; the console's browser tests will skip"; fi
 
 demo: $(STAMP)
 	$(BIN)/ragbot demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # the inner loop: unit tests only (no database, no network), under a minute

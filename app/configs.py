@@ -33,7 +33,7 @@ C = TypeVar("C", bound=BaseModel)
 # settings only the composition root reads (health server, logging, worker loop, housekeeping)
 APP_ONLY = frozenset({
     "health_port", "health_host", "log_json", "log_level", "worker_heartbeat_s", "worker_stale_after_s",
-    "processed_events_retention_s", "housekeeping_interval_s",
+    "processed_events_retention_s", "housekeeping_interval_s", "console_session_ttl_s",
 })
 
 

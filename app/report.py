@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from app.configs import engine_config
 from app.settings import Settings
 from bot.admin_ops import AdminStatus, status
@@ -85,8 +87,7 @@ def write_report(db: Database, settings: Settings, out: Path) -> Path:
 
 # -- charts ------------------------------------------------------------------------
 def _feedback_chart(daily: list[DailyFeedback]) -> bytes:
-    import numpy as np
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib loads only when a chart is drawn
 
     fig = Figure(figsize=(9, 3.6))
     ax = fig.add_subplot()
@@ -103,7 +104,7 @@ def _feedback_chart(daily: list[DailyFeedback]) -> bytes:
 
 
 def _adapter_chart(adapters: list[AdapterRecord]) -> bytes:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib loads only when a chart is drawn
 
     shown = [a for a in adapters if _nll(a, "candidate") is not None]
     fig = Figure(figsize=(9, 3.6))

@@ -93,7 +93,7 @@ class Worker:
             beat.join(5)
 
     def _run(self, job: jobs.Job) -> JobRun:
-        from rag_engine.training.trainer import TrainingInterrupted
+        from rag_engine.training.trainer import TrainingInterrupted  # lazy: the trainer pulls torch
 
         ctx = JobContext(job, self.db, self.config, self)
         try:
@@ -163,7 +163,7 @@ class Worker:
         """Passages for curated examples (the engine, and its embedder, load on first use)."""
         with self._engine_lock:
             if self._engine is None:
-                from rag_engine.engine import RagEngine
+                from rag_engine.engine import RagEngine  # lazy: app.cli imports this module; keeps it light
 
                 self._engine = RagEngine(self.config, db=self.db, generator=None)
         return self._engine.retriever.search(question, CollectionScope.of(collection_ids),
@@ -176,8 +176,8 @@ class Worker:
 
 def run_retrain(ctx: JobContext) -> dict[str, Any]:
     """The ``retrain`` job: training set -> train -> gate -> promote or reject."""
-    from rag_engine.training.pipeline import clear_checkpoint, retrain
-    from rag_engine.training.trainer import StepInfo, TrainingInterrupted
+    from rag_engine.training.pipeline import clear_checkpoint, retrain  # lazy: pulls torch
+    from rag_engine.training.trainer import StepInfo, TrainingInterrupted  # lazy: pulls torch
 
     def progress(step: StepInfo) -> None:
         if step.step == 1 or step.step % 10 == 0 or step.step == step.total_steps:

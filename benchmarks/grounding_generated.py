@@ -6,7 +6,7 @@ one measures it on SmolLM2-135M-Instruct's own answers to the tts-handbook
 default ``min_grounded_fraction`` can be chosen from false-reject and
 false-keep rates on the outputs users would actually get.
 
-    .venv/bin/python benchmarks/grounding_generated.py generate [--limit 80] [--decoding sample]
+    .venv/bin/python benchmarks/grounding_generated.py generate [--limit 80] [--passages 1] [--offset N]
     .venv/bin/python benchmarks/grounding_generated.py controls [--count 12]
     .venv/bin/python benchmarks/grounding_generated.py label --labels LABELS.jsonl
     .venv/bin/python benchmarks/grounding_generated.py score
@@ -17,8 +17,10 @@ engine would not generate for (not found, ask-back) and calls the engine's own
 generator directly on those hits (so the check decides nothing), appending one
 row per answer: the passages as shown to the model, the hit texts the check
 compares with (``check_passages``), the answer, the model and the seconds.
-``controls`` adds unsupported controls: a generated answer paired with the
-passages of another, unrelated question (``source`` = ``control_swapped``).
+``generate --passages 1`` is a second source: the same model and settings,
+shown only the top passage (short prompts; more answers that copy it).
+``controls`` adds unsupported controls: an answer labelled supported paired
+with the passages of another question (``source`` = ``control_swapped``).
 ``label`` merges hand labels (``{"id", "label", "kind", "reason"}`` per line)
 into the rows. ``score`` runs the engine's check (``attribution.support`` then
 ``attribution.rejection``, default embedder) at thresholds 0.0..1.0 and writes
@@ -41,7 +43,8 @@ without looking at the check's verdict):
   ``restates_question`` (repeats the question or says nothing beyond it),
   ``off_topic`` (true to a passage but not an answer to the question),
   ``empty_garbled`` (empty, truncated mid-claim into nonsense, repetition
-  loops), ``false_not_found`` (says the documents do not say when they do).
+  loops), ``false_not_found`` (says the documents do not say when they do),
+  ``unrelated_passages`` (controls: the passages shown are another question's).
 - A correct answer with one minor unsupported aside is supported only if the
   aside would not mislead (then ``paraphrase_ok``); otherwise unsupported.
 """
@@ -145,13 +148,15 @@ def generate(args: argparse.Namespace) -> None:
 
 
 def controls(args: argparse.Namespace) -> None:
-    """Pair the first ``count`` greedy answers with the passages of the row half the file away."""
+    """Pair up to ``count`` answers labelled supported (they state facts) with the passages of the generated row
+    half the file away: the answer stays fluent and factual, but nothing shown supports it."""
     rows = _read(args.data)
-    greedy = [r for r in rows if r["source"] == "generated"]
+    generated = [r for r in rows if r["source"].startswith("generated")]
+    chosen = [r for r in generated if r.get("label") == "supported"][: args.count]
     have = {r["id"] for r in rows}
     added = []
-    for i, row in enumerate(greedy[: args.count]):
-        other = greedy[(i + len(greedy) // 2) % len(greedy)]
+    for row in chosen:
+        other = generated[(generated.index(row) + len(generated) // 2) % len(generated)]
         control = {**row, "id": row["id"] + "#swapped", "source": "control_swapped", "passages": other["passages"],
                    "check_passages": other["check_passages"], "passages_from": other["id"]}
         for key in ("label", "kind", "reason"):
@@ -177,6 +182,13 @@ def label(args: argparse.Namespace) -> None:
 
 
 # -- (c) score ---------------------------------------------------------------------------------------------
+def candidate_rejection(answer: str, question: str, passages: list[str]) -> str | None:
+    """The two cheap rules measured next to the similarity check (now the engine's ``attribution.shallow``)."""
+    from rag_engine.attribution import shallow
+
+    return shallow(answer, question, passages)
+
+
 def score(args: argparse.Namespace) -> None:
     from rag_engine.attribution import rejection, support
     from rag_engine.embedding import build_embedder
@@ -185,39 +197,53 @@ def score(args: argparse.Namespace) -> None:
     settings = _settings()
     embedder = build_embedder(engine_config(settings).embedding)
     rows = [r for r in _read(args.data) if "label" in r]
-    found = {}
+    found, extra = {}, {}
     for row in rows:
         hits = [SearchHit(chunk_id=i, document_id=i, collection_id=1, title="", source_uri="", heading_path="",
                           text=t, score=1.0) for i, t in enumerate(row["check_passages"], start=1)]
         found[row["id"]] = support(row["answer"], hits, len(hits), embedder)
-    thresholds = sorted({*THRESHOLDS, settings.min_grounded_fraction})
-    report: dict[str, Any] = {"default_threshold": settings.min_grounded_fraction, "sets": {},
-                              "rows": {r["id"]: {"fraction": round(found[r["id"]].fraction, 3),
-                                                 "wrong_amounts": list(found[r["id"]].wrong_amounts),
-                                                 "label": r["label"], "kind": r["kind"]} for r in rows}}
-    sets = {"generated (greedy)": [r for r in rows if r["source"] == "generated"],
-            "generated (all decodings)": [r for r in rows if r["source"].startswith("generated")],
+        extra[row["id"]] = candidate_rejection(row["answer"], row["question"], row["check_passages"])
+    default = settings.min_grounded_fraction
+    thresholds = sorted({*THRESHOLDS, default})
+    report: dict[str, Any] = {
+        "default_threshold": default, "sets": {},
+        "rows": {r["id"]: {"fraction": round(found[r["id"]].fraction, 3), "wrong_amounts": list(
+            found[r["id"]].wrong_amounts), "candidate_rule": extra[r["id"]], "label": r["label"], "kind": r["kind"],
+                           "source": r["source"]} for r in rows}}
+    sets = {"generated, engine's passages (greedy)": [r for r in rows if r["source"] == "generated"],
+            "generated, top passage only": [r for r in rows if r["source"] == "generated_top1"],
+            "all generated": [r for r in rows if r["source"].startswith("generated")],
             "generated + controls": rows}
+    seen: list[list[str]] = []
     for name, chosen in sets.items():
-        if not chosen:
+        if not chosen or [r["id"] for r in chosen] in seen:
             continue
-        table = [_cell(t, chosen, found, rejection) for t in thresholds]
-        report["sets"][name] = {"n": len(chosen), "kinds": _kinds(chosen), "table": table}
+        seen.append([r["id"] for r in chosen])
+        check = {t: {r["id"]: rejection(found[r["id"]], t) is None for r in chosen} for t in thresholds}
+        both = {t: {i: k and (not t or extra[i] is None) for i, k in check[t].items()} for t in thresholds}
+        table = [_cell(t, chosen, check[t]) for t in thresholds]
+        with_rules = [_cell(t, chosen, both[t]) for t in thresholds]
+        kinds = _kinds(chosen, {t: check[t] for t in (default, *THRESHOLDS)})
+        report["sets"][name] = {"n": len(chosen), "kinds": kinds, "table": table,
+                                "check_plus_candidate_rules": with_rules}
         print(f"\n{name}: {len(chosen)} rows ({sum(r['label'] == 'supported' for r in chosen)} supported)")
-        print("| threshold | false reject | false keep | kept share | supported kept/n | unsupported kept/n |")
-        print("|---:|---:|---:|---:|---:|---:|")
-        for c in table:
-            print(f"| {c['threshold']:.1f}{' (now)' if c['threshold'] == settings.min_grounded_fraction else ''} "
-                  f"| {_pct(c['false_reject'])} | {_pct(c['false_keep'])} | {_pct(c['kept_share'])} "
-                  f"| {c['supported_kept']}/{c['supported']} | {c['unsupported_kept']}/{c['unsupported']} |")
-        print("kinds: " + ", ".join(f"{k} {v['n']} (supported {v['supported']})" for k, v in _kinds(chosen).items()))
+        for title, cells in (("the engine's check", table), ("the check + candidate rules", with_rules)):
+            print(f"\n{title}\n| threshold | false reject | false keep | kept share | supported kept/n "
+                  "| unsupported kept/n |\n|---:|---:|---:|---:|---:|---:|")
+            for c in cells:
+                print(f"| {c['threshold']:.1f}{' (now)' if c['threshold'] == default else ''} "
+                      f"| {_pct(c['false_reject'])} | {_pct(c['false_keep'])} | {_pct(c['kept_share'])} "
+                      f"| {c['supported_kept']}/{c['supported']} | {c['unsupported_kept']}/{c['unsupported']} |")
+        print(f"\n| kind | n | supported | kept at 0.1 / 0.3 / {default:g} (now) / 0.7 / 1.0 |\n|---|---:|---:|---|")
+        for kind, cell in kinds.items():
+            print(f"| {kind} | {cell['n']} | {cell['supported']} | "
+                  + " / ".join(str(cell['kept'][str(t)]) for t in (0.1, 0.3, default, 0.7, 1.0)) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {args.out}")
 
 
-def _cell(threshold: float, rows: list[dict[str, Any]], found: dict[str, Any], rejection: Any) -> dict[str, Any]:
-    kept = {r["id"]: rejection(found[r["id"]], threshold) is None for r in rows}
+def _cell(threshold: float, rows: list[dict[str, Any]], kept: dict[str, bool]) -> dict[str, Any]:
     good = [r for r in rows if r["label"] == "supported"]
     bad = [r for r in rows if r["label"] == "unsupported"]
     good_kept, bad_kept = sum(kept[r["id"]] for r in good), sum(kept[r["id"]] for r in bad)
@@ -228,12 +254,14 @@ def _cell(threshold: float, rows: list[dict[str, Any]], found: dict[str, Any], r
             "kept_share": (good_kept + bad_kept) / len(rows)}
 
 
-def _kinds(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
+def _kinds(rows: list[dict[str, Any]], kept: dict[float, dict[str, bool]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for r in rows:
-        cell = out.setdefault(r["kind"], {"n": 0, "supported": 0})
+        cell = out.setdefault(r["kind"], {"n": 0, "supported": 0, "kept": {str(t): 0 for t in kept}})
         cell["n"] += 1
         cell["supported"] += r["label"] == "supported"
+        for t, verdicts in kept.items():
+            cell["kept"][str(t)] += verdicts[r["id"]]
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["n"]))
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 from bot.messages import command_too_long
 from bot.sanitize import strip_control
 
-AdminAction = Literal["help", "status", "retrain", "rollback", "ingest", "collections", "feedback"]
+AdminAction = Literal["help", "status", "retrain", "rollback", "ingest", "collections", "feedback", "console"]
 
 ADMIN_USAGE = """\
 Usage: /ragbot-admin <command>
@@ -28,7 +28,8 @@ Usage: /ragbot-admin <command>
   collections create NAME --private|--public
   collections grant|exclude|revoke NAME [here|CHANNEL_ID|#channel|*]
   feedback pending                    corrections awaiting review, oldest first
-  feedback approve|reject ID...       approve corrections as training data, or reject them"""
+  feedback approve|reject ID...       approve corrections as training data, or reject them
+  console                             a single-use sign-in link to the admin console in the browser"""
 
 MAX_COMMAND_CHARS = 2000
 MAX_NAME_CHARS = 100
@@ -69,10 +70,10 @@ def parse_admin_command(text: str) -> AdminCommand:
     if not words or words[0].lower() in ("help", "-h", "--help"):
         return AdminCommand("help")
     action, rest = words[0].lower(), words[1:]
-    if action in ("status", "retrain", "rollback"):
+    if action in ("status", "retrain", "rollback", "console"):
         if rest:
             raise CommandError(f"`{action}` takes no arguments.\n{ADMIN_USAGE}")
-        return AdminCommand(cast(AdminAction, action))  # one of the three just checked
+        return AdminCommand(cast(AdminAction, action))  # one of the four just checked
     if action == "ingest":
         paths, options = _split_options(rest, {"--collection": "collection"})
         if not paths:

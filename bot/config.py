@@ -7,6 +7,8 @@ the platforms' own credentials and endpoints are in their adapters' configs.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 
@@ -27,8 +29,12 @@ class BotConfig(BaseModel):
     max_question_chars: int
     max_answer_chars: int
     answer_ephemeral: bool
+    reply_mode: Literal["answer_first", "stream", "final"]  # answer-first: quoted answer now, the model's after
     write_queue_size: int
     ask_threads: int
     ingest_roots: tuple[str, ...]
     answer_code_key: SecretStr | None
     shutdown_grace_s: float
+    console_secret: SecretStr | None  # signs `/ragbot-admin console` links (bot/console_link.py)
+    console_url: str
+    console_link_ttl_s: float

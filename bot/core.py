@@ -17,21 +17,30 @@ from bot.answer_codes import AnswerCodes
 from bot.audit import write_audit
 from bot.commands import ADMIN_USAGE, AdminCommand, CommandError, parse_admin_command
 from bot.config import BotConfig
-from bot.fallback_notes import fallback_note
+from bot.console_link import console_link
+from bot.fallback_notes import QUOTED_FIRST, fallback_note
 from bot.ingest_roots import chat_ingest_paths
 from bot.lifecycle import SHUTTING_DOWN, InFlight, admitted
 from bot.messages import ASK_USAGE, UNAVAILABLE  # re-exported: the adapters show them too
-from bot.permissions import RULE_ACTIONS, AdminScope, admin_scope, can_run, is_global_admin, refusal_message
+from bot.permissions import (
+    RULE_ACTIONS,
+    AdminScope,
+    admin_scope,
+    can_run,
+    global_grounds,
+    is_global_admin,
+    refusal_message,
+)
 from bot.ratelimit import AskLimits, TokenBucketLimiter
 from bot.sanitize import clean_question, redact_secrets, sanitize_output
 from bot.tenants import NOT_ENABLED, tenant_allowed
 from bot.types import ActionResult, Actor, AskRequest, Location, Reply, ReplyKind, SourceRef
 from bot.write_queue import DurableWrites, QueueFull, Submitted
 from rag_engine import collections as cols
-from rag_engine.engine import RagEngine
+from rag_engine.engine import RagEngine, Refine
 from rag_engine.errors import DatabaseUnavailable
 from rag_engine.generation.citations import cited_sources
-from rag_engine.interactions import History, InteractionContext, thread_history
+from rag_engine.interactions import History, InteractionContext, record_refinement, thread_history
 from rag_engine.values import Answer, AnswerStatus, Citation
 
 log = logging.getLogger(__name__)
@@ -135,8 +144,12 @@ class BotCore:
             history = thread_history(self.db, req.location.platform, req.location.channel_id, req.thread_id,
                                      self.engine.config.generation.history_turns, readable=scope,
                                      user_key=req.actor.user_key)
+        refine: Refine | None = None
         try:
-            answer = self.engine.answer(question, scope, history.turns)
+            if self.config.reply_mode == "final":
+                answer = self.engine.answer(question, scope, history.turns)
+            else:  # "stream" is not implemented yet: it answers as answer_first
+                answer, refine = self.engine.answer_first(question, scope, history.turns)
         except DatabaseUnavailable:
             raise
         except Exception as exc:
@@ -148,7 +161,40 @@ class BotCore:
             return Reply("error", messages.answer_failed(code), interaction_id=interaction_id, answer_code=code)
         interaction_id = self.writes.log_interaction(ctx, question, answer, scope, history=history)
         metrics.observe_answer(req.location.platform, answer)
-        return self.render(answer, interaction_id)
+        reply = self.render(answer, interaction_id)
+        if refine is not None and reply.kind == "answer":
+            reply.fallback_note = QUOTED_FIRST
+            reply.refine = functools.partial(self._refined, refine, interaction_id)
+        return reply
+
+    async def _refined(self, refine: Refine, interaction_id: int | None) -> Reply | None:
+        """An answer-first reply's second step: the model's answer as the Reply that replaces the quoted
+        one, or None (the quoted one stays; the interaction log says why). Skipped once the bot is stopping."""
+        if not self.in_flight.enter():
+            return None
+        try:
+            return await self._in_ask_thread(self._refine, refine, interaction_id)
+        finally:
+            self.in_flight.leave()
+
+    def _refine(self, refine: Refine, interaction_id: int | None) -> Reply | None:
+        try:
+            refined = refine()
+        except Exception:  # the engine falls back on every model failure; anything else must not cost the answer
+            log.exception("refining answer %s failed", interaction_id)
+            return None
+        if interaction_id is not None:
+            try:
+                self.writes.queue.submit("refinement", functools.partial(record_refinement, self.db, interaction_id,
+                                                                         refined))
+            except Exception as exc:  # noqa: BLE001 - the log row keeps the quoted answer; the reply goes on
+                log.warning("the refinement of answer %s was not logged: %s", interaction_id, exc)
+        if not refined.generated:
+            log.info("answer %s stays quoted: %s", interaction_id, refined.fallback_reason or refined.status.value)
+            return None
+        reply = self.render(refined, interaction_id)
+        reply.refined = True
+        return reply
 
     def render(self, answer: Answer, interaction_id: int | None) -> Reply:
         kind = _KIND_BY_STATUS[answer.status]
@@ -297,6 +343,9 @@ class BotCore:
             return self._ingest(command)
         if command.action == "feedback":
             return self._feedback_review(actor, command)
+        if command.action == "console":  # a global admin's only (can_run): the link opens a console session
+            link = console_link(self.config, actor, global_grounds(actor, self.config) or "")
+            return ActionResult(True, link.message, detail_lines=[link.url])  # audited: the message, not the link
         return self._collections(location, command)
 
     def _ingest(self, command: AdminCommand) -> ActionResult:

@@ -19,6 +19,11 @@ NOTES: dict[FallbackCode, str] = {
     FallbackCode.NO_GENERATOR: f"{_QUOTED}: no model is configured.",
 }
 
+# answer-first replies (RAGBOT_REPLY_MODE=answer_first): the quoted answer shown at once, and the model's
+# answer that replaced it; a quoted answer whose refinement fails keeps its note (its message is left as is)
+QUOTED_FIRST = f"{_QUOTED}."
+REFINED = "Refined: written by the model from these sources."
+
 
 def fallback_note(code: FallbackCode | None) -> str | None:
     """The footer sentence for ``code``; None for a generated answer."""

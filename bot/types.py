@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -70,6 +71,10 @@ class Reply:
     feedback_enabled: bool = False
     meta: dict[str, str] = field(default_factory=dict)
     fallback_note: str | None = None  # why the answer quotes the documents, in plain words (for the footer)
+    # answer-first replies: ``refine()`` waits for the model's answer and returns it as the Reply that replaces
+    # this one (``refined`` set, same interaction), or None when this one stays (the model failed or was overruled)
+    refine: Callable[[], Awaitable[Reply | None]] | None = field(default=None, repr=False, compare=False)
+    refined: bool = False
 
 
 @dataclass(slots=True)

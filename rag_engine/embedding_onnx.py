@@ -115,8 +115,8 @@ def export_int8(model: str, out_dir: Path) -> None:
     """Export transformer + pooling + normalization to ONNX, then quantize weights to int8."""
     # lazy: exporting is a one-off step that needs torch, onnxruntime's quantizer and sentence-transformers
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from sentence_transformers import SentenceTransformer
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # lazy: see above
+    from sentence_transformers import SentenceTransformer  # lazy: see above
 
     st: Any = SentenceTransformer(resolve_embedding_model(model), device="cpu")  # its dims are Optional until loaded
     transformer = st[0]

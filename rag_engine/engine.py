@@ -6,12 +6,12 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag_engine import collections as cols
-from rag_engine.attribution import rejection, support
+from rag_engine.attribution import rejection, shallow, support
 from rag_engine.config import EngineConfig
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
@@ -20,6 +20,7 @@ from rag_engine.generation.abstain import is_abstention
 from rag_engine.generation.ask_back import clarifying_question
 from rag_engine.generation.base import Generator, GeneratorBusy, fallback_code
 from rag_engine.generation.citations import parse_citations
+from rag_engine.generation.factory import build_generator
 from rag_engine.generation.pool import GenerationPool
 from rag_engine.ingest import Ingestor, Progress
 from rag_engine.pipe_tables import restore_tables
@@ -132,30 +133,66 @@ class RagEngine:
     def answer(self, question: str, scope: CollectionScope, history: Sequence[Turn] | None = None, *,
                k: int | None = None, mode: SearchMode | None = None) -> Answer:
         """An answer from the collections in ``scope`` only; an empty scope answers "not found"."""
+        found = self._retrieve(question, scope, history, k, mode)
+        if isinstance(found, Answer):
+            return found
+        answer = self._ask_back(found.query, found.hits)
+        if answer is None:
+            answer = self._generate(question, found.hits, found.history)
+        return found.finish(answer)
+
+    def answer_first(self, question: str, scope: CollectionScope, history: Sequence[Turn] | None = None, *,
+                     k: int | None = None, mode: SearchMode | None = None) -> tuple[Answer, Refine | None]:
+        """The quoted (extractive) answer as soon as retrieval is done, and how to refine it.
+
+        The refinement (None when no model could answer: none configured, or it failed to load) runs the
+        generator exactly as ``answer`` does, grounding check included, and returns that answer; only one
+        that ``Answer.generated`` should replace the quoted one. Not-found and ask-back answers are final.
+        """
+        found = self._retrieve(question, scope, history, k, mode)
+        if isinstance(found, Answer):
+            return found, None
+        answer = self._ask_back(found.query, found.hits)
+        if answer is not None:
+            return found.finish(answer), None
+        if not self._may_generate():  # quoting is all there is: the same answer (and fallback code) as ``answer``
+            return found.finish(self._generate(question, found.hits, found.history)), None
+        t0 = time.perf_counter()
+        result = self.extractive.generate(question, found.hits, found.history)
+        text, citations = parse_citations(restore_tables(result.text), found.hits)
+        quoted = Answer(text=text, citations=citations, hits=found.hits, generator=result.model,
+                        timings={"generate": time.perf_counter() - t0}, passages=list(result.passages))
+        first = found.finish(quoted)
+        if first.status is not AnswerStatus.ANSWERED:  # nothing quotable: "not found" is final
+            return first, None
+        hits, turns = found.hits, found.history
+        return first, lambda: found.finish(self._generate(question, hits, turns))
+
+    def _may_generate(self) -> bool:
+        """A model is configured and not known to have failed to load (building it is the refinement's job)."""
+        if self.generator_built:
+            return self._built_generator() is not None
+        return self.config.generation.generator_backend != "extractive"
+
+    def _retrieve(self, question: str, scope: CollectionScope, history: Sequence[Turn] | None, k: int | None,
+                  mode: SearchMode | None) -> Answer | _Retrieved:
+        """Search for ``question``: the passages to answer from, or the final "not found" answer."""
         started = time.perf_counter()
-        history = list(history or [])
+        turns = list(history or [])
         # retrieval searches a follow-up as a standalone question; the generator gets the question and the thread
-        query = standalone_question(question, history)
+        query = standalone_question(question, turns)
         hits = self.retriever.search(query, scope, k, mode)
-        timings = {"retrieve": time.perf_counter() - started}
+        retrieved = time.perf_counter() - started
         flags = injection_flags(hits)
         rewritten = {"search_query": query} if query != question else {}
         if rewritten:
             flags.append(FOLLOWUP_REWRITTEN)
         best = max((h.vector_score or 0.0 for h in hits), default=0.0)
         if not hits or best < self.config.retrieval.min_relevance:
-            timings["total"] = time.perf_counter() - started
-            return Answer(text=NOT_FOUND_TEXT, hits=hits, status=AnswerStatus.NOT_FOUND, timings=timings,
+            return Answer(text=NOT_FOUND_TEXT, hits=hits, status=AnswerStatus.NOT_FOUND,
+                          timings={"retrieve": retrieved, "total": time.perf_counter() - started},
                           flags=flags, metadata={"best_similarity": best, **rewritten})
-        answer = self._ask_back(query, hits)
-        if answer is None:
-            answer = self._generate(question, hits, history)
-        if not answer.text.strip():  # nothing quotable survived (e.g. every sentence was an injection)
-            answer.text, answer.status, answer.citations = NOT_FOUND_TEXT, AnswerStatus.NOT_FOUND, []
-        answer.flags = flags
-        answer.metadata.update(rewritten)
-        answer.timings = {**timings, **answer.timings, "total": time.perf_counter() - started}
-        return answer
+        return _Retrieved(query, hits, turns, flags, rewritten, started, retrieved)
 
     def _ask_back(self, question: str, hits: list[SearchHit]) -> Answer | None:
         clarification = clarifying_question(question, hits)
@@ -220,7 +257,9 @@ class RagEngine:
         if has_markers and not self.config.generation.min_grounded_fraction:
             return result, None
         found = support(result.text, shown, len(shown), self.embedder)
-        why = rejection(found, self.config.generation.min_grounded_fraction)
+        min_fraction = self.config.generation.min_grounded_fraction
+        why = rejection(found, min_fraction) or (
+            shallow(result.text, question, [h.text for h in shown]) if min_fraction else None)
         if why:
             log.info("%s: answering extractively", why)
             return self.extractive.generate(question, hits, history), why
@@ -275,8 +314,6 @@ class RagEngine:
         if self.config.generation.generator_backend == "extractive":
             return None
         try:
-            from rag_engine.generation.factory import build_generator
-
             return build_generator(self.config.generation)
         except Exception as exc:  # noqa: BLE001 - a model that cannot load must not stop the bot
             why = f"generator unavailable: {type(exc).__name__}: {exc}"
@@ -288,6 +325,32 @@ class RagEngine:
         if self._pool is not None:
             self._pool.close()
         self.db.dispose()
+
+
+Refine = Callable[[], Answer]  # runs the generator for an answer-first reply: see ``RagEngine.answer_first``
+
+
+@dataclass(frozen=True, slots=True)
+class _Retrieved:
+    """What retrieval found for one question, and how an answer from it is completed."""
+
+    query: str  # what was searched (the standalone form of a follow-up)
+    hits: list[SearchHit]
+    history: list[Turn]
+    flags: list[str]
+    rewritten: dict[str, str]
+    started: float  # time.perf_counter() when the question arrived
+    retrieved: float  # seconds retrieval took
+
+    def finish(self, answer: Answer) -> Answer:
+        """The answer with the retrieval's flags, search query and timings ("total" counts from the question)."""
+        if not answer.text.strip():  # nothing quotable survived (e.g. every sentence was an injection)
+            answer.text, answer.status, answer.citations = NOT_FOUND_TEXT, AnswerStatus.NOT_FOUND, []
+        answer.flags = list(self.flags)
+        answer.metadata.update(self.rewritten)
+        answer.timings = {"retrieve": self.retrieved, **answer.timings,
+                          "total": time.perf_counter() - self.started}
+        return answer
 
 
 def _fallback_reason(code: FallbackCode | None, detail: str | None) -> str | None:

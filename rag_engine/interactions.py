@@ -75,6 +75,8 @@ class InteractionRecord:
     ephemeral: bool = False
     history_ids: list[int] = field(default_factory=list)
     history_collection_ids: list[int] = field(default_factory=list)
+    first_answer: str | None = None  # answer-first: the quoted answer shown before ``answer`` replaced it
+    refined_at: datetime | None = None
 
     @property
     def retrieved_collection_ids(self) -> set[int]:
@@ -150,6 +152,35 @@ def log_interaction(
             timings={k: float(v) for k, v in answer.timings.items()},
         )
     return InteractionRepo(db).add(values)
+
+
+ABSTAINED = "not_supported: the model found no answer in the passages"  # a refinement that said "not found"
+
+
+def record_refinement(db: Database, interaction_id: int, refined: Answer) -> bool:
+    """What became of an answer-first reply's refinement: the model's answer, or why the quoted one stays.
+
+    A model's answer that passed the grounding check (``Answer.generated``) replaces the logged
+    answer, the quoted text kept in ``first_answer``; any other outcome only records the reason
+    (status ``fallback``). Either way the refinement's timings are added as ``refine_<stage>``,
+    next to those of the answer shown first. Feedback already given stays on the interaction.
+    False if the ask was not found (or was already replaced).
+    """
+    repo = InteractionRepo(db)
+    timings = {f"refine_{k}": float(v) for k, v in refined.timings.items()}
+    if not refined.generated:
+        reason = _reason(refined.fallback_reason or ABSTAINED, db)
+        return repo.update(interaction_id, {"status": AnswerStatus.FALLBACK.value, "fallback_reason": reason},
+                           add_timings=timings)
+    return repo.replace_answer(interaction_id, {
+        "passages": list(refined.passages) if refined.passages else [h.text for h in refined.hits],
+        "prompt_version": refined.prompt_version,
+        "generator": refined.generator,
+        "adapter_version": refined.adapter_version,
+        "answer": refined.text,
+        "citations": [_citation_dict(x) for x in refined.citations],
+        "status": AnswerStatus(refined.status).value,
+    }, add_timings=timings)
 
 
 def set_thread(db: Database, interaction_id: int, *, platform: str, channel_id: str, thread_id: str) -> bool:
@@ -229,6 +260,8 @@ def record_from_row(row: Any) -> InteractionRecord:
         ephemeral=bool(row.ephemeral),
         history_ids=list(row.history_ids or []),
         history_collection_ids=list(row.history_collection_ids or []),
+        first_answer=getattr(row, "first_answer", None),
+        refined_at=getattr(row, "refined_at", None),
     )
 
 

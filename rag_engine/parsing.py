@@ -300,7 +300,7 @@ _HTML_CELLS = frozenset({"td", "th"})
 
 def parse_html(text: str, fallback_title: str) -> ParsedDocument:
     from bs4 import BeautifulSoup  # lazy: only HTML files need bs4
-    from bs4.exceptions import ParserRejectedMarkup
+    from bs4.exceptions import ParserRejectedMarkup  # lazy: as above
 
     try:
         soup = BeautifulSoup(text, "html.parser")
@@ -347,7 +347,7 @@ def _outermost(root: Tag, names: frozenset[str]) -> Iterator[Tag]:
     before their parent's later children are visited: collect them before
     removing any.
     """
-    from bs4 import Tag
+    from bs4 import Tag  # lazy: only HTML files need bs4
 
     stack = [iter(root.contents)]
     while stack:

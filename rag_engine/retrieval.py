@@ -14,8 +14,9 @@ from typing import Protocol
 import numpy as np
 
 from rag_engine import sources
-from rag_engine.config import RetrievalConfig
+from rag_engine.config import Fusion, RetrievalConfig
 from rag_engine.embedding import Embedder
+from rag_engine.fusion import adaptive, convex
 from rag_engine.scope import CollectionScope
 from rag_engine.store.chunks import ChunkRepo, ChunkSearch
 from rag_engine.values import SearchHit, SearchMode
@@ -36,19 +37,6 @@ def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int) -> 
     return scores
 
 
-def convex(runs: Sequence[dict[int, float]], weights: Sequence[float]) -> dict[int, float]:
-    """Weighted sum of min-max normalized scores (missing = 0)."""
-    scores: dict[int, float] = {}
-    for run, weight in zip(runs, weights, strict=True):
-        if not run:
-            continue
-        lo, hi = min(run.values()), max(run.values())
-        span = (hi - lo) or 1.0
-        for item, s in run.items():
-            scores[item] = scores.get(item, 0.0) + weight * (s - lo) / span
-    return scores
-
-
 class Retriever:
     def __init__(self, chunks: ChunkRepo, embedder: Embedder, config: RetrievalConfig,
                  reranker: Reranker | None = None) -> None:
@@ -66,8 +54,11 @@ class Retriever:
         *,
         ef_search: int | None = None,
         rerank: bool = True,
+        fusion: Fusion | None = None,
     ) -> list[SearchHit]:
-        """Top-k chunks for ``query`` within ``scope``; an empty scope finds nothing (and runs no SQL)."""
+        """Top-k chunks for ``query`` within ``scope``; an empty scope finds nothing (and runs no SQL).
+
+        ``fusion`` overrides the configured one for this call (hybrid mode only; the eval compares them)."""
         if scope.is_empty:
             return []
         k = k or self.config.search_k
@@ -88,8 +79,12 @@ class Retriever:
                 fused = vector_run
             elif mode == "lexical":
                 fused = lexical_run
-            elif s.fusion == "convex":
-                fused = convex([vector_run, lexical_run], [s.vector_weight, s.lexical_weight])
+            elif (how := fusion or s.fusion) == "adaptive":
+                lexical_depth = max(k, s.lexical_candidate_depth or s.candidate_depth)
+                fused, weight = adaptive(vector_run, lexical_run, lexical_depth)
+                log.debug("adaptive fusion: vector weight %.2f", weight)
+            elif how == "convex":
+                fused = convex((vector_run, lexical_run), (s.vector_weight, s.lexical_weight))
             else:
                 fused = rrf([list(vector_run), list(lexical_run)], [s.vector_weight, s.lexical_weight], s.rrf_k)
             use_rerank = rerank and self.reranker is not None

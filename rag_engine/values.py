@@ -96,6 +96,11 @@ class Answer:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def generated(self) -> bool:
+        """A language model wrote it and it passed the grounding check (not quoted, not "not found")."""
+        return self.status is AnswerStatus.ANSWERED and self.fallback_code is None and self.generator not in NO_MODEL
+
+    @property
     def answered_by(self) -> str:
         """Who wrote the text, for people: ``"<model> + adapter v3"``, ``"<model> (base model)"``, or
         ``"extractive"`` / ``"ask-back"`` when no language model did."""

@@ -34,7 +34,8 @@ ALL_TABLES = ("processed_events, audit_log, jobs, adapters, curated_examples, co
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     """Test settings: nothing from the environment or a .env file leaks in."""
-    base = {"data_dir": data_dir, "generator_backend": "extractive", "database_url": None,
+    # reply_mode final: what a test's fake model says is the answer; tests of answer-first replies ask for them
+    base = {"data_dir": data_dir, "generator_backend": "extractive", "reply_mode": "final", "database_url": None,
             "rate_limit_user_per_min": 1000.0, "rate_limit_user_burst": 1000,
             "rate_limit_channel_per_min": 1000.0, "rate_limit_channel_burst": 1000}
     base.update(overrides)

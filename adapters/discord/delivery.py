@@ -53,6 +53,16 @@ async def send_followups(interaction: discord.Interaction, messages: list[Outgoi
     return sent
 
 
+async def edit_reply(message: discord.Message | discord.WebhookMessage, replacement: OutgoingMessage, *,
+                     interaction_id: int | None) -> None:
+    """Replace a sent answer in place (answer-first replies): its text, sources and buttons."""
+    kwargs: dict = {"content": replacement.content or None, "embeds": replacement.embeds,
+                    "allowed_mentions": NO_MENTIONS}
+    if replacement.with_feedback and interaction_id is not None:
+        kwargs["view"] = feedback_view(interaction_id)
+    await message.edit(**kwargs)
+
+
 async def send_ephemeral_texts(interaction: discord.Interaction, texts: list[str]) -> None:
     """Private notes to whoever clicked or ran a command (the response, or follow-ups once used)."""
     for text in texts:

@@ -23,7 +23,7 @@ from adapters.discord.context import (
     location_of,
     strip_own_mentions,
 )
-from adapters.discord.delivery import send_ephemeral_texts, send_followups, send_replies, typing_in
+from adapters.discord.delivery import edit_reply, send_ephemeral_texts, send_followups, send_replies, typing_in
 from adapters.discord.render import render_action, render_reply
 from adapters.discord.views import CorrectionModal
 from bot import messages
@@ -85,6 +85,9 @@ async def answer_message(client: RagbotClient, message: discord.Message, me: dis
     sent = await send_replies(target, messages, reply_to=reply_to, interaction_id=reply.interaction_id)
     for posted in sent:
         client.conversations.remember(posted.id, thread_id)
+    if len(sent) == 1 and reply.refine is not None:
+        async with typing_in(target):  # still working: on the model's answer
+            await _refine_in_place(sent[0], reply)
 
 
 async def _answer_target(client: RagbotClient, message: discord.Message, channel: object, question: str,
@@ -139,6 +142,27 @@ async def on_ask_command(interaction: discord.Interaction[RagbotClient], questio
     sent = await send_followups(interaction, messages, ephemeral=ephemeral, interaction_id=reply.interaction_id)
     for posted in sent:
         client.conversations.remember(posted.id, thread_id)
+    if len(sent) == 1 and reply.refine is not None:
+        await _refine_in_place(sent[0], reply)
+
+
+async def _refine_in_place(sent: discord.Message | discord.WebhookMessage, reply: Reply) -> None:
+    """Answer-first: edit the posted answer into the model's, if it gives one that passes the grounding
+    check; otherwise the quoted answer stays (the core logged why). Best effort: the quoted one is an answer."""
+    if reply.refine is None:
+        return
+    refined = await reply.refine()
+    if refined is None:
+        return
+    messages = render_reply(refined)
+    if len(messages) != 1:  # one message can only become one message
+        log.info("the refined answer %s needs %d messages: the quoted one stays", refined.interaction_id,
+                 len(messages))
+        return
+    try:
+        await edit_reply(sent, messages[0], interaction_id=refined.interaction_id)
+    except discord.HTTPException as exc:
+        log.warning("could not replace answer %s by the refined one: %s", refined.interaction_id, exc)
 
 
 # -- /ragbot-admin -----------------------------------------------------------------------------------

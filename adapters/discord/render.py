@@ -18,6 +18,7 @@ import discord
 
 from adapters.discord.markup import to_discord, unlink
 from adapters.discord.table_blocks import tables_as_code
+from bot.fallback_notes import REFINED
 from bot.markdown import CitedUrls
 from bot.types import ActionResult, Reply, SourceRef
 
@@ -191,6 +192,8 @@ def _footer(reply: Reply) -> str:
     parts = [f"answer {reply.answer_code}"]
     if reply.fallback_note:
         parts.append(reply.fallback_note)
+    if reply.refined:
+        parts.append(REFINED)
     return " · ".join(parts)
 
 

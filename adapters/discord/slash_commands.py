@@ -41,6 +41,10 @@ def register(tree: app_commands.CommandTree) -> None:
     async def rollback(interaction: discord.Interaction[RagbotClient]) -> None:
         await handlers.on_admin_command(interaction, "rollback")
 
+    @admin.command(name="console", description="A single-use sign-in link to the admin console (only you see it)")
+    async def console(interaction: discord.Interaction[RagbotClient]) -> None:
+        await handlers.on_admin_command(interaction, "console")
+
     @admin.command(name="run", description="Any admin command, e.g. `collections grant handbook here` or `help`")
     @app_commands.describe(command="The command line (see `help`)")
     async def run(interaction: discord.Interaction[RagbotClient],

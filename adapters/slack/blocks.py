@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.slack.mrkdwn import escape, link, to_mrkdwn
 from adapters.slack.split import MAX_BLOCKS, SECTION_TEXT_LIMIT, chunk_blocks, pack, truncate
+from bot.fallback_notes import REFINED
 from bot.markdown import CitedUrls
 from bot.sanitize import defuse_mentions
 from bot.types import ActionResult, Reply, SourceRef
@@ -60,6 +61,8 @@ def reply_messages(reply: Reply, *, question: str | None = None, reference: str 
         note = f"Answer {reply.answer_code}"
         if reply.fallback_note:
             note += f" · {reply.fallback_note}"
+        if reply.refined:
+            note += f" · {REFINED}"
         footer.append(_context(escape(note)))
     if reply.feedback_enabled and reply.interaction_id is not None:
         footer.append(feedback_actions(reply.interaction_id))

@@ -48,6 +48,7 @@ ASK_COMMAND = "/ask"
 ADMIN_COMMAND = "/ragbot-admin"
 WORKING_REACTION = "eyes"
 WORKING_TEXT = ":mag: Looking through the documents…"
+SEARCHING_STATUS = "is searching the documents…"  # assistant.threads.setStatus, shown as "<bot> is searching…"
 PUBLIC_KINDS = frozenset({"answer", "not_found", "ask_back"})  # everything else goes to the asker only
 RETRY_HEADER = "x-slack-retry-num"
 # chat.postMessage errors meaning the bot may not post there, though the response_url may
@@ -94,6 +95,9 @@ class SlackHandlers:
                     thread = await _post_in_channel(client, location.channel_id, messages, replies)
                     if thread:  # a mention in the answer's thread gets this ask as history
                         await self.core.start_thread(reply, location, thread)
+                        if len(messages) == 1:  # the answer is that one message: it can be replaced
+                            await replies.remove_note()
+                            await _refine_in_place(client, location.channel_id, thread, reply, question)
                 else:
                     for message in messages:
                         await replies.send(message)
@@ -126,6 +130,11 @@ class SlackHandlers:
         # a re-delivery leaves the reaction to the first delivery, which removes it when done
         reacted = not retried and await _try(client.reactions_add(channel=channel, timestamp=ts,
                                                                     name=WORKING_REACTION))
+        # answer-first replies also show Slack's loading state in the thread until the first answer is posted
+        status_shown = (not retried and self.config.reply_mode != "final"
+                        and await _try(client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread,
+                                                                          status=SEARCHING_STATUS)))
+        posted: list[str] = []  # ts of the messages posted in the thread
         try:
             async with _reporting_failures("event", notify):
                 actor, location = await self.identity.event(client, body, event, context)
@@ -136,11 +145,16 @@ class SlackHandlers:
                 messages = reply_messages(reply, reference=_reference_for(reply, "event"))
                 for message in messages:
                     if reply.kind in PUBLIC_KINDS or location.is_dm:
-                        await client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
-                                                      unfurl_media=False, **message.payload())
+                        sent = await client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
+                                                             unfurl_media=False, **message.payload())
+                        posted.append(sent["ts"])
                     else:
                         await notify(message)
+                if len(posted) == 1:  # the answer is that one message: it can be replaced
+                    await _refine_in_place(client, channel, posted[0], reply)
         finally:
+            if status_shown and not posted:  # posting in the thread clears it; otherwise it would stay 2 minutes
+                await _try(client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread, status=""))
             if reacted:
                 await _try(client.reactions_remove(channel=channel, timestamp=ts, name=WORKING_REACTION))
 
@@ -270,6 +284,23 @@ async def _post_in_channel(client: AsyncWebClient, channel: str, messages: list[
         await client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False, unfurl_media=False,
                                       **message.payload())
     return thread
+
+
+async def _refine_in_place(client: AsyncWebClient, channel: str, ts: str, reply: Reply,
+                           question: str | None = None) -> None:
+    """Answer-first: replace the posted answer (message ``ts``) by the model's, if it gives one that passes
+    the grounding check; otherwise the quoted answer stays (the core logged why)."""
+    if reply.refine is None:
+        return
+    refined = await reply.refine()
+    if refined is None:
+        return
+    messages = reply_messages(refined, question=question)
+    if len(messages) != 1:  # one message can only become one message
+        log.info("the refined answer %s needs %d messages: the quoted one stays", refined.interaction_id,
+                 len(messages))
+        return
+    await _try(client.chat_update(channel=channel, ts=ts, **messages[0].payload()))
 
 
 @asynccontextmanager

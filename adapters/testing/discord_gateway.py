@@ -291,6 +291,8 @@ class FakeDiscord:
             if problem:
                 return _error(400, 50035, f"Invalid Form Body: {problem}")
             return _json(self._store_posted(channel_id, body))
+        if method == "PATCH" and len(parts) == 3 and parts[1] == "messages":  # an edit (answer-first replies)
+            return self._edit(parts[2], body)
         if method == "GET" and len(parts) == 3 and parts[1] == "messages":
             found = self.messages.get(parts[2])
             return _json(found) if found else _error(404, 10008, "Unknown Message")
@@ -329,9 +331,25 @@ class FakeDiscord:
             return _json(self._store_posted(source["channel_id"], body, interaction=source))
         if method == "DELETE":
             return web.Response(status=204)
+        if method == "PATCH" and len(rest) == 2 and rest[0] == "messages" and rest[1] in self.messages:
+            return self._edit(rest[1], body)  # a follow-up edited
         if method == "PATCH":
             return _json(self._store_posted(source["channel_id"], body, interaction=source))
         return _error(404, 0, "404: Not Found")
+
+    def _edit(self, message_id: str, body: dict[str, Any]) -> web.StreamResponse:
+        """Change a stored message as Discord does: the fields given replace the old ones; same id."""
+        found = self.messages.get(message_id)
+        if found is None:
+            return _error(404, 10008, "Unknown Message")
+        changed: dict[str, Any] = {k: body[k] for k in ("content", "embeds", "components", "flags") if k in body}
+        edited: dict[str, Any] = {**found, **changed, "edited_timestamp": now_iso()}
+        edited["content"] = edited.get("content") or ""
+        problem = message_limit_problem(edited)
+        if problem:
+            return _error(400, 50035, f"Invalid Form Body: {problem}")
+        self.messages[message_id] = edited
+        return _json(edited)
 
     def _store_posted(self, channel_id: str, body: dict[str, Any], *,
                       interaction: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -25,6 +25,10 @@ from aiohttp import web
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
+from adapters.slack import build_app
+from adapters.slack.config import SlackConfig
+from adapters.slack.server import EVENTS_PATH, bound_port, start_http
+
 if TYPE_CHECKING:
     from bot.core import BotCore
 
@@ -153,6 +157,9 @@ class MockSlackApi:
             ts = f"1700000{next(self._ts):03d}.000100"
             return {"ok": True, "channel": payload.get("channel"), "ts": ts,
                     "message": {"text": payload.get("text", ""), "ts": ts}}
+        if method == "chat.update":  # answer-first replies replace their quoted answer in place
+            return {"ok": True, "channel": payload.get("channel"), "ts": payload.get("ts"),
+                    "text": payload.get("text", ""), "message": {"text": payload.get("text", "")}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"1700001{next(self._ts):03d}.000100"}
         if method == "conversations.info":
@@ -271,10 +278,6 @@ async def serving(core: BotCore, api: MockSlackApi, signing_secret: str, *,
                   bot_token: str = "xoxb-test-token") -> AsyncIterator[SlackSender]:
     """The real Bolt app for ``core`` on a local port, talking to ``api``, and a sender that signs with
     ``signing_secret``."""
-    from adapters.slack import build_app
-    from adapters.slack.config import SlackConfig
-    from adapters.slack.server import EVENTS_PATH, bound_port, start_http
-
     config = SlackConfig(slack_bot_token=SecretStr(bot_token), slack_app_token=None,
                          slack_signing_secret=SecretStr(signing_secret), slack_api_url=api.api_url)
     runner = await start_http(build_app(core, config), host="127.0.0.1", port=0)

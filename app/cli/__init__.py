@@ -9,6 +9,7 @@ import typer
 
 from app.cli import (
     collections,
+    console,
     discord,
     feedback,
     lora,
@@ -33,3 +34,4 @@ collections.register(app)
 lora.register(app)
 feedback.register(app)
 worker.register(app)
+console.register(app)

@@ -13,11 +13,15 @@ from rich.table import Table
 
 from app.cli.common import console, friendly_errors, settings
 from app.configs import engine_config, store_config
+from bot.types import Actor
+from rag_engine import collections as cols
+from rag_engine.embedding import build_embedder
+from rag_engine.store import Store
+from rag_engine.store.database import Database, SchemaNotReady
+from rag_engine.store.migrate import current_revision, ensure_schema, head_revision
 
 if TYPE_CHECKING:
-    from bot.types import Actor
     from rag_engine.collections import Visibility
-    from rag_engine.store.database import Database
 
 collections_app = typer.Typer(help="Collections and which channels may read them.", no_args_is_help=True)
 
@@ -35,23 +39,16 @@ def register(app: typer.Typer) -> None:
 
 def _open_db() -> Database:
     """The database, migrated; collections need no embedder unless the schema must be created."""
-    from rag_engine.store.database import Database, SchemaNotReady
-    from rag_engine.store.migrate import current_revision, ensure_schema, head_revision
-
     s = settings()
     db = Database.from_config(store_config(s))
     if current_revision(db) != head_revision():
         if not db.is_embedded:
             raise SchemaNotReady("the database schema is not up to date: run `ragbot db upgrade` first")
-        from rag_engine.embedding import build_embedder
-
         ensure_schema(db, build_embedder(engine_config(s).embedding).dim)
     return db
 
 
 def _actor() -> Actor:
-    from bot.types import Actor
-
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no user name in a bare container
@@ -61,8 +58,7 @@ def _actor() -> Actor:
 
 def _audited(db: Database, action: str, args: dict[str, Any], run: Callable[[], str]) -> str:
     """Run a change, audit it (ok or not), and return its message."""
-    from bot.audit import write_audit
-    from rag_engine.store import Store
+    from bot.audit import write_audit  # lazy: pulls rag_engine.engine (parsers, yaml)
 
     try:
         message = run()
@@ -83,8 +79,6 @@ def _location(platform: str, workspace: str, channel: str | None, dm: bool) -> t
 @friendly_errors
 def list_collections() -> None:
     """Collections with their visibility, size and access rules."""
-    from rag_engine.store import Store
-
     db = _open_db()
     found = Store(db).collections.list_all()
     table = Table(title="Collections")
@@ -116,9 +110,6 @@ def create(
     = None,
 ) -> None:
     """Create an empty collection (public unless --private)."""
-    from rag_engine import collections as cols
-    from rag_engine.store import Store
-
     db = _open_db()
     visibility: Visibility = "private" if private else "public"
 
@@ -143,8 +134,6 @@ def set_collection(
     Making a collection private also turns training off unless --training is given:
     a shared adapter must not learn from what only some channels may read.
     """
-    from rag_engine.store import Store
-
     if private is None and training is None:
         raise ValueError("nothing to change: give --private/--public and/or --training/--no-training")
     db = _open_db()
@@ -161,8 +150,7 @@ def set_collection(
 
 
 def _rule_command(sub: str, name: str, platform: str, workspace: str, channel: str | None, dm: bool) -> None:
-    from bot import access
-    from rag_engine.store import Store
+    from bot import access  # lazy: pulls rag_engine.engine (parsers, yaml)
 
     where = _location(platform, workspace, channel, dm)
     db = _open_db()

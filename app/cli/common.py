@@ -11,9 +11,17 @@ from rich.console import Console
 
 from app.configs import engine_config, store_config
 from app.settings import Settings
+from rag_engine.collections import CollectionNotFound, EmbedderMismatch
+from rag_engine.store.database import (
+    DatabaseUnavailable,
+    EmbeddingDimensionMismatch,
+    SchemaNotReady,
+    stop_unused_embedded,
+)
+from rag_engine.store.migrate import PgvectorMissing
 
 if TYPE_CHECKING:
-    from rag_engine.engine import RagEngine
+    from rag_engine.engine import RagEngine  # lazy: pulls the parsers and yaml; keeps `ragbot --help` fast
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,10 +35,6 @@ def settings() -> Settings:
 
 def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Known operational failures print one clear line and exit 1, not a traceback."""
-    from rag_engine.collections import CollectionNotFound, EmbedderMismatch
-    from rag_engine.store.database import DatabaseUnavailable, EmbeddingDimensionMismatch, SchemaNotReady
-    from rag_engine.store.migrate import PgvectorMissing
-
     known = (DatabaseUnavailable, SchemaNotReady, EmbeddingDimensionMismatch, PgvectorMissing,
              CollectionNotFound, EmbedderMismatch, ValueError)
 
@@ -48,15 +52,13 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
 def stopped_while_starting(s: Settings) -> typer.Exit:
     """SIGTERM or Ctrl-C during start-up: stop the embedded database if it was left half-started
     (and no other process uses it); the process then exits 0."""
-    from rag_engine.store.database import stop_unused_embedded
-
     stopped = stop_unused_embedded(store_config(s))
     err_console.print("stopped while starting" + ("; embedded PostgreSQL stopped" if stopped else ""))
     return typer.Exit(0)
 
 
 def open_engine(s: Settings | None = None, **kwargs: Any) -> RagEngine:
-    from rag_engine.engine import RagEngine
+    from rag_engine.engine import RagEngine  # lazy: pulls the parsers and yaml; keeps `ragbot --help` fast
 
     s = s or settings()
     with console.status("Opening the database and loading the embedder…", spinner="dots"):
@@ -65,6 +67,6 @@ def open_engine(s: Settings | None = None, **kwargs: Any) -> RagEngine:
 
 def setup_logging(s: Settings, level: str | None = None) -> None:
     """The bots' log setup (structured lines, credentials masked); ``level`` overrides the setting."""
-    from app.logging_setup import configure_logging
+    from app.logging_setup import configure_logging  # lazy: structlog only for commands that log
 
     configure_logging(s if level is None else s.model_copy(update={"log_level": level}))

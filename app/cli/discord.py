@@ -24,9 +24,9 @@ def discord_bot(
     = None,
 ) -> None:
     """Run the Discord bot: @mentions, DMs, /ask, 👍/👎 and corrections, /ragbot-admin."""
-    from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, serve
-    from app.runtime import BotRuntime
-    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
+    from adapters.discord import DiscordConfigError, RagbotClient, check_credentials, serve  # lazy: discord.py
+    from app.runtime import BotRuntime  # lazy: pulls the bot core and the engine
+    from bot.lifecycle import serve_until_stopped, sigterm_interrupts  # lazy: pulls prometheus_client
 
     s = settings()
     try:

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from app.cli.common import console, friendly_errors, open_engine, settings
+from app.cli.lora import cli_user
+from app.worker import Worker
+from rag_engine.eval.beir import load_beir
 
 if TYPE_CHECKING:
     from rag_engine.eval.loop_report import LoopReport
@@ -40,14 +45,14 @@ def eval_retrieval(
                           help="Collection to ingest into (default: eval-<data set>-<embedding backend>).")] = None,
     split: Annotated[str, typer.Option(help="qrels file to use")] = "test",
     mode: Annotated[list[str] | None, typer.Option("--mode", "-m",
-                    help="vector | lexical | hybrid | hybrid+rerank (repeatable; default all available)")] = None,
+                    help="vector | lexical | hybrid | adaptive (hybrid, weight per query) | hybrid+rerank "
+                    "(repeatable; default all but adaptive)")] = None,
     max_queries: Annotated[int | None, typer.Option(help="Evaluate only the first N judged queries.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of metrics and latency per mode.")] = None,
 ) -> None:
     """nDCG@10, Recall@10/100, MRR@10 and latency per search mode on a BEIR data set."""
-    from rag_engine.eval.beir import load_beir
-    from rag_engine.eval.retrieval_eval import available_modes, evaluate_retrieval, plot_retrieval
+    from rag_engine.eval.retrieval_eval import available_modes, evaluate_retrieval, plot_retrieval  # lazy: the engine
 
     dataset = load_beir(directory, split, max_queries=max_queries)
     engine = open_engine(generator=None)
@@ -106,7 +111,7 @@ def eval_answers(
     html_out: Annotated[Path | None, typer.Option("--html", help="Write the per-question table as HTML.")] = None,
 ) -> None:
     """Exact match, token F1, ROUGE-L, BLEU, citation and retrieval hit rates, abstentions, latency."""
-    from rag_engine.eval.answer_eval import evaluate_answers, load_qa, write_html
+    from rag_engine.eval.answer_eval import evaluate_answers, load_qa, write_html  # lazy: pulls the engine
 
     items = load_qa(qa_file)[:limit] if limit else load_qa(qa_file)
     engine = open_engine(generator=None) if extractive else open_engine()
@@ -150,11 +155,9 @@ def eval_loop(
 ) -> None:
     """Measure the learning loop: answers before a retrain, extractive only, retrain on the train pairs through the
     job worker (gate included), answers after; one table (and JSON/PNG with --out)."""
-    from app.cli.lora import cli_user
-    from app.eval_loop import LoopHooks, prepare_collection, run_loop
-    from app.worker import Worker
-    from rag_engine.eval.answer_eval import load_qa
-    from rag_engine.eval.loop_report import overlap, plot_loop, split_qa
+    from app.eval_loop import LoopHooks, prepare_collection, run_loop  # lazy: pulls the engine
+    from rag_engine.eval.answer_eval import load_qa  # lazy: pulls the engine
+    from rag_engine.eval.loop_report import overlap, plot_loop, split_qa  # lazy: pulls the engine
 
     if docs is not None and qa_file is None and docs.is_file() and collection and (train_file is None):
         docs, qa_file = None, docs  # `eval loop --collection NAME QA_FILE`
@@ -220,7 +223,7 @@ def _default_collection(docs: Path | None) -> str:
 
 
 def _loop_tables(report: LoopReport) -> list[Table]:
-    from rag_engine.eval.loop_report import KEPT_COLUMNS, TABLE_COLUMNS, kept_rows, table_rows
+    from rag_engine.eval.loop_report import KEPT_COLUMNS, TABLE_COLUMNS, kept_rows, table_rows  # lazy: the engine
 
     main = Table(title=f"Learning loop on {report.collection}: {report.train_questions} train pairs, "
                        f"{report.test_questions} test questions")
@@ -238,10 +241,6 @@ def _loop_tables(report: LoopReport) -> list[Table]:
 
 def _write_loop(report: LoopReport, tables: list[Table], out: Path,
                 plot: Callable[[LoopReport, Path], None]) -> None:
-    from io import StringIO
-
-    from rich.console import Console
-
     out.mkdir(parents=True, exist_ok=True)
     (out / "loop.json").write_text(json.dumps(report.as_dict(), indent=2))
     text = Console(file=StringIO(), width=200, record=True)

@@ -12,11 +12,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from app.cli.common import console, friendly_errors, settings
 from app.cli.lora import audited, cli_user, open_db
 from app.configs import bot_config, engine_config
+from bot.answer_codes import AnswerCodes, parse_answer_ref
+from bot.sanitize import truncate
+from rag_engine.feedback import pending_corrections
+from rag_engine.interactions import get_interaction
 from rag_engine.scope import CollectionScope
+from rag_engine.training.curated import import_jsonl
 
 if TYPE_CHECKING:
     from rag_engine.store.database import Database
@@ -35,8 +41,8 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")],
 ) -> None:
     """Write the current training set (both splits, a `split` field on each line) as JSONL."""
-    from rag_engine.engine import RagEngine
-    from rag_engine.training.dataset import build_training_set, write_jsonl
+    from rag_engine.engine import RagEngine  # lazy: pulls the parsers and yaml; keeps `ragbot --help` fast
+    from rag_engine.training.dataset import build_training_set, write_jsonl  # lazy: pulls yaml and the parsers
 
     config = engine_config(settings())
     engine: list[RagEngine] = []
@@ -47,7 +53,8 @@ def export(
             return engine[0].retriever.search(question, CollectionScope.of(collection_ids),
                                               config.retrieval.search_k, None)
 
-        training_set = build_training_set(db, config.training, retrieve=retrieve)
+        training_set = build_training_set(db, config.training, retrieve=retrieve,
+                                          shown_passages=config.generation.generation_passages)
     n = write_jsonl(training_set, out)
     console.print(f"wrote {n} examples to {out} ({len(training_set.train)} train, "
                   f"{len(training_set.heldout)} held-out)")
@@ -73,11 +80,6 @@ def review(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many pending corrections to list.")] = 50,
 ) -> None:
     """List corrections awaiting review (oldest first), or approve / reject them by id."""
-    from rich.text import Text
-
-    from bot.sanitize import truncate
-    from rag_engine.feedback import pending_corrections
-
     to_approve, to_reject = _ids(approve), _ids(reject)
     both = sorted(set(to_approve) & set(to_reject))
     if both:
@@ -104,7 +106,7 @@ def review(
 
 
 def _decide(db: Database, ids: list[int], approve: bool) -> str:
-    from bot import admin_ops
+    from bot import admin_ops  # lazy: pulls rag_engine.engine (parsers, yaml)
 
     report = admin_ops.review_corrections(db, ids, approve=approve, reviewer=f"cli:{cli_user()}")
     if not report.ok:  # the audit row records the failure; what was decided is in the message
@@ -128,8 +130,6 @@ def import_(
                                                       help="Collection for lines that name none.")] = None,
 ) -> None:
     """Store existing Q&A pairs as curated examples for the next retrain."""
-    from rag_engine.training.curated import import_jsonl
-
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     with open_db() as db:
@@ -150,9 +150,6 @@ def show(
     answer: Annotated[str, typer.Argument(help="The answer's code as users see it (e.g. 7KQM2D), or #ID.")],
 ) -> None:
     """Look up an answer users quote: its question, reply, status and where it was asked."""
-    from bot.answer_codes import AnswerCodes, parse_answer_ref
-    from rag_engine.interactions import get_interaction
-
     codes = AnswerCodes.from_config(bot_config(settings()))
     interaction_id = parse_answer_ref(answer, codes)
     if interaction_id is None:

@@ -21,8 +21,13 @@ from rich.table import Table
 
 from app.cli.common import console, err_console, friendly_errors, settings
 from app.configs import engine_config, store_config
+from app.worker import Worker
+from bot.types import Actor
+from rag_engine.embedding import build_embedder
 from rag_engine.store import Store
-from rag_engine.store.database import Database
+from rag_engine.store.database import Database, SchemaNotReady
+from rag_engine.store.migrate import current_revision, ensure_schema, head_revision
+from rag_engine.training import registry
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -57,17 +62,12 @@ def lookup_errors(fn: Callable[P, R]) -> Callable[P, R]:
 @contextmanager
 def open_db() -> Iterator[Database]:
     """The database, migrated to head (the embedded one is migrated on the spot); closed afterwards."""
-    from rag_engine.store.database import Database, SchemaNotReady
-    from rag_engine.store.migrate import current_revision, ensure_schema, head_revision
-
     s = settings()
     db = Database.from_config(store_config(s))
     try:
         if current_revision(db) != head_revision():
             if not db.is_embedded:
                 raise SchemaNotReady("the database schema is not up to date: run `ragbot db upgrade` first")
-            from rag_engine.embedding import build_embedder
-
             ensure_schema(db, build_embedder(engine_config(s).embedding).dim)
         yield db
     finally:
@@ -84,8 +84,7 @@ def cli_user() -> str:
 
 def audited(db: Database, action: str, args: dict, run: Callable[[], str]) -> str:
     """Run an admin change, write its audit row (ok or not), return its message."""
-    from bot.audit import write_audit
-    from bot.types import Actor
+    from bot.audit import write_audit  # lazy: pulls rag_engine.engine (parsers, yaml)
 
     actor = Actor("cli", cli_user())
     store = Store(db)
@@ -102,8 +101,6 @@ def audited(db: Database, action: str, args: dict, run: Callable[[], str]) -> st
 @friendly_errors
 def list_adapters() -> None:
     """Every adapter with its status and evaluation numbers (newest first)."""
-    from rag_engine.training import registry
-
     with open_db() as db:
         found = registry.list_adapters(db)
     if not found:
@@ -133,8 +130,6 @@ def list_adapters() -> None:
 @lookup_errors
 def activate(version: str) -> None:
     """Make VERSION the active adapter (running bots switch within RAGBOT_ADAPTER_POLL_S)."""
-    from rag_engine.training import registry
-
     s = settings()
     with open_db() as db:
         def run() -> str:
@@ -168,7 +163,7 @@ def import_(
 @lookup_errors
 def rollback() -> None:
     """Restore the adapter that was active before the current one (or the base model)."""
-    from bot import admin_ops
+    from bot import admin_ops  # lazy: pulls rag_engine.engine (parsers, yaml)
 
     with open_db() as db:
         console.print(audited(db, "rollback", {}, lambda: admin_ops.rollback(db, f"cli:{cli_user()}").message))
@@ -178,7 +173,7 @@ def rollback() -> None:
 @friendly_errors
 def retrain() -> None:
     """Queue a retrain (a running `ragbot worker` picks it up)."""
-    from bot import admin_ops
+    from bot import admin_ops  # lazy: pulls rag_engine.engine (parsers, yaml)
 
     s = settings()
     with open_db() as db:
@@ -204,7 +199,7 @@ def bootstrap(
     """A tuned adapter before any feedback: Q&A pairs from the documents' headings, FAQ entries and
     definitions (training-allowed collections only), stored as curated examples, then a retrain through
     the gate, which activates the adapter when it passes."""
-    from rag_engine.training import bootstrap as boot
+    from rag_engine.training import bootstrap as boot  # lazy: pulls yaml and the parsers
 
     s = settings()
     with open_db() as db:
@@ -260,8 +255,7 @@ def _print_bootstrap_counts(derived: Derived) -> None:
 def _retrain_now(db: Database, s: Settings) -> None:
     """Queue a retrain (as `ragbot lora retrain`, audited) and run it here through the worker's job path,
     gate included; the pipeline activates the adapter when the gate passes it."""
-    from app.worker import Worker
-    from bot import admin_ops
+    from bot import admin_ops  # lazy: pulls rag_engine.engine (parsers, yaml)
 
     def queue() -> str:
         req = admin_ops.request_retrain(db, engine_config(s), f"cli:{cli_user()}")
@@ -285,7 +279,7 @@ def _retrain_now(db: Database, s: Settings) -> None:
 @friendly_errors
 def status() -> None:
     """Queue, last runs with their numbers, active adapter, feedback since the last training."""
-    from bot import admin_ops
+    from bot import admin_ops  # lazy: pulls rag_engine.engine (parsers, yaml)
 
     with open_db() as db:
         lines = admin_ops.status(db, engine_config(settings())).to_lines()
@@ -296,7 +290,7 @@ def status() -> None:
 @friendly_errors
 def report(out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html")) -> None:
     """Write an HTML report: feedback over time and adapter metrics per version."""
-    from app.report import write_report
+    from app.report import write_report  # lazy: pulls the engine; matplotlib loads when it draws
 
     with open_db() as db:
         path = write_report(db, settings(), out)

@@ -25,12 +25,12 @@ def slack(
     = "/slack/events",
 ) -> None:
     """Run the Slack bot: /ask, @mentions, DMs, 👍/👎 and corrections, /ragbot-admin."""
-    from adapters.slack import SlackConfigError, build_app, check_credentials
-    from adapters.slack.clients import web_client
-    from adapters.slack.server import check_token, serve_http, serve_socket_mode
-    from app.logging_setup import configure_logging
-    from app.runtime import BotRuntime
-    from bot.lifecycle import serve_until_stopped, sigterm_interrupts
+    from adapters.slack import SlackConfigError, build_app, check_credentials  # lazy: slack_bolt and aiohttp
+    from adapters.slack.clients import web_client  # lazy: slack_sdk
+    from adapters.slack.server import check_token, serve_http, serve_socket_mode  # lazy: slack_bolt and aiohttp
+    from app.logging_setup import configure_logging  # lazy: structlog only for commands that log
+    from app.runtime import BotRuntime  # lazy: pulls the bot core and the engine
+    from bot.lifecycle import serve_until_stopped, sigterm_interrupts  # lazy: pulls prometheus_client
 
     s = settings()
     slack = slack_config(s)

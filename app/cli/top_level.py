@@ -15,7 +15,11 @@ from rich.table import Table
 from app.cli.common import console, friendly_errors, open_engine, settings, setup_logging
 from app.configs import engine_config, store_config
 from bot.fallback_notes import fallback_note
+from rag_engine.embedding import build_embedder
 from rag_engine.generation.citations import cited_sources
+from rag_engine.store.database import Database
+from rag_engine.store.migrate import check_pgvector, current_revision, downgrade, head_revision, upgrade
+from rag_engine.training import registry
 from rag_engine.values import Answer, AnswerStatus, IngestReport, SearchMode
 
 if TYPE_CHECKING:
@@ -40,10 +44,6 @@ def register(app: typer.Typer) -> None:
 @friendly_errors
 def db_upgrade(revision: str = "head") -> None:
     """Run pending migrations (the embedding dimension comes from the configured model)."""
-    from rag_engine.embedding import build_embedder
-    from rag_engine.store.database import Database
-    from rag_engine.store.migrate import check_pgvector, current_revision, upgrade
-
     s = settings()
     db = Database.from_config(store_config(s))
     check_pgvector(db)
@@ -56,9 +56,6 @@ def db_upgrade(revision: str = "head") -> None:
 @friendly_errors
 def db_downgrade(revision: str = typer.Argument("base", help="target revision")) -> None:
     """Revert migrations (base drops every ragbot table)."""
-    from rag_engine.store.database import Database
-    from rag_engine.store.migrate import current_revision, downgrade
-
     db = Database.from_config(store_config(settings()))
     downgrade(db, revision)
     console.print(f"database at revision [bold]{current_revision(db) or 'base'}[/]")
@@ -68,9 +65,6 @@ def db_downgrade(revision: str = typer.Argument("base", help="target revision"))
 @friendly_errors
 def db_current() -> None:
     """Show the schema revision of the database and of the code."""
-    from rag_engine.store.database import Database
-    from rag_engine.store.migrate import current_revision, head_revision
-
     db = Database.from_config(store_config(settings()))
     console.print(f"database: {current_revision(db) or 'not migrated'}   code: {head_revision()}")
 
@@ -90,7 +84,7 @@ def ingest(
 
 def _ingest_with_progress(engine: RagEngine, paths: list[Path], collection: str, prune: bool,
                           visibility: Visibility) -> IngestReport:
-    from rag_engine.ingest import discover_files
+    from rag_engine.ingest import discover_files  # lazy: pulls the parsers, yaml and multiprocessing
 
     files, _ = discover_files([Path(p) for p in paths])
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -189,7 +183,6 @@ def print_answer(question: str, answer: Answer) -> None:
 
 def _activate_demo_lora(engine: RagEngine, folder: Path) -> None:
     """Import the shipped adapter and serve it, unless the database already has an active one (a user's own)."""
-    from rag_engine.training import registry
     from rag_engine.training.shipped import import_adapter  # lazy: pulls the training modules
 
     if registry.active(engine.db) is None:

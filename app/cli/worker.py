@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING, Annotated
+from types import FrameType
+from typing import Annotated
 
 import typer
 
 from app.cli.common import console, friendly_errors, settings, setup_logging, stopped_while_starting
 from app.cli.lora import open_db
-
-if TYPE_CHECKING:
-    from types import FrameType
-
-    from app.worker import Worker
+from app.worker import Worker
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +26,7 @@ def worker(
     """Claim and run jobs until stopped (Ctrl-C / SIGTERM checkpoint a running retrain and requeue it)."""
     s = settings()
     setup_logging(s)
-    from app.worker import Worker
-    from bot.lifecycle import sigterm_interrupts
+    from bot.lifecycle import sigterm_interrupts  # lazy: pulls prometheus_client
 
     try:
         with sigterm_interrupts(), open_db() as db:  # the job loop installs its own handlers (below)

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag_engine.eval.answer_eval import AnswerRow, QAItem
 from rag_engine.eval.scores import latency_summary, mean, normalize_answer
 from rag_engine.values import NO_MODEL, Answer, AnswerStatus
@@ -244,11 +246,10 @@ PLOTTED = (("token-F1", "token_f1"), ("ROUGE-L", "rouge_l"), ("citation hit", "c
 
 def plot_loop(report: LoopReport, path: Path | str, title: str = "") -> None:
     """Grouped bars of the quality numbers per row, and p50/p95 latency per row."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    import matplotlib.pyplot as plt  # lazy: after the Agg backend is chosen
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     x = np.arange(len(PLOTTED))

@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
+
+from rag_engine.config import Fusion
 from rag_engine.engine import RagEngine
 from rag_engine.eval.beir import BeirDataset, doc_id_of
 from rag_engine.eval.scores import latency_summary
@@ -22,6 +25,7 @@ from rag_engine.values import IngestReport, SearchHit, SearchMode
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 EVAL_DEPTH = 100  # chunks retrieved per query: Recall@100 needs 100
 BASE_MODES = ("vector", "lexical", "hybrid")
+ADAPTIVE_MODE = "adaptive"  # hybrid with the per-query fusion (rag_engine.fusion), whatever RAGBOT_FUSION says
 RERANK_MODE = "hybrid+rerank"
 
 Run = dict[str, dict[str, float]]  # query id -> {doc id: score}
@@ -65,7 +69,7 @@ def evaluate_run(qrels: dict[str, dict[str, int]], run: Run, metrics: Sequence[s
     """Mean of each metric over the judged queries (a query without results scores 0)."""
     # ranx (numba) is heavy: loaded only when a run is scored
     from ranx import Qrels, evaluate
-    from ranx import Run as RanxRun
+    from ranx import Run as RanxRun  # lazy: as above
 
     full = {q: dict(run.get(q, {})) for q in qrels}
     scores = evaluate(Qrels.from_dict(qrels), RanxRun.from_dict(full), list(metrics), make_comparable=True)
@@ -84,12 +88,13 @@ def run_mode(engine: RagEngine, dataset: BeirDataset, scope: CollectionScope, mo
              progress: Callable[[], None] | None = None) -> tuple[Run, list[float]]:
     """Every query of ``dataset`` in ``mode``; returns the run and per-query seconds."""
     rerank = mode == RERANK_MODE
-    search_mode = "hybrid" if rerank else cast(SearchMode, mode)
+    search_mode = "hybrid" if mode in (RERANK_MODE, ADAPTIVE_MODE) else cast(SearchMode, mode)
+    fusion: Fusion | None = "adaptive" if mode == ADAPTIVE_MODE else None
     run: Run = {}
     seconds: list[float] = []
     for qid, query in dataset.queries.items():
         t0 = time.perf_counter()
-        hits = engine.retriever.search(query, scope, depth, search_mode, rerank=rerank)
+        hits = engine.retriever.search(query, scope, depth, search_mode, rerank=rerank, fusion=fusion)
         seconds.append(time.perf_counter() - t0)
         run[qid] = hits_to_run(hits, depth)
         if progress:
@@ -98,7 +103,11 @@ def run_mode(engine: RagEngine, dataset: BeirDataset, scope: CollectionScope, mo
 
 
 def available_modes(engine: RagEngine) -> list[str]:
+    """The default modes (``adaptive`` is run when asked for)."""
     return [*BASE_MODES, RERANK_MODE] if engine.retriever.reranker is not None else list(BASE_MODES)
+
+
+ALL_MODES = (*BASE_MODES, ADAPTIVE_MODE, RERANK_MODE)
 
 
 def evaluate_retrieval(engine: RagEngine, dataset: BeirDataset, collection: str, *, modes: Sequence[str] | None = None,
@@ -106,9 +115,9 @@ def evaluate_retrieval(engine: RagEngine, dataset: BeirDataset, collection: str,
                        on_query: Callable[[str], None] | None = None) -> RetrievalEvalResult:
     """Ingest (cached), then every mode; ``on_document(uri)`` / ``on_query(mode)`` report progress."""
     modes = list(modes or available_modes(engine))
-    unknown = [m for m in modes if m not in (*BASE_MODES, RERANK_MODE)]
+    unknown = [m for m in modes if m not in ALL_MODES]
     if unknown:
-        raise ValueError(f"unknown mode {unknown[0]!r}: use {', '.join((*BASE_MODES, RERANK_MODE))}")
+        raise ValueError(f"unknown mode {unknown[0]!r}: use {', '.join(ALL_MODES)}")
     if RERANK_MODE in modes and engine.retriever.reranker is None:
         raise ValueError("hybrid+rerank needs a reranker: set RAGBOT_RERANKER_MODEL")
     report = ingest_dataset(engine, dataset, collection, progress=on_document)
@@ -136,11 +145,10 @@ def evaluate_retrieval(engine: RagEngine, dataset: BeirDataset, collection: str,
 def plot_retrieval(rows: Sequence[tuple[str, dict[str, float], dict[str, float]]], path: Path | str,
                    title: str = "") -> None:
     """Grouped bars of the metrics per mode, and p50/p95 latency per mode. ``rows``: (mode, metrics, latency)."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    import matplotlib.pyplot as plt  # lazy: after the Agg backend is chosen
 
     metric_names = list(rows[0][1]) if rows else list(METRICS)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})

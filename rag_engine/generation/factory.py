@@ -20,11 +20,11 @@ def build_generator(config: GenerationConfig, *, adapter: tuple[str, Path] | Non
     if backend == "extractive":
         return None
     if backend == "transformers":
-        from rag_engine.generation.transformers_backend import TransformersGenerator
+        from rag_engine.generation.transformers_backend import TransformersGenerator  # lazy: pulls torch
 
         return TransformersGenerator(config, adapter=adapter)
     if backend == "openai":
-        from rag_engine.generation.openai_backend import OpenAIGenerator
+        from rag_engine.generation.openai_backend import OpenAIGenerator  # lazy: only this backend needs httpx
 
         generator = OpenAIGenerator(config)
         if adapter is not None:

@@ -94,6 +94,7 @@ class ModelHandle:
         self.device: torch.device | None = None
         self.model_name = display_name(model if model is not None else config.generator_model)
         self.load_seconds: float | None = None
+        self.model_epoch = 0  # bumped whenever the weights may change: caches of model outputs key on it
 
     # -- loading ---------------------------------------------------------------
     @property
@@ -160,6 +161,7 @@ class ModelHandle:
     def replace_model(self, model: Any) -> None:
         """Swap in a wrapper of the same weights (the adapter set, holding the exclusive lock)."""
         self._model = model
+        self.model_epoch += 1
 
     @property
     def tokenizer(self) -> Any:

@@ -98,14 +98,14 @@ def ensure_default_model(config: GenerationConfig) -> Path:
 
 def convert_gguf(gguf_file: Path, target: Path, *, fallback_chat_template: str | None = None) -> float:
     """Dequantise a GGUF causal LM into a regular checkpoint at ``target``; returns seconds taken."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch  # lazy: torch and transformers take seconds; only a GGUF conversion needs them here
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # lazy: as above
 
     started = time.perf_counter()
     log.info("converting %s to %s (one-off)", gguf_file.name, target)
     kwargs: dict[str, object] = {}
     try:  # transformers >= 5 can keep GGUF blocks packed; ask for a plain dense model
-        from transformers import GgufConfig
+        from transformers import GgufConfig  # lazy: as above (transformers >= 5 only)
 
         kwargs["quantization_config"] = GgufConfig(dequantize=True)
     except ImportError:  # older releases always dequantise

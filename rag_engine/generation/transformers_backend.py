@@ -23,6 +23,7 @@ from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError
 from rag_engine.generation.lora_set import LoraSet
 from rag_engine.generation.model_handle import ModelHandle
+from rag_engine.generation.prefix_cache import PrefixCache
 from rag_engine.generation.prompting import PROMPT_VERSION, BuiltPrompt, Message, serving_prompt
 from rag_engine.values import GeneratedText, SearchHit, Turn
 
@@ -48,6 +49,8 @@ class TransformersGenerator:
         self.config = config
         self.handle = ModelHandle(config, model=model)
         self.lora = LoraSet(self.handle)
+        self.prefix_cache = PrefixCache(self.handle)
+        self.prefix_cache_enabled = True  # off only to measure what it saves
         self._initial_adapter = adapter
         self._ready_lock = threading.Lock()
         self._ready = False  # model, tokenizer and initial adapter in place
@@ -79,6 +82,8 @@ class TransformersGenerator:
             if self._ready:
                 return
             self.handle.load(retry=retry)
+            if self.config.generator_quantize == "int8":
+                self._quantize()
             if self._initial_adapter is not None:
                 version, path = self._initial_adapter
                 try:
@@ -88,6 +93,19 @@ class TransformersGenerator:
                     self.adapter_error = str(exc)
                     log.error("%s; answering with the base model", exc)
             self._ready = True
+
+    def _quantize(self) -> None:
+        """int8 base weights, before any adapter wraps them (see ``rag_engine.generation.quantize``)."""
+        handle = self.handle
+        if handle.device is None or handle.device.type != "cpu":
+            log.warning("generator_quantize=int8 applies on CPU only; %s keeps its weights", handle.device)
+            return
+        from rag_engine.generation.quantize import quantize_linears  # lazy: only generator_quantize=int8 needs it
+
+        with handle.rw.exclusive():
+            n = quantize_linears(handle.model)
+            handle.replace_model(handle.model)  # new weights: caches of the old ones are stale
+        log.info("generator %s: %d linear layers now int8", self.model_name, n)
 
     @property
     def model(self) -> Any:
@@ -194,6 +212,9 @@ class TransformersGenerator:
         try:
             with handle.using_model() as model:
                 adapter = self.lora.active  # stable while we hold the model
+                past = self._prefix_past(model, adapter, prompt_ids, kwargs)
+                if past is not None:
+                    kwargs["past_key_values"] = past
                 output = model.generate(
                     input_ids=ids,
                     attention_mask=torch.ones_like(ids),
@@ -206,3 +227,13 @@ class TransformersGenerator:
             raise GenerationError(f"generation failed: {type(exc).__name__}: {exc}") from exc
         new = output[0] if handle.is_seq2seq else output[0, ids.shape[1]:]
         return prompt_ids, list(new.tolist()), adapter
+
+    def _prefix_past(self, model: Any, adapter: str | None, prompt_ids: list[int], kwargs: dict[str, Any]) -> Any:
+        """The system prefix's cached keys/values for this generation, when they apply (None otherwise)."""
+        if (not self.prefix_cache_enabled or self.handle.is_seq2seq or self.handle.bypass_adapters
+                or kwargs.get("num_beams", 1) > 1 or "past_key_values" in kwargs):
+            return None
+        peft_config = getattr(model, "active_peft_config", None)
+        if peft_config is not None and peft_config.is_prompt_learning:  # these adapters bring their own past
+            return None
+        return self.prefix_cache.past_for(model, adapter, prompt_ids)

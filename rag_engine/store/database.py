@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+from pgvector.psycopg import register_vector
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -17,7 +19,6 @@ from rag_engine.errors import DatabaseUnavailable, DuplicateKey, EmbeddingDimens
 from rag_engine.store.embedded import EmbeddedPostgres, release_server, to_sqlalchemy_url
 
 if TYPE_CHECKING:
-    import psycopg
     from sqlalchemy.pool import ConnectionPoolEntry
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,6 @@ def stop_unused_embedded(config: StoreConfig) -> bool:
 def _register_vector(dbapi_conn: psycopg.Connection[Any], record: ConnectionPoolEntry, *_proxy: object) -> None:
     if record.info.get("vector_registered"):
         return
-    import psycopg
-    from pgvector.psycopg import register_vector
-
     try:
         register_vector(dbapi_conn)
         record.info["vector_registered"] = True

@@ -44,7 +44,7 @@ class EmbeddedPostgres:
         """Put this process on pgserver's list of users and drop processes that died without
         letting go (SIGKILL, a crash): pgserver stops the server only when the exiting process
         is the last one on the list, so one stale id would keep it running forever."""
-        from pgserver.postgres_server import PostgresServer
+        from pgserver.postgres_server import PostgresServer  # lazy: only the embedded default needs pgserver
 
         with PostgresServer._lock:  # the inter-process lock pgserver guards its list with
             handles = self._server.global_process_id_list
@@ -119,8 +119,8 @@ def release_server(pgdata: Path) -> bool:
     leave a server it was still starting running. pgserver's hook finds nothing left
     to do afterwards.
     """
-    from pgserver.postgres_server import PostgresServer
-    from pgserver.utils import DiskList
+    from pgserver.postgres_server import PostgresServer  # lazy: only the embedded default needs pgserver
+    from pgserver.utils import DiskList  # lazy: as above
 
     pgdata = pgdata.expanduser().resolve()
     with PostgresServer._lock:  # serializes with processes starting, joining or stopping this server

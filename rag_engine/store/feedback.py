@@ -118,6 +118,17 @@ class FeedbackRepo:
         conn.execute(t.corrections.update().where(c.id == correction_id)
                      .values(status=status, reviewed_by=reviewer, reviewed_at=func.now()))
 
+    def for_interaction(self, interaction_id: int) -> tuple[list[AnyRow], list[AnyRow]]:
+        """The votes (user_key, vote, reason, updated_at) and corrections (id, user_key, text, is_admin,
+        status, created_at, reviewed_by, reviewed_at) on one interaction, oldest first."""
+        f, c = t.feedback.c, t.corrections.c
+        with self._db.connect() as conn:
+            votes = conn.execute(select(f.user_key, f.vote, f.reason, f.updated_at)
+                                 .where(f.interaction_id == interaction_id).order_by(f.id)).all()
+            fixes = conn.execute(select(c.id, c.user_key, c.text, c.is_admin, c.status, c.created_at, c.reviewed_by,
+                                        c.reviewed_at).where(c.interaction_id == interaction_id).order_by(c.id)).all()
+        return list(votes), list(fixes)
+
     # -- report ------------------------------------------------------------------
     def counts(self, since: datetime | None) -> tuple[int, int, int, int]:
         """👍, 👎 (votes by their latest change), corrections and pending corrections since ``since``, or ever."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import cast, func, or_, select
+from sqlalchemy import cast, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
 from rag_engine.store import schema as t
@@ -40,6 +40,26 @@ class InteractionRepo:
                                    .values(thread_id=thread_id))
         return changed.rowcount == 1
 
+    def replace_answer(self, interaction_id: int, values: dict[str, Any], *,
+                       add_timings: dict[str, float] | None = None) -> bool:
+        """Replace a logged answer by a better one (``values``: columns of ``interactions``), keeping the
+        first text in ``first_answer``; only once per ask. False if there was no such unreplaced ask."""
+        c = t.interactions.c
+        return self._update((c.id == interaction_id, c.refined_at.is_(None)),
+                            {"first_answer": c.answer, "refined_at": func.now(), **values}, add_timings)
+
+    def update(self, interaction_id: int, values: dict[str, Any], *,
+               add_timings: dict[str, float] | None = None) -> bool:
+        """Set columns of one logged ask, and add ``add_timings`` to its timings; False if there is none."""
+        return self._update((t.interactions.c.id == interaction_id,), values, add_timings)
+
+    def _update(self, where: tuple[Any, ...], values: dict[str, Any], add_timings: dict[str, float] | None) -> bool:
+        if add_timings:
+            values = {**values, "timings": t.interactions.c.timings.op("||")(cast(add_timings, JSONB))}
+        with self._db.begin() as conn:
+            changed = conn.execute(t.interactions.update().where(*where).values(**values))
+        return changed.rowcount == 1
+
     def get(self, interaction_id: int) -> AnyRow | None:
         with self._db.connect() as conn:
             return conn.execute(select(t.interactions).where(t.interactions.c.id == interaction_id)).first()
@@ -67,3 +87,28 @@ class InteractionRepo:
         )
         with self._db.connect() as conn:
             return conn.execute(rows).all()
+
+    def search(self, *, text: str = "", channel_id: str = "", status: str = "", vote: str = "", limit: int = 50,
+               offset: int = 0) -> Sequence[AnyRow]:
+        """Newest first: asks whose question or answer contains ``text``, in ``channel_id``, with ``status``,
+        and ``vote`` ``up`` / ``down`` (has such a vote) or ``none`` (no vote); empty filters match all.
+        Each row: id, created_at, platform, channel_id, user_key, question, status, up, down, corrections."""
+        c, f, k = t.interactions.c, t.feedback.c, t.corrections.c
+        up = select(func.count()).where(f.interaction_id == c.id, f.vote > 0).scalar_subquery()
+        down = select(func.count()).where(f.interaction_id == c.id, f.vote < 0).scalar_subquery()
+        fixes = select(func.count()).where(k.interaction_id == c.id).scalar_subquery()
+        query = select(c.id, c.created_at, c.platform, c.channel_id, c.user_key, c.question, c.status,
+                       up.label("up"), down.label("down"), fixes.label("corrections"))
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(or_(c.question.ilike(pattern, escape="\\"), c.answer.ilike(pattern, escape="\\")))
+        if channel_id:
+            query = query.where(c.channel_id == channel_id)
+        if status:
+            query = query.where(c.status == status)
+        if vote in ("up", "down"):
+            query = query.where(exists().where(f.interaction_id == c.id, f.vote > 0 if vote == "up" else f.vote < 0))
+        elif vote == "none":
+            query = query.where(~exists().where(f.interaction_id == c.id))
+        with self._db.connect() as conn:
+            return conn.execute(query.order_by(c.id.desc()).limit(max(1, limit)).offset(max(0, offset))).all()

@@ -154,6 +154,8 @@ interactions = Table(
     # every collection that history drew on, transitively (its turns' retrieved and history collections)
     Column("history_collection_ids", ARRAY(Integer), nullable=False, server_default="{}"),
     Column("search_query", Text),  # what retrieval searched, when a follow-up was rewritten
+    Column("first_answer", Text),  # answer-first replies: the quoted answer shown before the model's replaced it
+    Column("refined_at", DateTime(timezone=True)),  # when the model's answer replaced it
     Index("interactions_thread", "platform", "channel_id", "thread_id"),
     Index("interactions_created", "created_at"),
 )

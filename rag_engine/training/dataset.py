@@ -139,17 +139,21 @@ def is_heldout(key: str, fraction: float) -> bool:
     return int(key[:8], 16) / 0x1_0000_0000 < fraction
 
 
-def build_training_set(db: Database, config: TrainingConfig, *, retrieve: Retrieve | None = None) -> TrainingSet:
+def build_training_set(db: Database, config: TrainingConfig, *, retrieve: Retrieve | None = None,
+                       shown_passages: int | None = None) -> TrainingSet:
     """Collect, filter, de-duplicate and split the examples feedback has produced so far.
 
     ``retrieve`` finds passages for curated examples; without it they are
-    skipped (counted as ``curated: no retriever``).
+    skipped (counted as ``curated: no retriever``). ``shown_passages`` (the
+    generator's ``generation_passages``) keeps that many of them, so a curated
+    answer's citation points at a passage the prompt really shows.
     """
     built_at = datetime.now(UTC)
     repo = TrainingExampleRepo(db)
     allowed = repo.collection_training_flags()
     excluded: Counter[str] = Counter()
-    candidates = [*_from_interactions(repo, allowed, excluded), *_from_curated(repo, allowed, retrieve, excluded)]
+    candidates = [*_from_interactions(repo, allowed, excluded),
+                  *_from_curated(repo, allowed, retrieve, excluded, shown_passages)]
     chosen = _deduplicate(candidates, excluded)
     train, heldout = split(chosen, config.train_heldout_fraction)
     train += negative_examples(train, config.train_negative_share, config.train_seed)
@@ -280,8 +284,20 @@ def _from_interactions(repo: TrainingExampleRepo, allowed: dict[int, bool], excl
     return found
 
 
+def cite_best_passage(answer: str, passages: Sequence[str]) -> str:
+    """A curated answer without ``[n]`` cites the passage sharing most of its content words (the first on a tie):
+    trained on uncited targets, the model would unlearn citing. Unchanged when it has a marker or no passage
+    shares a word."""
+    if _MARKER_RE.search(answer) or not passages:
+        return answer
+    words = set(content_words(answer))
+    overlaps = [len(words & set(content_words(text))) for text in passages]
+    best = max(range(len(passages)), key=lambda i: (overlaps[i], -i))
+    return f"{answer} [{best + 1}]" if overlaps[best] else answer
+
+
 def _from_curated(repo: TrainingExampleRepo, allowed: dict[int, bool], retrieve: Retrieve | None,
-                  excluded: Counter[str]) -> list[_Dated]:
+                  excluded: Counter[str], shown_passages: int | None = None) -> list[_Dated]:
     rows = repo.curated()
     if rows and retrieve is None:
         excluded["curated: no retriever"] += len(rows)
@@ -294,7 +310,7 @@ def _from_curated(repo: TrainingExampleRepo, allowed: dict[int, bool], retrieve:
             continue
         scope = [row.collection_id] if row.collection_id is not None else trainable
         hits = retrieve(row.question, scope) if scope else []  # type: ignore[misc]
-        hits = [h for h in hits if allowed.get(h.collection_id, False)]
+        hits = [h for h in hits if allowed.get(h.collection_id, False)][:shown_passages or None]
         if not hits:
             excluded["no passages"] += 1
             continue
@@ -305,6 +321,8 @@ def _from_curated(repo: TrainingExampleRepo, allowed: dict[int, bool], retrieve:
                 excluded["bootstrap: own passage not retrieved"] += 1
                 continue
             answer = cited
+        else:
+            answer = cite_best_passage(answer, [h.text for h in hits])
         passages = tuple(Passage(h.title, h.heading_path, h.text) for h in hits)
         collection_ids = tuple(sorted({h.collection_id for h in hits}))
         found.append((TrainingExample(row.question, answer, passages, "curated", row.id, collection_ids),

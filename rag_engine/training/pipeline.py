@@ -17,6 +17,7 @@ from rag_engine.config import EngineConfig, TrainingConfig
 from rag_engine.store.database import Database
 from rag_engine.training import registry
 from rag_engine.training.dataset import Retrieve, TrainingExample, TrainingSet, build_training_set
+from rag_engine.training.gate import evaluate
 from rag_engine.training.trainer import StepInfo, TrainResult, train_adapter
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ def retrain(
     if config.generation.generator_backend != "transformers":
         return RetrainOutcome("skipped", f"retraining needs the local transformers backend "
                                          f"(generator_backend is {config.generation.generator_backend!r})")
-    training_set = build_training_set(db, config.training, retrieve=retrieve)
+    training_set = build_training_set(db, config.training, retrieve=retrieve,
+                                      shown_passages=config.generation.generation_passages)
     if len(training_set) >= 2 and not any(e.reviewed for e in training_set.train + training_set.heldout):
         return RetrainOutcome(
             "skipped",
@@ -86,8 +88,6 @@ def train_and_judge(
     show_progress: bool = False,
 ) -> RetrainOutcome:
     """Train a candidate on ``train_examples`` (default: the set's train split), register it, gate it."""
-    from rag_engine.training.gate import evaluate
-
     version = registry.next_version(db)
     out_dir = config.training.adapter_store / version
     result: TrainResult = train_adapter(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from tqdm.auto import tqdm
 
 from rag_engine.config import EngineConfig, TrainingConfig
 from rag_engine.generation.model_handle import ModelHandle
@@ -112,7 +113,7 @@ def lora_targets(config: TrainingConfig, model_type: str) -> list[str] | None:
 
 def peft_config(config: TrainingConfig, model: Any, method: str) -> Any:
     """The PEFT config for ``method`` on ``model`` (same path for every method)."""
-    from peft import IA3Config, LoraConfig, PrefixTuningConfig, TaskType
+    from peft import IA3Config, LoraConfig, PrefixTuningConfig, TaskType  # lazy: peft pulls transformers (seconds)
 
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
     task = TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM
@@ -346,7 +347,7 @@ def _trainable_model(model: Any, config: TrainingConfig, method: str) -> Any:
         for p in model.parameters():
             p.requires_grad_(True)
         return model
-    from peft import get_peft_model
+    from peft import get_peft_model  # lazy: peft pulls transformers (seconds)
 
     return get_peft_model(model, peft_config(config, model, method))
 
@@ -403,7 +404,7 @@ def _resume(directory: Path, fingerprint: str, net: Any, optimizer: Any, schedul
     if state.get("fingerprint") != fingerprint:
         log.info("ignoring checkpoint in %s: it was made for other data or settings", directory)
         return 0, []
-    from peft import load_peft_weights, set_peft_model_state_dict
+    from peft import load_peft_weights, set_peft_model_state_dict  # lazy: peft pulls transformers (seconds)
 
     set_peft_model_state_dict(net, load_peft_weights(str(directory / "adapter")))
     optimizer.load_state_dict(state["optimizer"])
@@ -424,6 +425,4 @@ def _save_adapter(net: Any, out_dir: Path, result: TrainResult) -> None:
 
 
 def _progress(total: int, start: int) -> Any:
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, initial=start, desc="training", unit="step")

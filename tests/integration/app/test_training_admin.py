@@ -181,7 +181,7 @@ def test_adapters_cli(db, settings_, scratch_dir, tiny_model, tmp_path):
     listing = ragbot("adapters", "list")
     assert listing.exit_code == 0 and v1 in listing.output and "active" in listing.output
     back = ragbot("adapters", "rollback")
-    assert back.exit_code == 0 and f"answering with adapter {v1}" in back.output
+    assert back.exit_code == 0 and f"answering with LoRA adapter {v1}" in back.output
     assert ragbot("adapters", "rollback").exit_code == 0
     none_left = ragbot("adapters", "rollback")
     assert none_left.exit_code == 1 and "nothing to roll back" in none_left.output

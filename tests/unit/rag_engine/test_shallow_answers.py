@@ -1,0 +1,25 @@
+"""Answers the similarity check reads as "on topic" but that say nothing the passages say."""
+
+from __future__ import annotations
+
+from rag_engine.attribution import shallow
+
+PASSAGES = ["Request VPN access in #it-help with /it vpn-request; approval takes a day.",
+            "The VPN client is GlobalProtect, from https://it.example.com/vpn."]
+
+
+def test_a_restated_question_is_shallow():
+    why = shallow("You can get access to the VPN by asking how to get VPN access.", "How do I get VPN access?",
+                  PASSAGES)
+    assert why == "generated answer adds nothing from the passages to the question"
+
+
+def test_a_link_no_passage_has_is_refused_and_a_shown_one_is_not():
+    assert shallow("Download it from https://vpn-download.example.net.", "Where is the VPN client?", PASSAGES) == \
+        "generated answer links an address no passage has"
+    assert shallow("Get GlobalProtect from https://it.example.com/vpn.", "Where is the VPN client?", PASSAGES) is None
+
+
+def test_an_answer_with_passage_words_is_kept():
+    assert shallow("Ask in #it-help with /it vpn-request; approval takes a day [1].", "How do I get VPN access?",
+                   PASSAGES) is None

@@ -2,9 +2,10 @@
 
 Ingest (a collection that allows training) -> answer the test questions through the real answer path
 (generator, grounding check, extractive fallback) = "before", and with the generator bypassed =
-"extractive" -> import the train pairs as curated examples -> queue a retrain and run it with the job
-worker (training set, training, gate: what ``ragbot worker`` does) -> load whatever adapter is active
-now and answer the same test questions again = "after".
+"extractive" -> (with ``bootstrap``: derive pairs from the documents, retrain, answer again = "bootstrap",
+the day-one adapter before any feedback) -> import the train pairs as curated examples -> queue a retrain
+and run it with the job worker (training set, training, gate: what ``ragbot worker`` does) -> load whatever
+adapter is active now and answer the same test questions again = "after".
 
 A composition root: it gets the engines and the worker already built (settings stay with the caller).
 """
@@ -25,6 +26,7 @@ from rag_engine.eval.answer_eval import QAItem, score_answer
 from rag_engine.eval.loop_report import (
     AFTER,
     BEFORE,
+    BOOTSTRAP,
     EXTRACTIVE,
     LoopReport,
     RetrainSummary,
@@ -36,6 +38,7 @@ from rag_engine.eval.loop_report import (
 )
 from rag_engine.generation.base import AdapterSwitching
 from rag_engine.scope import CollectionScope
+from rag_engine.training import bootstrap as boot
 from rag_engine.training.curated import ImportReport, import_lines
 
 
@@ -119,13 +122,31 @@ def retrain_with_worker(worker: Worker, requested_by: str, *, poll_s: float = 2.
             time.sleep(poll_s)  # another worker is running it
 
 
+def store_bootstrap_pairs(engine: RagEngine, collection: str) -> int:
+    """``ragbot lora bootstrap --no-train`` on one collection: pairs derived from its documents, stored as curated
+    examples; returns how many were added."""
+    chunks = boot.load_chunks(engine.db, engine.collection_ids([collection]))
+    added, _existing = boot.store_pairs(engine.db, boot.derive_pairs(chunks).pairs)
+    return added
+
+
+def retrain_and_serve(engine: RagEngine, extractive: RagEngine, worker: Worker, requested_by: str) -> RetrainSummary:
+    """Run a retrain with ``worker``, then make ``engine`` serve whatever adapter the gate left active."""
+    worker.use_engine(extractive)  # the worker retrieves passages for curated examples with this engine's embedder
+    run, wall_s = retrain_with_worker(worker, requested_by)
+    engine.adapter_watcher.check_once()  # serve what the gate left active (the new adapter when promoted)
+    return retrain_summary(run.job_id, run.status, run.result, run.error, wall_s, active_adapter(engine))
+
+
 def run_loop(engine: RagEngine, extractive: RagEngine, worker: Worker, collection: str, train: Sequence[QAItem],
              test: Sequence[QAItem], *, k: int | None = None, requested_by: str = "cli:eval-loop",
-             split: dict[str, object] | None = None, hooks: LoopHooks = LoopHooks()) -> LoopReport:
-    """Before / extractive / retrain / after on ``test``, with ``train`` imported as curated examples.
+             split: dict[str, object] | None = None, bootstrap: bool = False,
+             hooks: LoopHooks = LoopHooks()) -> LoopReport:
+    """Before / extractive / [bootstrap] / retrain / after on ``test``, with ``train`` imported as curated examples.
 
     ``engine`` answers with the configured generator, ``extractive`` (same database, embedder and reranker) with
-    none; ``worker`` runs the retrain job. The collection must exist (``prepare_collection``).
+    none; ``worker`` runs the retrain jobs. The collection must exist (``prepare_collection``). With ``bootstrap``
+    the "after" retrain learns from the bootstrap pairs and the train pairs together, as a team's would.
     """
     scope = engine.scope_for([collection])
     hooks.stage("loading the generator", 0)
@@ -134,15 +155,24 @@ def run_loop(engine: RagEngine, extractive: RagEngine, worker: Worker, collectio
     before = summarize_row(BEFORE, model_before, answer_all(engine, test, scope, k=k, hooks=hooks))
     hooks.stage("answering (extractive)", len(test))
     quoted = summarize_row(EXTRACTIVE, "extractive", answer_all(extractive, test, scope, k=k, hooks=hooks))
+    rows = [before, quoted]
+
+    boot_retrain = None
+    if bootstrap:
+        hooks.stage("bootstrap pairs from the documents", 0)
+        pairs = store_bootstrap_pairs(engine, collection)
+        hooks.stage(f"retraining on {pairs} bootstrap pairs (training set, training, gate)", 0)
+        boot_retrain = retrain_and_serve(engine, extractive, worker, requested_by)
+        model_boot = served_by(engine)
+        hooks.stage(f"answering ({model_boot})", len(test))
+        rows.append(summarize_row(BOOTSTRAP, model_boot, answer_all(engine, test, scope, k=k, hooks=hooks),
+                                  note=_note(boot_retrain)))
 
     hooks.stage("importing the train pairs", 0)
     imported = import_train(engine, train, collection)
     hooks.stage("retraining (training set, training, gate)", 0)
-    worker.use_engine(extractive)  # the worker retrieves passages for curated examples with this engine's embedder
-    run, wall_s = retrain_with_worker(worker, requested_by)
-    engine.adapter_watcher.check_once()  # serve what the gate left active (the new adapter when promoted)
+    retrain = retrain_and_serve(engine, extractive, worker, requested_by)
     model_after = served_by(engine)
-    retrain = retrain_summary(run.job_id, run.status, run.result, run.error, wall_s, active_adapter(engine))
 
     hooks.stage(f"answering ({model_after})", len(test))
     after = summarize_row(AFTER, model_after, answer_all(engine, test, scope, k=k, hooks=hooks), note=_note(retrain))
@@ -150,7 +180,7 @@ def run_loop(engine: RagEngine, extractive: RagEngine, worker: Worker, collectio
         collection=collection, train_questions=len(train), test_questions=len(test),
         test_in_train=overlap(train, test),
         imported={"added": imported.added, "duplicates": imported.duplicates, "errors": len(imported.errors)},
-        rows=[before, quoted, after], retrain=retrain, split=dict(split or {}),
+        rows=[*rows, after], retrain=retrain, split=dict(split or {}), bootstrap_retrain=boot_retrain,
     )
 
 

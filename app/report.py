@@ -23,8 +23,9 @@ from app.settings import Settings
 from bot.admin_ops import AdminStatus, status
 from rag_engine.store.database import Database
 from rag_engine.store.report import ReportRepo
-from rag_engine.training import registry
+from rag_engine.training import registry, retrieval_registry
 from rag_engine.training.registry import AdapterRecord
+from rag_engine.training.retrieval_registry import QueryAdapterRecord
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -74,6 +75,11 @@ def build_report(db: Database, settings: Settings) -> str:
         "<p>Promotion rule: a candidate goes live when its held-out NLL per answer token is at most "
         f"(1 &minus; {settings.promotion_margin:g}) &times; the active adapter's (or the base model's when none is "
         "active) and below the base model's.</p>",
+        "<h2>Retrieval versions</h2>",
+        _retrieval_table(retrieval_registry.list_versions(db)),
+        "<p>Promotion rule: a query adapter goes live when its held-out nDCG@10 is at least "
+        f"{settings.retrieval_promotion_margin:g} above raw query embeddings' (and the active version's) and its "
+        "hit@5 is not lower.</p>",
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -161,6 +167,23 @@ def _adapter_table(adapters: list[AdapterRecord], state: AdminStatus) -> str:
         )
     head = "".join(f"<th>{h}</th>" for h in ("version", "status", "method", "created", "train", "held-out",
                                              "NLL", "active NLL", "base NLL", "F1", "ROUGE-L", "gate"))
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _retrieval_table(versions: list[QueryAdapterRecord]) -> str:
+    """Query adapters, newest first, with their held-out numbers and raw queries' on the same questions."""
+    if not versions:
+        return "<p>No retrieval versions trained yet (<code>ragbot retrieval train</code>).</p>"
+    rows = []
+    for v in versions:
+        cand, base = (v.metrics.get(k) or {} for k in ("candidate", "baseline"))
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
+            v.version, v.status, v.created_at.strftime("%Y-%m-%d %H:%M"), v.data_snapshot.get("train", ""),
+            v.data_snapshot.get("heldout", ""), _fmt(cand.get("ndcg10")), _fmt(base.get("ndcg10")),
+            _fmt(cand.get("hit5")), _fmt(base.get("hit5")), _fmt(cand.get("hit1")), v.metrics.get("reason", ""),
+        )) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("version", "status", "created", "train", "held-out", "nDCG@10",
+                                             "raw nDCG@10", "hit@5", "raw hit@5", "hit@1", "gate"))
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     lexical_scoring: Literal["bm25", "ts_rank_cd"] = "bm25"
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
+    bm25_term_cap: int = Field(
+        default=1000, ge=0, description="BM25: postings read per query term, best (impact) first, before the "
+        "candidates are scored exactly; 0 reads every posting (the exhaustive query, slow on common words).")
     context_weight: float = Field(default=2.0,
                                   description="BM25: an occurrence in the title/heading path counts this much.")
     vector_weight: float = Field(default=0.7, description="convex / rrf fusion: weight of the vector side.")
@@ -86,8 +89,14 @@ class Settings(BaseSettings):
     reranker_model: str | None = None
     rerank_depth: int = 20
     min_relevance: float = Field(
-        default=0.30, description="Cosine similarity the best chunk must reach, else 'not in the documents'."
+        default=0.30, description="With RAGBOT_ABSTENTION_RULE=min_relevance: cosine similarity the best chunk "
+        "must reach, else 'not in the documents'."
     )
+    abstention_rule: Literal["min_relevance", "calibrated"] = Field(
+        default="min_relevance", description="When to answer 'not in the documents': min_relevance (the best "
+        "cosine below RAGBOT_MIN_RELEVANCE) or calibrated (a logistic model of the best cosine, its gap to the "
+        "other hits, the share of the question's words in the top hits and whether the lexical search found the "
+        "best hit; fitted for the default embedder; docs/retrieval.md).")
 
     # --- generation ----------------------------------------------------------
     generator_backend: Literal["transformers", "openai", "extractive"] = "transformers"
@@ -154,6 +163,15 @@ class Settings(BaseSettings):
         default=50, description="Checkpoint training every this many steps (0 = only when interrupted)."
     )
     eval_generate_max: int = Field(default=8, description="Held-out examples generated per model for F1/ROUGE-L.")
+    retrieval_promotion_margin: float = Field(
+        default=0.01, ge=0.0, description="A query adapter goes live only when its held-out nDCG@10 beats raw queries "
+        "(and the active version) by at least this much, and its hit@5 is not lower.")
+    retrieval_adapter_rank: int = Field(
+        default=8, ge=0, description="Rank of a query adapter's learned change (0 = a full dim x dim matrix).")
+    retrieval_train_epochs: int = Field(default=30, ge=1, description="Passes over the retrieval training pairs.")
+    retrieval_hard_negatives: int = Field(
+        default=4, ge=0, description="Hard negatives per question, mined from the index (top vector hits that are "
+        "not positives).")
 
     # --- bot core ------------------------------------------------------------
     admin_user_ids: CommaList = Field(default_factory=list)
@@ -169,8 +187,22 @@ class Settings(BaseSettings):
     reply_mode: Literal["answer_first", "stream", "final"] = Field(
         default="answer_first", description="answer_first: post the quoted answer as soon as retrieval is done, then "
         "replace it with the model's answer if that passes the grounding check. final: post only the final answer. "
-        "stream: not implemented yet, answers as answer_first.")
+        "stream: show the model's text as it is written (Slack chat streams, Discord message edits), then the same "
+        "grounding check; text that fails it is replaced by the quoted answer with a note. For a trusted model.")
     write_queue_size: int = 10_000
+    accept_reaction: str = Field(
+        default="white_check_mark", max_length=100, description="The reaction that marks a human answer in a "
+        "Slack/Discord thread as accepted (Slack emoji name, without colons; on Discord its emoji, e.g. ✅, or a "
+        "custom emoji's name): the thread becomes a document of the channel's answered-threads collection and a "
+        "curated training example (docs/sources.md). Empty = off.")
+    accept_by: Literal["asker_or_admin", "asker", "admin"] = Field(
+        default="asker_or_admin", description="Whose accept reaction counts: the thread's asker, a ragbot admin "
+        "(global, or an admin of that workspace/server), or either.")
+    answered_collection: str = Field(
+        default="answered-threads", min_length=1, max_length=60, description="Collection of accepted threads from "
+        "public channels (created public if missing: readable and trainable like any public collection). A private "
+        "channel's threads go to a private collection of their own, `<this>-<platform>-<channel id>`, granted to "
+        "that channel only and not trained on unless an admin allows it.")
     ask_threads: int = Field(
         default=32, ge=1, description="Asks one bot process works on at once (threads). Generations among them are "
         "still limited by RAGBOT_GENERATION_CONCURRENCY; an ask waiting longer than RAGBOT_GENERATION_QUEUE_TIMEOUT_S "

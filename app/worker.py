@@ -5,7 +5,8 @@ Several workers may run at once (on one machine or many): claims use
 that dies stops heartbeating; any other worker re-queues its job after
 ``settings.worker_stale_after_s`` and runs it again (a retrain resumes from its
 last checkpoint). On SIGTERM / Ctrl-C a running retrain checkpoints and goes
-back to the queue.
+back to the queue. Each poll (at most every ``SCHEDULE_EVERY_S``) also queues a
+``source_sync`` job for every scheduled source that is due (``rag_engine.sync``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.configs import engine_config
 from app.housekeeping import Housekeeping
@@ -25,10 +27,15 @@ from app.settings import Settings
 from rag_engine import jobs
 from rag_engine.config import EngineConfig
 from rag_engine.scope import CollectionScope
+from rag_engine.store import Store
 from rag_engine.store.database import Database
 from rag_engine.values import SearchHit
 
+if TYPE_CHECKING:
+    from rag_engine.engine import RagEngine
+
 log = logging.getLogger(__name__)
+SCHEDULE_EVERY_S = 30.0  # how often a polling worker looks for sources due a sync
 
 
 @dataclass(slots=True)
@@ -64,12 +71,14 @@ class Worker:
         self.config = engine_config(settings)  # what the engine and the job handlers get
         self.db = db
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.handlers: dict[str, Handler] = handlers if handlers is not None else {jobs.RETRAIN: run_retrain}
+        self.handlers: dict[str, Handler] = handlers if handlers is not None else {
+            jobs.RETRAIN: run_retrain, jobs.SOURCE_SYNC: run_source_sync}
         self.show_progress = show_progress
         self.stopping = threading.Event()  # set by stop(): finish or checkpoint, then exit
         self.lost = threading.Event()  # set when the current job was taken away
         self._engine: Any = None
         self._engine_lock = threading.Lock()
+        self._scheduled_at = float("-inf")
 
     # -- one job -----------------------------------------------------------------
     def run_once(self) -> JobRun | None:
@@ -77,6 +86,7 @@ class Worker:
         requeued = jobs.requeue_stale(self.db, self.settings.worker_stale_after_s)
         if requeued:
             log.warning("re-queued jobs %s: their worker stopped heartbeating", requeued)
+        self.schedule_sources()
         job = jobs.claim(self.db, self.worker_id, kinds=list(self.handlers))
         if job is None:
             return None
@@ -135,6 +145,26 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - the database may come back before we go stale
                 log.warning("heartbeat for job %d failed: %s", job_id, exc)
 
+    def schedule_sources(self, *, force: bool = False) -> list[int]:
+        """Queue syncs of the sources that are due (throttled unless ``force``); their ids. Only a
+        worker that runs sync jobs schedules them, and a scheduling error never stops the queue."""
+        if jobs.SOURCE_SYNC not in self.handlers:
+            return []
+        now = time.monotonic()
+        if not force and now - self._scheduled_at < SCHEDULE_EVERY_S:
+            return []
+        self._scheduled_at = now
+        from rag_engine.sync import enqueue_due  # lazy: pulls the parsers; app.cli imports this module
+
+        try:
+            queued = enqueue_due(Store(self.db))
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is away: retrain jobs still run
+            log.warning("scheduling source syncs failed: %s", exc)
+            return []
+        if queued:
+            log.info("queued syncs of sources %s", queued)
+        return queued
+
     # -- the loop ------------------------------------------------------------------
     def run_forever(self, idle_s: float = 2.0) -> None:
         """Run jobs until :meth:`stop`; waits ``idle_s`` between empty polls. Meanwhile a
@@ -159,15 +189,20 @@ class Worker:
         self.stopping.set()
 
     # -- services for handlers -----------------------------------------------------
-    def retrieve(self, question: str, collection_ids: list[int]) -> list[SearchHit]:
-        """Passages for curated examples (the engine, and its embedder, load on first use)."""
+    def engine(self) -> RagEngine:
+        """The engine (its embedder loads on first use), shared by the jobs of this worker."""
         with self._engine_lock:
             if self._engine is None:
                 from rag_engine.engine import RagEngine  # lazy: app.cli imports this module; keeps it light
 
                 self._engine = RagEngine(self.config, db=self.db, generator=None)
-        return self._engine.retriever.search(question, CollectionScope.of(collection_ids),
-                                             self.config.retrieval.search_k, None)
+            engine: RagEngine = self._engine
+            return engine
+
+    def retrieve(self, question: str, collection_ids: list[int]) -> list[SearchHit]:
+        """Passages for curated examples."""
+        return self.engine().retriever.search(question, CollectionScope.of(collection_ids),
+                                              self.config.retrieval.search_k, None)
 
     def use_engine(self, engine: Any) -> None:
         """Share an already open engine (its embedder) instead of opening one."""
@@ -193,3 +228,19 @@ def run_retrain(ctx: JobContext) -> dict[str, Any]:
         raise
     log.info("job %d: %s %s: %s", ctx.job.id, outcome.decision, outcome.version or "", outcome.reason)
     return outcome.to_result()
+
+
+class SourceSyncFailed(RuntimeError):
+    """The source's sync failed; the error is recorded on the source, which backs off."""
+
+
+def run_source_sync(ctx: JobContext) -> dict[str, Any]:
+    """The ``source_sync`` job: one incremental sync of the source in the payload."""
+    from rag_engine.sync import SourceSyncer  # lazy: pulls the parsers
+
+    engine = ctx.worker.engine()
+    syncer = SourceSyncer(engine.store, engine.ingestor, ctx.config.data_dir, ctx.config.store.secrets)
+    report = syncer.sync(int(ctx.job.payload["source_id"]))
+    if report.status == "failed":
+        raise SourceSyncFailed(f"source {report.source}: {report.error}")
+    return report.as_result()

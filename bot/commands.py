@@ -16,7 +16,8 @@ from typing import Any, Literal, cast
 from bot.messages import command_too_long
 from bot.sanitize import strip_control
 
-AdminAction = Literal["help", "status", "retrain", "rollback", "ingest", "collections", "feedback", "console"]
+AdminAction = Literal["help", "status", "retrain", "rollback", "ingest", "collections", "feedback", "console",
+                      "sources"]
 
 ADMIN_USAGE = """\
 Usage: /ragbot-admin <command>
@@ -29,6 +30,8 @@ Usage: /ragbot-admin <command>
   collections grant|exclude|revoke NAME [here|CHANNEL_ID|#channel|*]
   feedback pending                    corrections awaiting review, oldest first
   feedback approve|reject ID...       approve corrections as training data, or reject them
+  sources list                        synced sources: kind, collection, last success, counts, last error
+  sources sync NAME                   queue a sync of the source for `ragbot worker`
   console                             a single-use sign-in link to the admin console in the browser"""
 
 MAX_COMMAND_CHARS = 2000
@@ -38,6 +41,7 @@ _SUBCOMMANDS = {"list", "create", "grant", "exclude", "revoke"}
 _VISIBILITY_FLAGS = ("--private", "--public")
 _CHANNEL_MENTION = re.compile(r"^<#([A-Za-z0-9]{1,64})(?:\|[^<>]{0,100})?>$")
 _CHANNEL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # as rag_engine.source_admin names them
 
 
 class CommandError(ValueError):
@@ -55,8 +59,9 @@ class AdminCommand:
 
     @property
     def name(self) -> str:
-        """What permissions are decided on: the action, with the subcommand of ``collections``."""
-        return f"{self.action} {self.args[0]}" if self.action == "collections" and self.args else self.action
+        """What permissions are decided on: the action, with the subcommand of ``collections`` / ``sources``."""
+        with_sub = self.action in ("collections", "sources") and self.args
+        return f"{self.action} {self.args[0]}" if with_sub else self.action
 
 
 def parse_admin_command(text: str) -> AdminCommand:
@@ -85,6 +90,8 @@ def parse_admin_command(text: str) -> AdminCommand:
         return _collections(rest)
     if action == "feedback":
         return _feedback(rest)
+    if action == "sources":
+        return _sources(rest)
     raise CommandError(f"unknown command `{_shown(action)}`.\n{ADMIN_USAGE}")
 
 
@@ -134,6 +141,21 @@ def _feedback(rest: list[str]) -> AdminCommand:
     if len(ids) > MAX_REVIEW_IDS:
         raise CommandError(f"at most {MAX_REVIEW_IDS} corrections at a time.")
     return AdminCommand("feedback", (sub, *dict.fromkeys(str(int(i)) for i in ids)))
+
+
+def _sources(rest: list[str]) -> AdminCommand:
+    sub = rest[0].lower() if rest else ""
+    if sub == "list":
+        if len(rest) > 1:
+            raise CommandError("`sources list` takes no arguments.")
+        return AdminCommand("sources", ("list",))
+    if sub != "sync":
+        raise CommandError(f"`sources` needs one of: list, sync NAME.\n{ADMIN_USAGE}")
+    if len(rest) != 2 or rest[1].startswith("--"):
+        raise CommandError("`sources sync` needs the name of one source (see `sources list`).")
+    if not _SOURCE_NAME.fullmatch(rest[1].lower()):
+        raise CommandError(f"`{_shown(rest[1])}` is not a source name (see `sources list`).")
+    return AdminCommand("sources", ("sync", rest[1].lower()))
 
 
 def parse_channel_target(word: str) -> str:

@@ -31,6 +31,9 @@ class BotConfig(BaseModel):
     answer_ephemeral: bool
     reply_mode: Literal["answer_first", "stream", "final"]  # answer-first: quoted answer now, the model's after
     write_queue_size: int
+    accept_reaction: str  # answered threads (bot/answered_threads.py): the reaction that accepts an answer
+    accept_by: Literal["asker_or_admin", "asker", "admin"]
+    answered_collection: str
     ask_threads: int
     ingest_roots: tuple[str, ...]
     answer_code_key: SecretStr | None

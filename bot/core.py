@@ -8,11 +8,11 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from bot import access, admin_ops, messages, metrics
+from bot import access, admin_ops, messages, metrics, source_ops
 from bot.answer_codes import AnswerCodes
 from bot.audit import write_audit
 from bot.commands import ADMIN_USAGE, AdminCommand, CommandError, parse_admin_command
@@ -31,16 +31,21 @@ from bot.permissions import (
     is_global_admin,
     refusal_message,
 )
+from bot.progress import ProgressRelay, ShowProgress
 from bot.ratelimit import AskLimits, TokenBucketLimiter
 from bot.sanitize import clean_question, redact_secrets, sanitize_output
+from bot.streaming import STREAM_REPLACED, LiveTextBuilder
+from bot.suggestions import suggested_questions
 from bot.tenants import NOT_ENABLED, tenant_allowed
-from bot.types import ActionResult, Actor, AskRequest, Location, Reply, ReplyKind, SourceRef
+from bot.types import ActionResult, Actor, AskRequest, FinalReply, LiveText, Location, Reply, ReplyKind, SourceRef
 from bot.write_queue import DurableWrites, QueueFull, Submitted
 from rag_engine import collections as cols
 from rag_engine.engine import RagEngine, Refine
 from rag_engine.errors import DatabaseUnavailable
 from rag_engine.generation.citations import cited_sources
 from rag_engine.interactions import History, InteractionContext, record_refinement, thread_history
+from rag_engine.scope import CollectionScope
+from rag_engine.streaming import AnswerStream, StreamEnd, StreamPiece
 from rag_engine.values import Answer, AnswerStatus, Citation
 
 log = logging.getLogger(__name__)
@@ -77,7 +82,8 @@ class BotCore:
 
     # -- asking ------------------------------------------------------------------
     @admitted(lambda: Reply("refused", SHUTTING_DOWN))
-    async def ask(self, req: AskRequest) -> Reply:
+    async def ask(self, req: AskRequest, on_progress: ShowProgress | None = None) -> Reply:
+        """``on_progress``: shows retrieval progress (loading states); the reply waits for it (briefly)."""
         if not tenant_allowed(req.location, self.config):  # a workspace this deployment does not serve
             return Reply("refused", NOT_ENABLED)
         # a re-delivery (Slack retry, gateway replay) is silent: no message, no rate-limit token
@@ -91,11 +97,15 @@ class BotCore:
         wait = self.limits.check(req.actor.user_key, _channel_key(req.location))
         if wait:
             return Reply("rate_limited", messages.rate_limited(wait), retry_after_s=wait)
+        relay = ProgressRelay(on_progress, asyncio.get_running_loop()) if on_progress else None
         try:
-            return await self._in_ask_thread(self._answer, req, question)
+            return await self._in_ask_thread(self._answer, req, question, relay)
         except DatabaseUnavailable:
             metrics.observe_error("database")
             return Reply("error", UNAVAILABLE)
+        finally:
+            if relay is not None:
+                await relay.drain()
 
     async def start_thread(self, reply: Reply, location: Location, thread_id: str) -> None:
         """The posted ``reply`` starts thread ``thread_id``: follow-ups there get its ask as history.
@@ -111,6 +121,19 @@ class BotCore:
                                     location.channel_id, thread_id)
         except (DatabaseUnavailable, QueueFull) as exc:
             log.warning("answer %s could not be linked to its thread: %s", reply.interaction_id, exc)
+
+    @admitted(lambda: list[str]())
+    async def suggested_questions(self, actor: Actor, location: Location, *,
+                                  context_channel: str | None = None) -> list[str]:
+        """Questions to offer where ``actor`` opens an assistant thread (``bot.suggestions``); none in a
+        workspace this deployment does not serve or while the database is away."""
+        if not tenant_allowed(location, self.config):
+            return []
+        try:
+            return await asyncio.to_thread(suggested_questions, self.store, location, actor,
+                                           context_channel=context_channel)
+        except DatabaseUnavailable:
+            return []
 
     def close(self, flush_timeout_s: float = 5.0) -> None:
         """Give writes queued during a database outage up to ``flush_timeout_s`` to land."""
@@ -133,7 +156,7 @@ class BotCore:
     def _first_delivery(self, req: AskRequest) -> bool:
         return self.store.processed_events.first_delivery(f"{req.location.platform}:{req.event_id}")
 
-    def _answer(self, req: AskRequest, question: str) -> Reply:
+    def _answer(self, req: AskRequest, question: str, on_progress: ProgressRelay | None = None) -> Reply:
         ctx = InteractionContext(req.location.platform, req.location.workspace_id, req.location.channel_id,
                                  req.thread_id, req.actor.user_key, ephemeral=req.ephemeral)
         scope = access.collection_scope(self.store, req.location, outsider=req.actor.is_external)
@@ -147,9 +170,17 @@ class BotCore:
         refine: Refine | None = None
         try:
             if self.config.reply_mode == "final":
-                answer = self.engine.answer(question, scope, history.turns)
-            else:  # "stream" is not implemented yet: it answers as answer_first
-                answer, refine = self.engine.answer_first(question, scope, history.turns)
+                answer = self.engine.answer(question, scope, history.turns, on_progress=on_progress)
+            elif self.config.reply_mode == "stream":
+                streamed = self.engine.answer_stream(question, scope, history.turns, on_progress=on_progress)
+                if not isinstance(streamed, Answer):  # the model writes it: the adapter shows it as it comes
+                    reply = Reply("answer", "")
+                    reply.stream = functools.partial(self._streamed, streamed, ctx, question, scope, history,
+                                                     req.location.platform)
+                    return reply
+                answer = streamed
+            else:
+                answer, refine = self.engine.answer_first(question, scope, history.turns, on_progress=on_progress)
         except DatabaseUnavailable:
             raise
         except Exception as exc:
@@ -165,6 +196,58 @@ class BotCore:
         if refine is not None and reply.kind == "answer":
             reply.fallback_note = QUOTED_FIRST
             reply.refine = functools.partial(self._refined, refine, interaction_id)
+        return reply
+
+    async def _streamed(self, stream: AnswerStream, ctx: InteractionContext, question: str, scope: CollectionScope,
+                        history: History, platform: str) -> AsyncIterator[LiveText | FinalReply]:
+        """A stream reply: the model's text as ``LiveText`` while it writes, then the logged, rendered answer.
+
+        The engine's stream runs on an ask thread; its pieces cross to the event loop through a queue.
+        """
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue[StreamPiece | StreamEnd | Exception] = asyncio.Queue()
+
+        def pump() -> None:
+            try:
+                for item in stream:
+                    loop.call_soon_threadsafe(items.put_nowait, item)
+            except Exception as exc:  # noqa: BLE001 - handed to the loop, which answers with an error reply
+                loop.call_soon_threadsafe(items.put_nowait, exc)
+
+        pumping = asyncio.ensure_future(self._in_ask_thread(pump))
+        live = LiveTextBuilder(self.config.max_answer_chars)
+        while True:
+            item = await items.get()
+            if not isinstance(item, StreamPiece):
+                break
+            shown = live.add(item.text)
+            if shown is not None:
+                yield shown
+        await pumping
+        generated = isinstance(item, StreamEnd) and item.answer.generated
+        if generated:
+            shown = live.finish()  # the last word, held back until now
+            if shown is not None:
+                yield shown
+        reply = await self._in_ask_thread(self._stream_reply, item, ctx, question, scope, history, platform)
+        yield FinalReply(reply, replaced=not generated)
+
+    def _stream_reply(self, end: StreamEnd | Exception, ctx: InteractionContext, question: str,
+                      scope: CollectionScope, history: History, platform: str) -> Reply:
+        """Log a streamed answer (or its failure) and render it; a quoted answer says it replaced the stream."""
+        if isinstance(end, Exception):
+            log.error("streaming an answer failed", exc_info=end)
+            metrics.observe_error("answer")
+            interaction_id = self.writes.log_interaction(ctx, question, None, scope,
+                                                         error=f"{type(end).__name__}: {end}"[:500], history=history)
+            code = self.answer_code(interaction_id) if interaction_id else None
+            return Reply("error", messages.answer_failed(code), interaction_id=interaction_id, answer_code=code)
+        answer = end.answer
+        interaction_id = self.writes.log_interaction(ctx, question, answer, scope, history=history)
+        metrics.observe_answer(platform, answer)
+        reply = self.render(answer, interaction_id)
+        if reply.kind == "answer" and not answer.generated:
+            reply.fallback_note = " ".join(filter(None, [STREAM_REPLACED, reply.fallback_note]))
         return reply
 
     async def _refined(self, refine: Refine, interaction_id: int | None) -> Reply | None:
@@ -343,6 +426,8 @@ class BotCore:
             return self._ingest(command)
         if command.action == "feedback":
             return self._feedback_review(actor, command)
+        if command.action == "sources":  # a global admin's only (can_run): sources serve the whole deployment
+            return self._sources(actor, command)
         if command.action == "console":  # a global admin's only (can_run): the link opens a console session
             link = console_link(self.config, actor, global_grounds(actor, self.config) or "")
             return ActionResult(True, link.message, detail_lines=[link.url])  # audited: the message, not the link
@@ -361,6 +446,14 @@ class BotCore:
         msg = (f"Ingested into {collection}: {report.documents_written} written, "
                f"{report.documents_unchanged} unchanged, {len(report.skipped)} skipped.")
         return ActionResult(True, msg, detail_lines=[f"skipped {p}: {r}" for p, r in report.skipped])
+
+    def _sources(self, actor: Actor, command: AdminCommand) -> ActionResult:
+        """``sources list`` / ``sources sync NAME`` (queued for the worker: the bot never syncs itself)."""
+        if command.args[0] == "list":
+            headline, lines = source_ops.source_lines(self.store)
+            return ActionResult(True, headline, detail_lines=lines)
+        queued = source_ops.queue_sync(self.db, self.store, command.args[1], actor.user_key)
+        return ActionResult(True, queued.message, data={"job_id": queued.job_id})
 
     def _feedback_review(self, actor: Actor, command: AdminCommand) -> ActionResult:
         """``feedback pending | approve ID... | reject ID...``: what becomes training data."""

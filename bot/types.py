@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -75,6 +75,26 @@ class Reply:
     # this one (``refined`` set, same interaction), or None when this one stays (the model failed or was overruled)
     refine: Callable[[], Awaitable[Reply | None]] | None = field(default=None, repr=False, compare=False)
     refined: bool = False
+    # stream replies (RAGBOT_REPLY_MODE=stream): ``stream()`` gives the model's text as it is written, then the
+    # final Reply; ``text`` is empty until then (an adapter that cannot stream awaits ``bot.streaming.final``)
+    stream: Callable[[], AsyncIterator[LiveText | FinalReply]] | None = field(default=None, repr=False,
+                                                                            compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveText:
+    """Stream replies: the model's text so far, safe to show (sanitized) but not yet checked or cited."""
+
+    delta: str  # what is new since the previous LiveText
+    text: str  # everything so far
+
+
+@dataclass(frozen=True, slots=True)
+class FinalReply:
+    """Stream replies: the answer to leave in place of the live text (sources, code, feedback buttons)."""
+
+    reply: Reply
+    replaced: bool  # the live text is void (the model failed or was overruled): show ``reply`` instead of it
 
 
 @dataclass(slots=True)

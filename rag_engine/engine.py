@@ -6,11 +6,12 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag_engine import collections as cols
+from rag_engine.abstention import decide
 from rag_engine.attribution import rejection, shallow, support
 from rag_engine.config import EngineConfig
 from rag_engine.embedding import Embedder, build_embedder
@@ -22,8 +23,11 @@ from rag_engine.generation.base import Generator, GeneratorBusy, fallback_code
 from rag_engine.generation.citations import parse_citations
 from rag_engine.generation.factory import build_generator
 from rag_engine.generation.pool import GenerationPool
+from rag_engine.generation.streaming import StreamingGenerator
 from rag_engine.ingest import Ingestor, Progress
 from rag_engine.pipe_tables import restore_tables
+from rag_engine.progress import OnProgress, ProgressEvent, report
+from rag_engine.query_transform import ActiveQueryAdapter
 from rag_engine.redact import redact_secrets
 from rag_engine.retrieval import Reranker, Retriever
 from rag_engine.safety import injection_flags
@@ -31,6 +35,7 @@ from rag_engine.scope import CollectionScope
 from rag_engine.store import Store as Store  # re-exported: the bot core's type for ``engine.store``
 from rag_engine.store.database import Database as Database  # re-exported: the type of ``engine.db``
 from rag_engine.store.migrate import ensure_schema
+from rag_engine.streaming import AnswerStream, StreamEnd, StreamPiece
 from rag_engine.training.watch import AdapterWatcher
 from rag_engine.values import (
     Answer,
@@ -84,7 +89,9 @@ class RagEngine:
         ensure_schema(self.db, self.embedder.dim, auto_upgrade=auto_migrate)
         if reranker is _UNSET:
             reranker = _build_reranker(config)
-        self.retriever = Retriever(self.store.chunks, self.embedder, config.retrieval, reranker)
+        query_adapter = ActiveQueryAdapter(self.store.query_adapters, self.embedder.model_name, self.embedder.dim)
+        self.retriever = Retriever(self.store.chunks, self.embedder, config.retrieval, reranker,
+                                   query_adapter=query_adapter)
         self.ingestor = Ingestor(self.store, self.embedder, config.ingest)
         self.extractive = ExtractiveAnswerer(self.embedder)
         self._generator = generator
@@ -131,9 +138,10 @@ class RagEngine:
         return self.retriever.search(query, scope, k, mode)
 
     def answer(self, question: str, scope: CollectionScope, history: Sequence[Turn] | None = None, *,
-               k: int | None = None, mode: SearchMode | None = None) -> Answer:
-        """An answer from the collections in ``scope`` only; an empty scope answers "not found"."""
-        found = self._retrieve(question, scope, history, k, mode)
+               k: int | None = None, mode: SearchMode | None = None, on_progress: OnProgress | None = None) -> Answer:
+        """An answer from the collections in ``scope`` only; an empty scope answers "not found".
+        ``on_progress`` hears what retrieval is doing (``rag_engine.progress``), for loading states."""
+        found = self._retrieve(question, scope, history, k, mode, on_progress)
         if isinstance(found, Answer):
             return found
         answer = self._ask_back(found.query, found.hits)
@@ -142,14 +150,15 @@ class RagEngine:
         return found.finish(answer)
 
     def answer_first(self, question: str, scope: CollectionScope, history: Sequence[Turn] | None = None, *,
-                     k: int | None = None, mode: SearchMode | None = None) -> tuple[Answer, Refine | None]:
+                     k: int | None = None, mode: SearchMode | None = None,
+                     on_progress: OnProgress | None = None) -> tuple[Answer, Refine | None]:
         """The quoted (extractive) answer as soon as retrieval is done, and how to refine it.
 
         The refinement (None when no model could answer: none configured, or it failed to load) runs the
         generator exactly as ``answer`` does, grounding check included, and returns that answer; only one
         that ``Answer.generated`` should replace the quoted one. Not-found and ask-back answers are final.
         """
-        found = self._retrieve(question, scope, history, k, mode)
+        found = self._retrieve(question, scope, history, k, mode, on_progress)
         if isinstance(found, Answer):
             return found, None
         answer = self._ask_back(found.query, found.hits)
@@ -168,6 +177,30 @@ class RagEngine:
         hits, turns = found.hits, found.history
         return first, lambda: found.finish(self._generate(question, hits, turns))
 
+    def answer_stream(self, question: str, scope: CollectionScope, history: Sequence[Turn] | None = None, *,
+                      k: int | None = None, mode: SearchMode | None = None,
+                      on_progress: OnProgress | None = None) -> Answer | AnswerStream:
+        """The model's answer as it is written (``RAGBOT_REPLY_MODE=stream``), or the final answer when no model
+        writes one (not found, a clarifying question, no model configured or loadable).
+
+        The stream runs the generator when iterated: ``StreamPiece``s of raw text (citations unresolved, not
+        yet checked), then one ``StreamEnd`` with the answer exactly as ``answer`` would give it, grounding
+        check included; when that is not ``Answer.generated``, the streamed text must not stand.
+        """
+        found = self._retrieve(question, scope, history, k, mode, on_progress)
+        if isinstance(found, Answer):
+            return found
+        answer = self._ask_back(found.query, found.hits)
+        if answer is not None:
+            return found.finish(answer)
+        if not self._may_generate():
+            return found.finish(self._generate(question, found.hits, found.history))
+        return self._streamed(question, found)
+
+    def _streamed(self, question: str, found: _Retrieved) -> AnswerStream:
+        for item in self._stream(question, found.hits, found.history):
+            yield item if isinstance(item, StreamPiece) else StreamEnd(found.finish(item.answer))
+
     def _may_generate(self) -> bool:
         """A model is configured and not known to have failed to load (building it is the refinement's job)."""
         if self.generator_built:
@@ -175,23 +208,28 @@ class RagEngine:
         return self.config.generation.generator_backend != "extractive"
 
     def _retrieve(self, question: str, scope: CollectionScope, history: Sequence[Turn] | None, k: int | None,
-                  mode: SearchMode | None) -> Answer | _Retrieved:
+                  mode: SearchMode | None, on_progress: OnProgress | None = None) -> Answer | _Retrieved:
         """Search for ``question``: the passages to answer from, or the final "not found" answer."""
         started = time.perf_counter()
         turns = list(history or [])
         # retrieval searches a follow-up as a standalone question; the generator gets the question and the thread
         query = standalone_question(question, turns)
+        report(on_progress, ProgressEvent("searching", collections=len(scope.collection_ids)))
         hits = self.retriever.search(query, scope, k, mode)
         retrieved = time.perf_counter() - started
         flags = injection_flags(hits)
         rewritten = {"search_query": query} if query != question else {}
         if rewritten:
             flags.append(FOLLOWUP_REWRITTEN)
-        best = max((h.vector_score or 0.0 for h in hits), default=0.0)
-        if not hits or best < self.config.retrieval.min_relevance:
+        r = self.config.retrieval
+        decision = decide(query, hits, r.abstention_rule, r.min_relevance)
+        if decision.abstain:
             return Answer(text=NOT_FOUND_TEXT, hits=hits, status=AnswerStatus.NOT_FOUND,
                           timings={"retrieve": retrieved, "total": time.perf_counter() - started},
-                          flags=flags, metadata={"best_similarity": best, **rewritten})
+                          flags=flags, metadata={"best_similarity": decision.signals.top_cosine,
+                                                 "abstention": {"rule": decision.rule, "score": decision.score},
+                                                 **rewritten})
+        report(on_progress, ProgressEvent("reading", title=hits[0].title))
         return _Retrieved(query, hits, turns, flags, rewritten, started, retrieved)
 
     def _ask_back(self, question: str, hits: list[SearchHit]) -> Answer | None:
@@ -202,31 +240,67 @@ class RagEngine:
 
     def _generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> Answer:
         t0 = time.perf_counter()
-        generator = self.generator
-        status, code, reason = AnswerStatus.ANSWERED, None, None
-        if generator is None and self._generator_error:
-            status, code, reason = AnswerStatus.FALLBACK, FallbackCode.MODEL_UNAVAILABLE, self._generator_error
-        elif generator is None:
-            code = FallbackCode.NO_GENERATOR
-        result = None
+        generator, pool = self.generator, self.generation_pool
+        result: GeneratedText | None = None
+        failure: Exception | None = None
         waited: float | None = None  # seconds spent queueing for a generation slot
-        pool = self.generation_pool
         if generator is not None and pool is not None:
             try:
                 with pool.slot():  # GeneratorBusy (answered extractively, "the model was busy") past the timeout
                     waited = time.perf_counter() - t0
                     result = generator.generate(question, hits, history)
-                if not result.text.strip():
-                    raise RuntimeError("the generator returned an empty answer")
+                _require_text(result)
             except Exception as exc:  # noqa: BLE001 - any model failure falls back, the bot keeps answering
-                if waited is None:
+                failure = exc
+        return self._complete(question, hits, history, generator, result, failure, t0, waited)
+
+    def _stream(self, question: str, hits: list[SearchHit], history: list[Turn]) -> Iterator[StreamPiece | StreamEnd]:
+        """``_generate``, handing out the model's text as it is decoded; the checked answer comes last.
+
+        A backend that cannot stream hands out its whole text at once. Any failure, before or during the
+        text, ends in the same fallback ``_generate`` gives (the pieces already handed out are then void).
+        """
+        t0 = time.perf_counter()
+        generator, pool = self.generator, self.generation_pool
+        result: GeneratedText | None = None
+        failure: Exception | None = None
+        waited: float | None = None
+        if generator is not None and pool is not None:
+            try:
+                with pool.slot():
                     waited = time.perf_counter() - t0
-                busy = isinstance(exc, GeneratorBusy)
-                log.log(logging.INFO if busy else logging.WARNING, "generator %s %s, answering extractively: %s",
-                        generator.name, "busy" if busy else "failed", exc)
-                # the reason is stored and may be shown: an error can quote a URL with its credentials
-                reason = redact_secrets(f"{type(exc).__name__}: {exc}", self.config.store.secrets)[:500]
-                status, code, result = AnswerStatus.FALLBACK, fallback_code(exc), None
+                    if isinstance(generator, StreamingGenerator):
+                        for item in generator.stream(question, hits, history):
+                            if isinstance(item, GeneratedText):
+                                result = item
+                            elif item.text:
+                                yield StreamPiece(item.text)
+                    else:
+                        result = generator.generate(question, hits, history)
+                        if result.text:
+                            yield StreamPiece(result.text)
+                _require_text(result)
+            except Exception as exc:  # noqa: BLE001 - as in _generate: the bot keeps answering
+                failure = exc
+        yield StreamEnd(self._complete(question, hits, history, generator, result, failure, t0, waited))
+
+    def _complete(self, question: str, hits: list[SearchHit], history: list[Turn], generator: Generator | None,
+                  result: GeneratedText | None, failure: Exception | None, t0: float, waited: float | None) -> Answer:
+        """The answer from what the model gave (or the extractive one): checked, cited, with why it fell back."""
+        status, code, reason = AnswerStatus.ANSWERED, None, None
+        if generator is None and self._generator_error:
+            status, code, reason = AnswerStatus.FALLBACK, FallbackCode.MODEL_UNAVAILABLE, self._generator_error
+        elif generator is None:
+            code = FallbackCode.NO_GENERATOR
+        if failure is not None and generator is not None:
+            if waited is None:
+                waited = time.perf_counter() - t0
+            busy = isinstance(failure, GeneratorBusy)
+            log.log(logging.INFO if busy else logging.WARNING, "generator %s %s, answering extractively: %s",
+                    generator.name, "busy" if busy else "failed", failure)
+            # the reason is stored and may be shown: an error can quote a URL with its credentials
+            reason = redact_secrets(f"{type(failure).__name__}: {failure}", self.config.store.secrets)[:500]
+            status, code, result = AnswerStatus.FALLBACK, fallback_code(failure), None
         queued = waited or 0.0
         if result is None:
             result = self.extractive.generate(question, hits, history)
@@ -328,6 +402,11 @@ class RagEngine:
 
 
 Refine = Callable[[], Answer]  # runs the generator for an answer-first reply: see ``RagEngine.answer_first``
+
+
+def _require_text(result: GeneratedText | None) -> None:
+    if result is None or not result.text.strip():
+        raise RuntimeError("the generator returned an empty answer")
 
 
 @dataclass(frozen=True, slots=True)

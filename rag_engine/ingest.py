@@ -13,20 +13,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rag_engine import collections as cols
-from rag_engine import sources
+from rag_engine import pdf_pages, sources
 from rag_engine.chunking import ChunkDraft, approx_tokens, chunk_document
 from rag_engine.config import IngestConfig
 from rag_engine.embedding import Embedder
 from rag_engine.parse_worker import read_document_within
 from rag_engine.parsing import SUPPORTED_SUFFIXES, ParsedDocument, ParseError, Section, parse_bytes
 from rag_engine.store import Store
+from rag_engine.store.documents import DocumentOrigin
 from rag_engine.values import IngestReport, Record
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,23 @@ class _Pending:
     doc: ParsedDocument
     content_hash: str
     drafts: list[ChunkDraft]
+    origin: DocumentOrigin | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FoundFile:
     path: Path  # absolute: the document's source_uri
     relative_path: str  # below the folder it was found in (a file given alone: its name); shown to readers
+
+
+@dataclass(frozen=True, slots=True)
+class SourcedFile:
+    """A file a connector fetched (``rag_engine.sync``): read like any file, stored with its origin."""
+
+    source_uri: str  # stable across syncs (not the cache path): the document's identity in its collection
+    path: Path
+    relative_path: str  # shown to readers
+    origin: DocumentOrigin
 
 
 SYMLINK_SKIPPED = "symbolic link: not followed"
@@ -145,6 +157,25 @@ class Ingestor:
         report.seconds = time.perf_counter() - start
         return report
 
+    def ingest_sourced(self, files: Iterable[SourcedFile], collection: str, *,
+                       progress: Progress | None = None) -> IngestReport:
+        """Ingest files a source sync fetched into an existing collection; symbolic links are not read.
+        Each document keeps its origin (source, external id, URL); deletions are the sync's job."""
+        start = time.perf_counter()
+        coll = self._collection(collection, "public", create=False)
+        report = IngestReport()
+        origins: dict[str, DocumentOrigin] = {}
+
+        def items() -> Iterable[ReadItem]:
+            for f in files:
+                report.files += 1
+                origins[f.source_uri] = f.origin
+                yield f.source_uri, partial(self._read_sourced, f)
+
+        self._run(coll, items(), report, progress, origins)
+        report.seconds = time.perf_counter() - start
+        return report
+
     # -- steps -----------------------------------------------------------------
     def _collection(self, name: str, visibility: cols.Visibility, create: bool = True) -> cols.Collection:
         repo = self.store.collections
@@ -158,7 +189,14 @@ class Ingestor:
                                         follow_symlinks=follow_symlinks)
         doc.metadata[sources.RELATIVE_PATH] = found.relative_path
         # the shown path is part of what is stored: the same file ingested from another folder is rewritten
-        return doc, raw + b"\0" + found.relative_path.encode()
+        # so is the parser's revision, when it names one: a better PDF parser re-reads the PDFs
+        return doc, raw + b"\0" + found.relative_path.encode() + str(doc.metadata.get("parser", "")).encode()
+
+    def _read_sourced(self, f: SourcedFile) -> tuple[ParsedDocument, bytes]:
+        doc, raw = self._read_file(FoundFile(f.path, f.relative_path), follow_symlinks=False)
+        o = f.origin
+        # the origin is part of what is stored: a new URL base or a re-added source rewrites the row
+        return doc, raw + f"\0{o.source_id}\0{o.external_id}\0{o.url or ''}".encode()
 
     def _read_record(self, rec: Record) -> tuple[ParsedDocument, bytes]:
         raw = rec.text.encode("utf-8")
@@ -179,7 +217,7 @@ class Ingestor:
         return hashlib.sha256(sig + raw).hexdigest()
 
     def _run(self, coll: cols.Collection, items: Iterable[ReadItem], report: IngestReport,
-             progress: Progress | None) -> None:
+             progress: Progress | None, origins: Mapping[str, DocumentOrigin] | None = None) -> None:
         known = self.store.documents.content_hashes(coll.id)
         pending: list[_Pending] = []
         n_chunks = 0
@@ -198,7 +236,8 @@ class Ingestor:
                 continue
             drafts = chunk_document(doc, max_tokens=self.config.chunk_tokens, overlap=self.config.chunk_overlap,
                                     count_tokens=self.count_tokens)
-            pending.append(_Pending(uri, doc, digest, drafts))
+            doc.metadata.update(pdf_pages.chunk_pages([d.page for d in drafts]))  # PDF chunks cite their page
+            pending.append(_Pending(uri, doc, digest, drafts, origins.get(uri) if origins else None))
             n_chunks += len(drafts)
             if n_chunks >= EMBED_BATCH_CHUNKS:
                 self._flush(coll, pending, report)
@@ -219,7 +258,7 @@ class Ingestor:
                              "token_count": d.token_count, "embedding": vectors[i]})
                 i += 1
             self.store.documents.replace(coll.id, p.source_uri, title=p.doc.title[:500], content_hash=p.content_hash,
-                                         metadata=p.doc.metadata, chunks=rows)
+                                         metadata=p.doc.metadata, chunks=rows, origin=p.origin)
             report.documents_written += 1
             report.chunks_written += len(rows)
 

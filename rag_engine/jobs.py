@@ -19,6 +19,7 @@ from rag_engine.store.database import Database
 from rag_engine.store.jobs import JobRepo
 
 RETRAIN = "retrain"
+SOURCE_SYNC = "source_sync"  # payload {"source_id": id}; queued by the scheduler (rag_engine.sync) or on request
 DEFAULT_MAX_ATTEMPTS = 3
 # Kinds limited to one open job by a partial unique index (see migration 0001 and JobRepo.add).
 _SINGLETON_KINDS = frozenset({RETRAIN})

@@ -1,7 +1,7 @@
 """Reading and parsing files in a child process, so that one file has a time limit.
 
 Files come from anyone who can write to an ingested folder, and the parsers
-(ours, BeautifulSoup, pypdf, PyYAML) may be made slow by a crafted one. A thread
+(ours, BeautifulSoup, pdfplumber, PyYAML) may be made slow by a crafted one. A thread
 cannot be stopped, a process can: a file that takes longer than its limit is
 abandoned by terminating the child, and the next file gets a fresh one. One child
 serves every ingestion of the process (started on first use, imports done before
@@ -67,5 +67,5 @@ def _stop() -> None:
 
 def _import_parsers() -> None:
     """Load the parsers' modules in the child before the first file's clock starts."""
-    for module in ("bs4", "pypdf"):
+    for module in ("bs4", "pdfplumber"):
         importlib.import_module(module)

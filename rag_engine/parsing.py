@@ -9,7 +9,6 @@ limit in ``rag_engine.parse_worker`` covers the third-party parsers.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import stat
@@ -20,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from rag_engine.rst import rst_to_markdown
+
 if TYPE_CHECKING:
     from bs4 import Tag
 
 SUPPORTED_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text",
-                      ".html": "html", ".htm": "html", ".pdf": "pdf"}
+                      ".html": "html", ".htm": "html", ".pdf": "pdf", ".rst": "rst"}
 
 
 class ParseError(ValueError):
@@ -35,6 +36,7 @@ class ParseError(ValueError):
 class Section:
     heading_path: list[str]
     text: str
+    page: int | None = None  # 1-based page of a PDF's section (each lies on one page); None for other formats
 
 
 @dataclass(slots=True)
@@ -92,6 +94,8 @@ def parse_bytes(data: bytes, kind: str, *, fallback_title: str) -> ParsedDocumen
         text = decode_text(data)
         if kind == "markdown":
             doc = parse_markdown(text, fallback_title)
+        elif kind == "rst":  # its section titles as Markdown headings
+            doc = parse_markdown(rst_to_markdown(text), fallback_title)
         elif kind == "html":
             doc = parse_html(text, fallback_title)
         else:
@@ -368,20 +372,10 @@ def _first(root: Tag, name: str) -> Tag | None:
 
 
 def parse_pdf(data: bytes, fallback_title: str) -> ParsedDocument:
-    from pypdf import PdfReader  # lazy: pypdf (and its crypto backends) only when a PDF is parsed
+    """Layout-aware: tables as rows that keep their headers, headings by font, a page per section
+    (``rag_engine.pdf_layout``)."""
+    from rag_engine.pdf_layout import parse_pdf_layout  # lazy: pdfplumber only when a PDF is parsed
 
     if not data.startswith(b"%PDF"):
         raise ParseError("not a PDF file (missing %PDF header)")
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info_title = (reader.metadata.title if reader.metadata else None) or ""
-    except Exception as exc:
-        raise ParseError(f"unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})") from exc
-    text = "\n\n".join(pages)
-    if not text.strip():
-        raise ParseError("PDF has no extractable text (scanned image?)")
-    doc = parse_plain_text(text, fallback_title)
-    if info_title.strip():
-        doc.title = info_title.strip()
-    return doc
+    return parse_pdf_layout(data, fallback_title)

@@ -13,10 +13,11 @@ from typing import Protocol
 
 import numpy as np
 
-from rag_engine import sources
+from rag_engine import pdf_pages, sources
 from rag_engine.config import Fusion, RetrievalConfig
 from rag_engine.embedding import Embedder
 from rag_engine.fusion import adaptive, convex
+from rag_engine.query_transform import ActiveQueryAdapter
 from rag_engine.scope import CollectionScope
 from rag_engine.store.chunks import ChunkRepo, ChunkSearch
 from rag_engine.values import SearchHit, SearchMode
@@ -39,11 +40,12 @@ def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int) -> 
 
 class Retriever:
     def __init__(self, chunks: ChunkRepo, embedder: Embedder, config: RetrievalConfig,
-                 reranker: Reranker | None = None) -> None:
+                 reranker: Reranker | None = None, *, query_adapter: ActiveQueryAdapter | None = None) -> None:
         self.chunks = chunks
         self.embedder = embedder
         self.config = config
         self.reranker = reranker
+        self.query_adapter = query_adapter  # the active retrieval version, applied to the vector search's query
 
     def search(
         self,
@@ -71,7 +73,10 @@ class Retriever:
             lexical_run: dict[int, float] = {}
             if mode in ("vector", "hybrid"):
                 depth = max(k, s.vector_candidate_depth or s.candidate_depth)
-                vector_run = search.vector(qv, cids, depth, ef_search or s.hnsw_ef_search)
+                # the learned query transform, if one is active, moves only the vector search's query; the
+                # hits' cosine (the relevance floor's input) stays that of the raw query it was calibrated on
+                search_qv = self.query_adapter.apply(qv) if self.query_adapter is not None else qv
+                vector_run = search.vector(search_qv, cids, depth, ef_search or s.hnsw_ef_search)
             if mode in ("lexical", "hybrid"):
                 depth = max(k, s.lexical_candidate_depth or s.candidate_depth)
                 lexical_run = self.lexical_candidates(search, query, cids, depth)
@@ -103,7 +108,7 @@ class Retriever:
         s = self.config
         if s.lexical_scoring == "bm25":
             return search.lexical_bm25(query, collection_ids, depth, k1=s.bm25_k1, b=s.bm25_b,
-                                       context_weight=s.context_weight)
+                                       context_weight=s.context_weight, term_cap=s.bm25_term_cap)
         return search.lexical_rank(query, collection_ids, depth, s.lexical_rank_normalization)
 
     def _details(self, search: ChunkSearch, ids: list[int], qv: np.ndarray, fused: dict[int, float],
@@ -121,5 +126,6 @@ class Retriever:
                 vector_score=r.cosine, lexical_score=lexical_run.get(i),
                 display_path=sources.display_path(r.metadata, r.source_uri),
                 url=sources.source_url(r.metadata, r.source_uri, url_bases.get(r.collection_name)),
+                page=pdf_pages.chunk_page(r.metadata, r.ordinal),
             ))
         return hits

@@ -34,6 +34,7 @@ class SearchHit:
     rerank_score: float | None = None
     display_path: str = ""  # what readers see instead of source_uri (rag_engine.sources)
     url: str | None = None  # a link to the document, when one is known
+    page: int | None = None  # the PDF page the chunk was read from (rag_engine.pdf_pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,8 @@ class Citation:
     heading_path: str = ""
     passage: int = 0  # the generator's own marker: passage number in its prompt (``n`` is per document)
     display_path: str = ""  # path relative to the ingested folder; source_uri is the server's, never shown
-    url: str | None = None
+    url: str | None = None  # with ``#page=N`` when the passage has a page
+    page: int | None = None
 
 
 def section_label(title: str, heading_path: str) -> str:

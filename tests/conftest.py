@@ -28,7 +28,7 @@ if os.environ.get("CI"):
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "handbook"
-ALL_TABLES = ("processed_events, audit_log, jobs, adapters, curated_examples, corrections, feedback, "
+ALL_TABLES = ("processed_events, audit_log, jobs, adapters, query_adapters, curated_examples, corrections, feedback, "
               "interactions, collection_access, chunks, documents, collections")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord import handlers, slash_commands
+from adapters.discord import answered, handlers, slash_commands
 from adapters.discord.config import DiscordConfig
 from adapters.discord.context import ConversationTracker
 from adapters.discord.delivery import NO_MENTIONS
@@ -35,12 +35,14 @@ def invite_url(application_id: int) -> str:
 
 def intents() -> discord.Intents:
     """Only what the bot uses: guilds (channels, threads, roles), guild messages with their
-    content (a privileged intent: enable "Message Content Intent" in the developer portal) and DMs."""
+    content (a privileged intent: enable "Message Content Intent" in the developer portal), DMs, and
+    guild message reactions (an accept reaction marks an answered thread: adapters/discord/answered.py)."""
     wanted = discord.Intents.none()
     wanted.guilds = True
     wanted.guild_messages = True
     wanted.message_content = True
     wanted.dm_messages = True
+    wanted.guild_reactions = True
     return wanted
 
 
@@ -117,6 +119,12 @@ class RagbotClient(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         await handlers.on_message(self, message)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await answered.on_reaction(self, payload, added=True)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await answered.on_reaction(self, payload, added=False)
 
     # -- FeedbackRoutes (adapters.discord.views): what buttons and the correction form do
     async def feedback_clicked(self, interaction: discord.Interaction[Any], action: FeedbackAction,

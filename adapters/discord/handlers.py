@@ -23,8 +23,16 @@ from adapters.discord.context import (
     location_of,
     strip_own_mentions,
 )
-from adapters.discord.delivery import edit_reply, send_ephemeral_texts, send_followups, send_replies, typing_in
-from adapters.discord.render import render_action, render_reply
+from adapters.discord.delivery import (
+    NO_MENTIONS,
+    edit_reply,
+    send_ephemeral_texts,
+    send_followups,
+    send_replies,
+    typing_in,
+)
+from adapters.discord.render import OutgoingMessage, render_action, render_reply
+from adapters.discord.streaming import Outlet, StatusLine, deliver, stream_reply
 from adapters.discord.views import CorrectionModal
 from bot import messages
 from bot.sanitize import truncate
@@ -70,19 +78,27 @@ async def answer_message(client: RagbotClient, message: discord.Message, me: dis
     thread_id = await client.conversations.thread_id(message) if not is_thread(channel) else str(channel.id)
     req = AskRequest(actor=actor_of(message.author), location=location_of(channel, guild_id_of(message)),
                      text=text, thread_id=thread_id, event_id=f"message:{message.id}")
+    # answer-first and stream replies: a status line while the core searches, which the answer is written into
+    status = StatusLine(channel, message) if client.core.config.reply_mode != "final" else None
     # the question is on its way before the typing request goes out: no added latency
-    asking = asyncio.ensure_future(client.core.ask(req))
+    asking = asyncio.ensure_future(client.core.ask(req, on_progress=status.show if status else None))
     async with typing_in(channel):
         try:
             reply = await asking
         except Exception:
             log.exception("the core failed on message %s", message.id)
             reply = error_reply(f"message {message.id}")
-    messages = render_reply(reply)
-    if not messages:  # a re-delivered event: it was answered the first time
+    messages = render_reply(reply) if reply.stream is None else []
+    if not messages and reply.stream is None:  # a re-delivered event: it was answered the first time
         return
     target, reply_to = await _answer_target(client, message, channel, text, reply)
-    sent = await send_replies(target, messages, reply_to=reply_to, interaction_id=reply.interaction_id)
+    into = await status.take(target) if status else None
+    if reply.stream is not None:  # RAGBOT_REPLY_MODE=stream: the model's text as it is written, by edits
+        async with typing_in(target):
+            reply, sent = await stream_reply(Outlet.channel(target, reply_to), reply, into=into,
+                                             edited_at=status.edited_at if status else float("-inf"))
+    else:
+        sent = await deliver(target, messages, into=into, reply_to=reply_to, interaction_id=reply.interaction_id)
     for posted in sent:
         client.conversations.remember(posted.id, thread_id)
     if len(sent) == 1 and reply.refine is not None:
@@ -134,6 +150,11 @@ async def on_ask_command(interaction: discord.Interaction[RagbotClient], questio
     except Exception:
         log.exception("the core failed on interaction %s", interaction.id)
         reply = error_reply(f"interaction {interaction.id}")
+    if reply.stream is not None:  # RAGBOT_REPLY_MODE=stream: the first follow-up grows by edits
+        reply, streamed = await stream_reply(_followups(interaction, ephemeral), reply)
+        for posted in streamed:
+            client.conversations.remember(posted.id, thread_id)
+        return
     messages = render_reply(reply)
     if not messages:
         with _best_effort():
@@ -144,6 +165,18 @@ async def on_ask_command(interaction: discord.Interaction[RagbotClient], questio
         client.conversations.remember(posted.id, thread_id)
     if len(sent) == 1 and reply.refine is not None:
         await _refine_in_place(sent[0], reply)
+
+
+def _followups(interaction: discord.Interaction[RagbotClient], ephemeral: bool) -> Outlet:
+    """A stream reply to ``/ask``: the live message is the first follow-up (it replaces "thinking…")."""
+    async def send_live(content: str) -> discord.Message:
+        return await interaction.followup.send(content=content, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS,
+                                               wait=True)
+
+    async def send_more(messages: list[OutgoingMessage], interaction_id: int | None) -> list[discord.Message]:
+        return list(await send_followups(interaction, messages, ephemeral=ephemeral, interaction_id=interaction_id))
+
+    return Outlet(send_live, send_more)
 
 
 async def _refine_in_place(sent: discord.Message | discord.WebhookMessage, reply: Reply) -> None:

@@ -5,7 +5,8 @@ They are thin: each one hands over to :mod:`adapters.discord.handlers`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import shlex
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -44,6 +45,12 @@ def register(tree: app_commands.CommandTree) -> None:
     @admin.command(name="console", description="A single-use sign-in link to the admin console (only you see it)")
     async def console(interaction: discord.Interaction[RagbotClient]) -> None:
         await handlers.on_admin_command(interaction, "console")
+
+    @admin.command(name="sources", description="Synced sources (list), or queue a sync of one (sync + its name)")
+    @app_commands.describe(action="list, or sync one source", name="The source to sync (see list)")
+    async def sources(interaction: discord.Interaction[RagbotClient], action: Literal["list", "sync"],
+                      name: app_commands.Range[str, 1, 63] | None = None) -> None:
+        await handlers.on_admin_command(interaction, f"sources {action} {shlex.quote(name) if name else ''}".strip())
 
     @admin.command(name="run", description="Any admin command, e.g. `collections grant handbook here` or `help`")
     @app_commands.describe(command="The command line (see `help`)")

@@ -7,6 +7,8 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.answered import AnsweredThreadListener
+from adapters.slack.assistant import build_assistant
 from adapters.slack.clients import web_client
 from adapters.slack.config import SlackConfig
 from adapters.slack.handlers import SlackHandlers
@@ -59,6 +61,9 @@ def build_app(core: BotCore, config: SlackConfig, *, client: AsyncWebClient | No
         logger=logging.getLogger("adapters.slack.bolt"),
         process_before_response=False,  # ack first, work after: Slack's 3-second limit
     )
-    SlackHandlers(core).register(app)
+    handlers = SlackHandlers(core)
+    app.assistant(build_assistant(handlers))  # the split-view container: suggested prompts, its questions
+    handlers.register(app)
+    AnsweredThreadListener(core, handlers.identity).register(app)  # ✅ on a reply: an answered thread
     warn_if_unbound(core.config, "slack")
     return app

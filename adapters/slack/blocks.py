@@ -18,10 +18,13 @@ from bot.markdown import CitedUrls
 from bot.sanitize import defuse_mentions
 from bot.types import ActionResult, Reply, SourceRef
 
-ACTION_VOTE_UP = "ragbot_vote_up"
+ACTION_FEEDBACK = "ragbot_feedback"  # Slack's native feedback_buttons: 👍 / 👎
+ACTION_VOTE_UP = "ragbot_vote_up"  # the 👍 / 👎 buttons of answers posted before feedback_buttons: still handled
 ACTION_VOTE_DOWN = "ragbot_vote_down"
 ACTION_CORRECT = "ragbot_correct"
 FEEDBACK_BLOCK = "ragbot_feedback"
+VOTES_BLOCK = "ragbot_votes"
+FEEDBACK_POSITIVE, FEEDBACK_NEGATIVE = "positive", "negative"  # a feedback button's value: "<which>:<answer id>"
 CORRECTION_VIEW = "ragbot_correction"
 CORRECTION_BLOCK = "correction"
 CORRECTION_INPUT = "text"
@@ -65,21 +68,37 @@ def reply_messages(reply: Reply, *, question: str | None = None, reference: str 
             note += f" · {REFINED}"
         footer.append(_context(escape(note)))
     if reply.feedback_enabled and reply.interaction_id is not None:
-        footer.append(feedback_actions(reply.interaction_id))
+        footer += feedback_actions(reply.interaction_id)
     return _messages(head + sections + tail, footer)
 
 
-def feedback_actions(interaction_id: int) -> dict:
-    value = str(interaction_id)
-    return {
-        "type": "actions",
-        "block_id": FEEDBACK_BLOCK,
-        "elements": [
-            _button("👍", ACTION_VOTE_UP, value),
-            _button("👎", ACTION_VOTE_DOWN, value),
-            _button("Suggest a correction", ACTION_CORRECT, value),
-        ],
+def feedback_actions(interaction_id: int) -> list[dict]:
+    """Slack's native 👍 / 👎 (``feedback_buttons`` in a ``context_actions`` block), then the correction button
+    (a plain button: ``context_actions`` holds only feedback and icon buttons)."""
+    votes = {
+        "type": "feedback_buttons",
+        "action_id": ACTION_FEEDBACK,
+        "positive_button": {"text": {"type": "plain_text", "text": "Helpful"},
+                            "accessibility_label": "This answer was helpful",
+                            "value": f"{FEEDBACK_POSITIVE}:{interaction_id}"},
+        "negative_button": {"text": {"type": "plain_text", "text": "Not helpful"},
+                            "accessibility_label": "This answer was not helpful",
+                            "value": f"{FEEDBACK_NEGATIVE}:{interaction_id}"},
     }
+    return [
+        {"type": "context_actions", "block_id": VOTES_BLOCK, "elements": [votes]},
+        {"type": "actions", "block_id": FEEDBACK_BLOCK,
+         "elements": [_button("Suggest a correction", ACTION_CORRECT, str(interaction_id))]},
+    ]
+
+
+def feedback_vote(value: str) -> tuple[int, int] | None:
+    """A feedback button's value back as ``(vote, interaction id)``; None when it is not one of ours."""
+    which, _, ident = (value or "").partition(":")
+    vote = {FEEDBACK_POSITIVE: +1, FEEDBACK_NEGATIVE: -1}.get(which)
+    if vote is None or not (ident.isascii() and ident.isdigit()) or int(ident) <= 0:
+        return None
+    return vote, int(ident)
 
 
 def action_result_messages(result: ActionResult, *, title: str | None = None) -> list[SlackMessage]:

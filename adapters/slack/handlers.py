@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import (
     ACTION_CORRECT,
+    ACTION_FEEDBACK,
     ACTION_VOTE_DOWN,
     ACTION_VOTE_UP,
     CORRECTION_BLOCK,
@@ -32,14 +33,18 @@ from adapters.slack.blocks import (
     action_result_messages,
     correction_metadata,
     correction_modal,
+    feedback_vote,
     notice,
     reply_messages,
 )
 from adapters.slack.clients import post_to_response_url
 from adapters.slack.identity import SlackIdentity
+from adapters.slack.status import ThreadStatus
+from adapters.slack.streaming import stream_reply
 from bot.core import BotCore
 from bot.messages import ASK_USAGE, UNKNOWN_BUTTON, failed
 from bot.sanitize import clean_question
+from bot.streaming import final as final_reply
 from bot.types import AskRequest, Reply
 
 log = logging.getLogger(__name__)
@@ -48,7 +53,6 @@ ASK_COMMAND = "/ask"
 ADMIN_COMMAND = "/ragbot-admin"
 WORKING_REACTION = "eyes"
 WORKING_TEXT = ":mag: Looking through the documents…"
-SEARCHING_STATUS = "is searching the documents…"  # assistant.threads.setStatus, shown as "<bot> is searching…"
 PUBLIC_KINDS = frozenset({"answer", "not_found", "ask_back"})  # everything else goes to the asker only
 RETRY_HEADER = "x-slack-retry-num"
 # chat.postMessage errors meaning the bot may not post there, though the response_url may
@@ -68,7 +72,8 @@ class SlackHandlers:
         app.command(ADMIN_COMMAND)(self.admin_command)
         app.event("app_mention")(self.mention)
         app.event("message")(self.direct_message)
-        app.action(ACTION_VOTE_UP)(self.vote_up)
+        app.action(ACTION_FEEDBACK)(self.feedback)
+        app.action(ACTION_VOTE_UP)(self.vote_up)  # answers posted before the feedback_buttons
         app.action(ACTION_VOTE_DOWN)(self.vote_down)
         app.action(ACTION_CORRECT)(self.open_correction)
         app.view(CORRECTION_VIEW)(self.save_correction)
@@ -88,6 +93,7 @@ class SlackHandlers:
                 actor, location = await self.identity.command(client, command, context, check_admin=False)
                 reply = await self.core.ask(AskRequest(actor, location, question,
                                                        ephemeral=self.config.answer_ephemeral))
+                reply = await final_reply(reply)  # stream mode: /ask has no message of the user's to stream under
                 public = reply.kind in PUBLIC_KINDS
                 messages = reply_messages(reply, question=question if public else None,
                                           reference=_reference_for(reply, "/ask"))
@@ -130,17 +136,20 @@ class SlackHandlers:
         # a re-delivery leaves the reaction to the first delivery, which removes it when done
         reacted = not retried and await _try(client.reactions_add(channel=channel, timestamp=ts,
                                                                     name=WORKING_REACTION))
-        # answer-first replies also show Slack's loading state in the thread until the first answer is posted
-        status_shown = (not retried and self.config.reply_mode != "final"
-                        and await _try(client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread,
-                                                                          status=SEARCHING_STATUS)))
+        # answer-first replies also show Slack's loading state, the retrieval's progress, until the answer is posted
+        status = ThreadStatus(client, channel, thread) if not retried and self.config.reply_mode != "final" else None
         posted: list[str] = []  # ts of the messages posted in the thread
         try:
             async with _reporting_failures("event", notify):
                 actor, location = await self.identity.event(client, body, event, context)
                 reply = await self.core.ask(AskRequest(actor, location, event.get("text") or "", thread_id=thread,
-                                                       event_id=body.get("event_id")))
+                                                       event_id=body.get("event_id")),
+                                            on_progress=status.show if status else None)
                 if reply.kind == "duplicate":
+                    return
+                if reply.stream is not None:  # RAGBOT_REPLY_MODE=stream: the model's text as it is written
+                    posted += (await stream_reply(client, channel, thread, reply, team_id=body.get("team_id"),
+                                                  user_id=user))[1]
                     return
                 messages = reply_messages(reply, reference=_reference_for(reply, "event"))
                 for message in messages:
@@ -153,26 +162,31 @@ class SlackHandlers:
                 if len(posted) == 1:  # the answer is that one message: it can be replaced
                     await _refine_in_place(client, channel, posted[0], reply)
         finally:
-            if status_shown and not posted:  # posting in the thread clears it; otherwise it would stay 2 minutes
-                await _try(client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread, status=""))
+            if status is not None and not posted:  # posting in the thread clears it; otherwise it would stay 2 min
+                await status.clear()
             if reacted:
                 await _try(client.reactions_remove(channel=channel, timestamp=ts, name=WORKING_REACTION))
 
     # -- feedback buttons and the correction modal ----------------------------------
+    async def feedback(self, ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient,
+                       context: AsyncBoltContext) -> None:
+        """Slack's feedback_buttons: the clicked button's value says which vote, on which answer."""
+        vote, interaction_id = feedback_vote(action.get("value") or "") or (0, None)
+        await self._vote(ack, body, interaction_id, client, context, vote)
+
     async def vote_up(self, ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient,
                       context: AsyncBoltContext) -> None:
-        await self._vote(ack, body, action, client, context, +1)
+        await self._vote(ack, body, _interaction_id(action), client, context, +1)
 
     async def vote_down(self, ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient,
                         context: AsyncBoltContext) -> None:
-        await self._vote(ack, body, action, client, context, -1)
+        await self._vote(ack, body, _interaction_id(action), client, context, -1)
 
-    async def _vote(self, ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext,
-                    vote: int) -> None:
+    async def _vote(self, ack: AsyncAck, body: dict, interaction_id: int | None, client: AsyncWebClient,
+                    context: AsyncBoltContext, vote: int) -> None:
         await ack()
         notify = _action_notifier(body, client)
         async with _reporting_failures("vote", notify):
-            interaction_id = _interaction_id(action)
             if interaction_id is None:
                 await notify(notice(UNKNOWN_BUTTON))
                 return

@@ -24,6 +24,8 @@ from typing import Any
 import discord
 from aiohttp import web
 
+from adapters.testing.discord_history import DiscordHistory
+
 API_PREFIX = "/api/v10"
 TOKEN = "fake-bot-token"
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
@@ -92,6 +94,8 @@ class FakeDiscord:
         self.messages: dict[str, dict[str, Any]] = {}
         self.threads: dict[str, dict[str, Any]] = {}
         self.forbidden: set[tuple[str, str]] = set()  # (method, path regex) answered with 403
+        # forum channels, threads and messages for the history sync (GET /guilds/…, /channels/…/messages)
+        self.history = DiscordHistory(self, [self.bot, self.alice, self.manager, self.helper], snowflake)
         self._interactions: dict[str, dict[str, Any]] = {}  # token -> interaction payload
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -191,6 +195,19 @@ class FakeDiscord:
         """The THREAD_CREATE Discord sends after the bot opened a thread."""
         return {**thread, "newly_created": True}
 
+    def reaction(self, person: Person, message: dict[str, Any], emoji: str = "✅", *,
+                 removed: bool = False) -> dict[str, Any]:
+        """A MESSAGE_REACTION_ADD payload (``removed``: MESSAGE_REACTION_REMOVE, which carries no member);
+        feed it to ``parse_message_reaction_add`` / ``_remove``."""
+        data: dict[str, Any] = {"user_id": person.id, "channel_id": message["channel_id"], "message_id": message["id"],
+                                "emoji": {"id": None, "name": emoji}, "burst": False, "type": 0}
+        if "guild_id" in message:
+            data["guild_id"] = message["guild_id"]
+            if not removed:
+                data["member"] = person.member()
+                data["message_author_id"] = message["author"]["id"]
+        return data
+
     def command_interaction(self, person: Person, name: str, options: list[dict[str, Any]] | None = None, *,
                             channel_id: str | None = None, dm: bool = False) -> dict[str, Any]:
         """An INTERACTION_CREATE for a slash command (``options`` as Discord nests them)."""
@@ -249,12 +266,13 @@ class FakeDiscord:
                 body = {"multipart": True}
         call = Call(request.method, path, dict(request.query), body, time.perf_counter())
         try:
-            bot_route = path.startswith(("/users", "/channels", "/applications", "/oauth2"))
+            bot_route = path.startswith(("/users", "/channels", "/applications", "/oauth2", "/guilds"))
             if bot_route and request.headers.get("Authorization") != f"Bot {TOKEN}":
                 return _error(401, 0, "401: Unauthorized")
             if any(m == request.method and re.fullmatch(p, path) for m, p in self.forbidden):
                 return _error(403, 50013, "Missing Permissions")
-            return await self._route(request.method, path, body)
+            history = self.history.answer(request.method, path, dict(request.query))
+            return history if history is not None else await self._route(request.method, path, body)
         finally:
             async with self._changed:
                 self.calls.append(call)
@@ -293,6 +311,9 @@ class FakeDiscord:
             return _json(self._store_posted(channel_id, body))
         if method == "PATCH" and len(parts) == 3 and parts[1] == "messages":  # an edit (answer-first replies)
             return self._edit(parts[2], body)
+        if method == "DELETE" and len(parts) == 3 and parts[1] == "messages":  # e.g. a status line removed
+            return web.Response(status=204) if self.messages.pop(parts[2], None) else _error(404, 10008,
+                                                                                             "Unknown Message")
         if method == "GET" and len(parts) == 3 and parts[1] == "messages":
             found = self.messages.get(parts[2])
             return _json(found) if found else _error(404, 10008, "Unknown Message")

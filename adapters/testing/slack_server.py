@@ -28,6 +28,7 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack import build_app
 from adapters.slack.config import SlackConfig
 from adapters.slack.server import EVENTS_PATH, bound_port, start_http
+from adapters.testing.slack_history import HISTORY_METHODS, SlackHistory
 
 if TYPE_CHECKING:
     from bot.core import BotCore
@@ -59,7 +60,9 @@ class MockSlackApi:
         self.users = users or {}
         self.conversations: dict[str, dict[str, Any]] = {}  # conversations.info; others: channel_not_found
         self.not_member: dict[str, str] = {}  # channel -> the error chat.postMessage gets there (bot not in it)
+        self.history = SlackHistory()  # channels and their messages, for the history sync's methods
         self.calls: list[Call] = []
+        self.streams: dict[str, str] = {}  # ts of a chat.startStream message -> "open" | "stopped"
         self._failures: dict[str, list[_Failure]] = defaultdict(list)
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -144,6 +147,8 @@ class MockSlackApi:
         return web.Response(text="ok")
 
     def _answer(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if method in HISTORY_METHODS:
+            return self.history.answer(method, payload) or {"ok": False, "error": "unknown_method"}
         if method == "auth.test":
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "ragbot",
                     "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}
@@ -160,6 +165,18 @@ class MockSlackApi:
         if method == "chat.update":  # answer-first replies replace their quoted answer in place
             return {"ok": True, "channel": payload.get("channel"), "ts": payload.get("ts"),
                     "text": payload.get("text", ""), "message": {"text": payload.get("text", "")}}
+        if method == "chat.startStream":  # stream replies: a message in the thread, grown by appendStream
+            if not payload.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            ts = f"1700000{next(self._ts):03d}.000100"
+            self.streams[ts] = "open"
+            return {"ok": True, "channel": payload.get("channel"), "ts": ts}
+        if method in ("chat.appendStream", "chat.stopStream"):
+            if self.streams.get(payload.get("ts", "")) != "open":
+                return {"ok": False, "error": "message_not_in_streaming_state"}
+            if method == "chat.stopStream":
+                self.streams[payload["ts"]] = "stopped"
+            return {"ok": True, "channel": payload.get("channel"), "ts": payload.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"1700001{next(self._ts):03d}.000100"}
         if method == "conversations.info":
@@ -236,6 +253,14 @@ class SlackSender:
         return event
 
     @staticmethod
+    def reaction(message_ts: str, *, user: str = "U1", channel: str = "C1", name: str = "white_check_mark",
+                 item_user: str = "U2", removed: bool = False) -> dict:
+        """A ``reaction_added`` event (``removed``: ``reaction_removed``) for ``name`` on a message."""
+        return {"type": "reaction_removed" if removed else "reaction_added", "user": user, "reaction": name,
+                "item_user": item_user, "item": {"type": "message", "channel": channel, "ts": message_ts},
+                "event_ts": f"{time.time():.6f}"}
+
+    @staticmethod
     def direct_message(text: str, *, ts: str, user: str = "U1", channel: str = "D1") -> dict:
         return {"type": "message", "channel_type": "im", "user": user, "text": text, "ts": ts, "channel": channel,
                 "event_ts": ts}
@@ -259,6 +284,41 @@ class SlackSender:
             "actions": [{"type": "button", "action_id": action_id, "block_id": "ragbot_feedback", "value": value,
                          "action_ts": str(time.time())}],
         })
+
+    async def feedback(self, value: str, *, action_id: str = "ragbot_feedback", user: str = "U1",
+                       channel: str = "C1", message_ts: str = "1700000001.000100",
+                       thread_ts: str | None = None) -> tuple[int, str]:
+        """A click on a ``feedback_buttons`` element: ``value`` is the clicked (positive or negative) button's."""
+        n = next(self._ids)
+        message = {"type": "message", "ts": message_ts, "text": "answer", **({"thread_ts": thread_ts} if thread_ts
+                                                                            else {})}
+        return await self.interaction({
+            "type": "block_actions", "api_app_id": APP_ID, "token": "legacy",
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "team": {"id": TEAM, "domain": "test"}, "channel": {"id": channel, "name": "general"},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+            "trigger_id": f"trig.{n}", "message": message, "response_url": self.api.response_url(f"act{n}"),
+            "actions": [{"type": "feedback_buttons", "action_id": action_id, "block_id": "ragbot_votes",
+                         "value": value, "action_ts": str(time.time())}],
+        })
+
+    # -- the Assistant container ----------------------------------------------------
+    @staticmethod
+    def assistant_thread_started(*, user: str = "U1", channel: str = "D1", thread_ts: str = "1700000500.000100",
+                                 viewing: str | None = None, changed: bool = False) -> dict:
+        """The user opened the split view (``changed``: switched the channel beside it to ``viewing``)."""
+        context = {"channel_id": viewing, "team_id": TEAM} if viewing else {}
+        return {"type": "assistant_thread_context_changed" if changed else "assistant_thread_started",
+                "assistant_thread": {"user_id": user, "channel_id": channel, "thread_ts": thread_ts,
+                                     "context": context},
+                "event_ts": thread_ts}
+
+    @staticmethod
+    def assistant_message(text: str, *, ts: str, thread_ts: str = "1700000500.000100", user: str = "U1",
+                          channel: str = "D1") -> dict:
+        """A question typed in the container: a DM in the assistant thread."""
+        return {"type": "message", "channel_type": "im", "user": user, "text": text, "ts": ts,
+                "thread_ts": thread_ts, "channel": channel, "event_ts": ts}
 
     async def submit_view(self, view: dict[str, Any], values: dict[str, dict[str, Any]], *,
                           user: str = "U1", user_team: str = TEAM) -> tuple[int, str]:

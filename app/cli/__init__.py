@@ -13,7 +13,9 @@ from app.cli import (
     discord,
     feedback,
     lora,
+    retrieval,
     slack,
+    sources,
     top_level,
     worker,
 )
@@ -31,7 +33,9 @@ eval_cli.register(app)
 slack.register(app)
 discord.register(app)
 collections.register(app)
+sources.register(app)
 lora.register(app)
+retrieval.register(app)
 feedback.register(app)
 worker.register(app)
 console.register(app)

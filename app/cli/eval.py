@@ -152,6 +152,9 @@ def eval_loop(
     max_test: Annotated[int | None, typer.Option(min=1, help="Measure on the first N test questions only.")] = None,
     k: Annotated[int | None, typer.Option("-k", help="Passages retrieved per question.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for loop.json, loop.png, loop.txt.")] = None,
+    bootstrap: Annotated[bool, typer.Option(
+        "--bootstrap", help="Before the train pairs, retrain on pairs derived from the documents (`ragbot lora "
+                            "bootstrap`) and measure that adapter too (a \"bootstrap\" row).")] = False,
 ) -> None:
     """Measure the learning loop: answers before a retrain, extractive only, retrain on the train pairs through the
     job worker (gate included), answers after; one table (and JSON/PNG with --out)."""
@@ -201,12 +204,13 @@ def eval_loop(
         hooks = LoopHooks(stage=stage, advance=lambda: bar.advance(current[-1]) if current else None)
         prepare_collection(engine, name, docs, hooks)
         report = run_loop(engine, extractive, worker, name, train, test, k=k, requested_by=f"cli:{cli_user()}",
-                          split=split, hooks=hooks)
+                          split=split, bootstrap=bootstrap, hooks=hooks)
     tables = _loop_tables(report)
     for table in tables:
         console.print(table)
-    if report.retrain is not None:
-        t = report.retrain
+    for t in (report.bootstrap_retrain, report.retrain):
+        if t is None:
+            continue
         examples = (f" ({t.snapshot['train']} examples trained on, {t.snapshot['heldout']} held out for the gate)"
                     if "train" in t.snapshot and "heldout" in t.snapshot else "")
         console.print(f"retrain job {t.job_id}: {escape(t.verdict)}{examples} — {escape(t.reason)}")

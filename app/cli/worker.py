@@ -1,4 +1,4 @@
-"""``ragbot worker``: run queued jobs (retraining)."""
+"""``ragbot worker``: run queued jobs (retraining, source syncs) and queue the syncs of scheduled sources."""
 
 from __future__ import annotations
 

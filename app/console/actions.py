@@ -1,9 +1,9 @@
 """The console's changes, each behind a CSRF-checked form and written to the audit table:
-correction review, LoRA adapter activation / rollback / retrain, collection grants.
+correction review, LoRA adapter activation / rollback / retrain, collection grants, syncing a source.
 
 They call the same functions as the chat admin command and the CLI (``bot.admin_ops``,
-``rag_engine.feedback``, ``rag_engine.training.registry``, ``bot.access``), so a rule
-enforced there holds here too.
+``rag_engine.feedback``, ``rag_engine.training.registry``, ``bot.access``, ``bot.source_ops``),
+so a rule enforced there holds here too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.console.web import audited, back_to, checked_form, console_of
-from bot import access, admin_ops
+from bot import access, admin_ops, source_ops
 from rag_engine.feedback import record_correction, review_correction
 from rag_engine.training import registry
 
@@ -116,6 +116,22 @@ async def rule(request: Request) -> Response:
     return back_to("/collections")
 
 
+async def sync_source(request: Request) -> Response:
+    """Queue a ``source_sync`` job for ``ragbot worker`` (or find the open one) and follow it on its job page."""
+    session, _ = await checked_form(request)
+    console = console_of(request)
+    name = request.path_params["name"]
+    queued: list[int] = []
+
+    def run() -> str:
+        found = source_ops.queue_sync(console.db, console.store, name, session.actor.user_key)
+        queued.append(found.job_id)
+        return found.message
+
+    ok, _ = await audited(request, session, "sources", {"args": ["sync", name]}, run)
+    return back_to(f"/jobs/{queued[0]}" if ok and queued else "/sources")
+
+
 def routes() -> list[Route]:
     return [
         Route("/corrections/{correction_id:int}/{decision}", review, methods=["POST"]),
@@ -123,4 +139,5 @@ def routes() -> list[Route]:
         Route("/adapters/retrain", retrain, methods=["POST"]),
         Route("/adapters/{version}/activate", activate, methods=["POST"]),
         Route("/collections/{sub}", rule, methods=["POST"]),
+        Route("/sources/{name}/sync", sync_source, methods=["POST"]),
     ]

@@ -1,8 +1,9 @@
 """The console's read-only pages: interactions, corrections queue, LoRA adapters and jobs,
-collections and grants, feedback over time, the audit trail."""
+collections and grants, sources and their sync state, feedback over time, the audit trail."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.console import charts
+from app.console.source_state import source_states, when
 from app.console.web import console_of, page, session_of, signed_out
 from app.report import feedback_by_day
 from bot import admin_ops
@@ -105,6 +107,18 @@ async def collections(request: Request) -> Response:
     return page(request, "collections.html", collections=found, rules=rules)
 
 
+async def sources(request: Request) -> Response:
+    if session_of(request) is None:
+        return signed_out(request)
+    console = console_of(request)
+
+    def load() -> list[Any]:
+        open_syncs = jobs.open_jobs(console.db, kinds=[jobs.SOURCE_SYNC])
+        return source_states(console.store.sources.all(), open_syncs, datetime.now(UTC))
+
+    return page(request, "sources.html", sources=await run_in_threadpool(load), when=when)
+
+
 async def feedback(request: Request) -> Response:
     if session_of(request) is None:
         return signed_out(request)
@@ -145,6 +159,7 @@ def routes() -> list[Route]:
         Route("/adapters/chart.svg", adapters_chart),
         Route("/jobs/{job_id:int}", job),
         Route("/collections", collections),
+        Route("/sources", sources),
         Route("/feedback", feedback),
         Route("/feedback/chart.svg", feedback_chart),
         Route("/audit", audit),

@@ -1,5 +1,6 @@
 """The learning loop's numbers (``ragbot eval loop``): a deterministic Q&A split, one row per answer path
-(before the retrain, extractive only, after it), the retrain's cost and gate verdict, as table cells,
+(before the retrain, extractive only, after a bootstrap retrain when asked, after the retrain on the train
+pairs), the retrain's cost and gate verdict, as table cells,
 JSON and a PNG.
 
 Pure: it scores answers it is given and never opens an engine, so it can be tested without models.
@@ -17,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from rag_engine.eval.answer_eval import AnswerRow, QAItem
+from rag_engine.eval.invented import invented_terms
 from rag_engine.eval.scores import latency_summary, mean, normalize_answer
 from rag_engine.values import NO_MODEL, Answer, AnswerStatus
 
-BEFORE, EXTRACTIVE, AFTER = "before", "extractive", "after"
+BEFORE, EXTRACTIVE, BOOTSTRAP, AFTER = "before", "extractive", "bootstrap", "after"
 
 
 # -- the split -------------------------------------------------------------------------------------------------
@@ -71,21 +73,23 @@ class ScoredAnswer:
     adapter_version: str | None
     seconds: float
     answer: str = ""
+    invented: tuple[str, ...] = ()  # kept answers only: names, numbers, terms in no passage shown (``invented``)
 
 
 def scored(row: AnswerRow, answer: Answer) -> ScoredAnswer:
     """``row`` (``score_answer``'s scores of ``answer``) with whether the generated text reached the user."""
     kept = answer.status == AnswerStatus.ANSWERED and answer.generator not in NO_MODEL
+    invented = tuple(invented_terms(answer.text, answer.passages, row.question)) if kept else ()
     return ScoredAnswer(row.question, row.token_f1, row.rouge_l, row.citation_hit, row.abstained, kept,
                         answer.fallback_code.value if answer.fallback_code else None, row.answered_by,
-                        row.adapter_version, row.seconds, row.answer)
+                        row.adapter_version, row.seconds, row.answer, invented)
 
 
 @dataclass(slots=True)
 class LoopRow:
     """One answer path on the test questions."""
 
-    name: str  # before | extractive | after
+    name: str  # before | extractive | bootstrap | after
     model: str  # the generator this path tried first, with its adapter ("extractive" when none)
     questions: int
     token_f1: float
@@ -93,6 +97,7 @@ class LoopRow:
     citation_hit_rate: float | None  # over the questions that name a source; None when none does
     abstention_rate: float
     kept_rate: float  # share of answers generated and kept by the grounding check
+    invented_rate: float | None  # share of the kept answers with invented content; None when none was kept
     fallbacks: dict[str, int]  # fallback code -> answers
     p50_ms: float
     p95_ms: float
@@ -103,12 +108,14 @@ class LoopRow:
 
 def summarize_row(name: str, model: str, answers: Sequence[ScoredAnswer], note: str = "") -> LoopRow:
     sourced = [a for a in answers if a.citation_hit is not None]
+    kept = [a for a in answers if a.kept]
     lat = latency_summary([a.seconds for a in answers])
     return LoopRow(
         name=name, model=model, questions=len(answers), token_f1=mean(a.token_f1 for a in answers),
         rouge_l=mean(a.rouge_l for a in answers),
         citation_hit_rate=mean(float(bool(a.citation_hit)) for a in sourced) if sourced else None,
         abstention_rate=mean(float(a.abstained) for a in answers), kept_rate=mean(float(a.kept) for a in answers),
+        invented_rate=mean(float(bool(a.invented)) for a in kept) if kept else None,
         fallbacks=dict(Counter(a.fallback for a in answers if a.fallback).most_common()),
         p50_ms=lat["p50_ms"], p95_ms=lat["p95_ms"],
         answered_by=dict(Counter(a.answered_by for a in answers).most_common()), note=note, answers=list(answers),
@@ -189,6 +196,7 @@ class LoopReport:
     rows: list[LoopRow]
     retrain: RetrainSummary | None
     split: dict[str, Any] = field(default_factory=dict)  # how train and test were chosen
+    bootstrap_retrain: RetrainSummary | None = None  # on bootstrap pairs only, before the train pairs (``--bootstrap``)
 
     def row(self, name: str) -> LoopRow | None:
         return next((r for r in self.rows if r.name == name), None)
@@ -202,13 +210,14 @@ class LoopReport:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["kept_vs_extractive"] = [asdict(k) for k in self.kept_vs_extractive()]
-        if self.retrain is not None:
-            data["retrain"]["verdict"] = self.retrain.verdict
+        for key in ("retrain", "bootstrap_retrain"):
+            if (run := getattr(self, key)) is not None:
+                data[key]["verdict"] = run.verdict
         return data
 
 
 TABLE_COLUMNS = ("row", "model", "token-F1", "ROUGE-L", "citation hit", "abstention", "generated+kept",
-                 "fallbacks", "p50 s", "p95 s", "retrain s", "train tokens", "tokens/s", "gate")
+                 "invented (kept)", "fallbacks", "p50 s", "p95 s", "retrain s", "train tokens", "tokens/s", "gate")
 
 
 def _num(value: float | None, fmt: str = "{:.3f}") -> str:
@@ -216,18 +225,19 @@ def _num(value: float | None, fmt: str = "{:.3f}") -> str:
 
 
 def table_rows(report: LoopReport) -> list[list[str]]:
-    """One list of cells per row, in ``TABLE_COLUMNS`` order; the retrain's cells sit on the "after" row."""
+    """One list of cells per row, in ``TABLE_COLUMNS`` order; a retrain's cells sit on the row it made ("after",
+    "bootstrap")."""
     out = []
     for r in report.rows:
         fallbacks = ", ".join(f"{code} {n}" for code, n in r.fallbacks.items()) or "–"
         retrain = ["–"] * 4
-        if r.name == AFTER and report.retrain is not None:
-            t = report.retrain
+        t = {AFTER: report.retrain, BOOTSTRAP: report.bootstrap_retrain}.get(r.name)
+        if t is not None:
             retrain = [f"{t.wall_s:.1f}", _num(t.tokens, "{:d}"), _num(t.tokens_per_s, "{:.0f}"), t.verdict]
         name = f"{r.name} ({r.note})" if r.note else r.name
         out.append([name, r.model, f"{r.token_f1:.3f}", f"{r.rouge_l:.3f}",
-                    _num(r.citation_hit_rate), f"{r.abstention_rate:.3f}", f"{r.kept_rate:.3f}", fallbacks,
-                    f"{r.p50_ms / 1000:.2f}", f"{r.p95_ms / 1000:.2f}", *retrain])
+                    _num(r.citation_hit_rate), f"{r.abstention_rate:.3f}", f"{r.kept_rate:.3f}",
+                    _num(r.invented_rate), fallbacks, f"{r.p50_ms / 1000:.2f}", f"{r.p95_ms / 1000:.2f}", *retrain])
     return out
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rag_engine.pdf_pages import page_label, page_link
 from rag_engine.values import Citation, SearchHit, section_label
 
 _MARKER = r"\[\s*\d{1,4}(?:\s*,\s*\d{1,4})*\s*\]"
@@ -48,7 +49,8 @@ def parse_citations(text: str, hits: Sequence[SearchHit]) -> tuple[str, list[Cit
         if passage not in citations:
             citations[passage] = Citation(n=n, chunk_id=hit.chunk_id, document_id=hit.document_id, title=hit.title,
                                           source_uri=hit.source_uri, heading_path=hit.heading_path, passage=passage,
-                                          display_path=hit.display_path, url=hit.url)
+                                          display_path=hit.display_path, url=page_link(hit.url, hit.page),
+                                          page=hit.page)
         return n
 
     def replace(match: re.Match[str]) -> str:
@@ -80,9 +82,16 @@ def cited_sources(citations: Sequence[Citation]) -> list[CitedSource]:
         grouped.setdefault(c.n, []).append(c)
     return [
         CitedSource(n, group[0], tuple(dict.fromkeys(
-            label for c in group if (label := section_label(c.title, c.heading_path)))))
+            label for c in group if (label := _with_page(section_label(c.title, c.heading_path), c.page)))))
         for n, group in sorted(grouped.items())
     ]
+
+
+def _with_page(label: str, page: int | None) -> str:
+    """``"Net sales (p. 3)"``; a passage with no heading is named by its page alone."""
+    if page is None:
+        return label
+    return f"{label} ({page_label(page)})" if label else page_label(page)
 
 
 def passage_markers(text: str, citations: Sequence[Mapping[str, Any]]) -> str:

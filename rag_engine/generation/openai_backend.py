@@ -9,7 +9,9 @@ e.g. ``http://localhost:8000/v1``.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError, GeneratorBusy, ModelUnavailable
 from rag_engine.generation.prompting import PROMPT_VERSION, ApproxTokenCounter, serving_prompt
+from rag_engine.generation.streaming import TextDelta
 from rag_engine.values import GeneratedText, SearchHit, Turn
 
 log = logging.getLogger(__name__)
@@ -151,6 +154,41 @@ class OpenAIGenerator:
             passages=prompt.passages,
         )
 
+    def stream(self, question: str, hits: list[SearchHit], history: list[Turn]) -> Iterator[TextDelta | GeneratedText]:
+        """``generate`` with ``stream=True``: the server's server-sent events as ``TextDelta``s, then the
+        complete ``GeneratedText``. Not retried: once text was shown, another attempt would repeat it."""
+        prompt = serving_prompt(self.config, question, hits, history, counter=ApproxTokenCounter(),
+                                budget=self.config.max_input_tokens)
+        model = self.model_name
+        body = {"model": model, "messages": prompt.messages, "max_tokens": self.config.max_new_tokens,
+                "stream": True, "stream_options": {"include_usage": True}, **self._sampling()}
+        url = self.base_url + "/chat/completions"
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+        try:
+            with self._client.stream("POST", url, json=body) as response:
+                if response.is_error:
+                    response.read()
+                    raise _status_error(url, response, model)
+                for event in _sse_events(response.iter_lines()):
+                    usage = event.get("usage") or usage
+                    piece = _delta_text(event, url)
+                    if piece:
+                        parts.append(piece)
+                        yield TextDelta(piece)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing reached the model
+            raise ModelUnavailable(f"cannot reach {url}: {type(exc).__name__}") from exc
+        except httpx.TimeoutException as exc:
+            raise GeneratorBusy(f"{url} timed out after {self.config.openai_timeout_s:g} s "
+                                f"({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise GenerationError(f"{url}: the stream broke: {type(exc).__name__}: {exc}") from exc
+        yield GeneratedText(
+            text="".join(parts).strip(), model=model, adapter_version=self._active, prompt_version=PROMPT_VERSION,
+            prompt_tokens=int(usage.get("prompt_tokens") or prompt.prompt_tokens),
+            completion_tokens=int(usage.get("completion_tokens") or 0), passages=prompt.passages,
+        )
+
     # -- HTTP ------------------------------------------------------------------
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -199,3 +237,41 @@ class OpenAIGenerator:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The JSON payloads of ``data:`` lines, up to ``data: [DONE]`` (comments and other fields skipped)."""
+    for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[len("data:"):].strip()
+        if data == "[DONE]":
+            return
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise GenerationError(f"a streamed event is not JSON: {data[:200]}") from exc
+        if isinstance(event, dict):
+            yield event
+
+
+def _delta_text(event: dict[str, Any], url: str) -> str:
+    """The text piece of one streamed chunk ("" for role-only, usage-only or final chunks)."""
+    if "error" in event:
+        raise GenerationError(f"{url}: the stream reported an error: {str(event['error'])[:300]}")
+    choices = event.get("choices") or []
+    if not choices:
+        return ""
+    delta = choices[0].get("delta") or {}
+    text = delta.get("content") if isinstance(delta, dict) else None
+    return text if isinstance(text, str) else ""
+
+
+def _status_error(url: str, response: httpx.Response, model: str) -> GenerationError:
+    """The error a failed streaming request raises (the same kinds ``_post`` raises, without its retries)."""
+    status = response.status_code
+    if status in (429, 503):
+        return GeneratorBusy(f"{url}: HTTP {status}: {response.text[:200]}")
+    if status == 404:
+        return ModelUnavailable(f"{url}: HTTP 404 for model {model!r} (is it served / the adapter registered?)")
+    return GenerationError(f"{url}: HTTP {status}: {response.text[:300]}")

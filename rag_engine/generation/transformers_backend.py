@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError
@@ -25,9 +26,24 @@ from rag_engine.generation.lora_set import LoraSet
 from rag_engine.generation.model_handle import ModelHandle
 from rag_engine.generation.prefix_cache import PrefixCache
 from rag_engine.generation.prompting import PROMPT_VERSION, BuiltPrompt, Message, serving_prompt
+from rag_engine.generation.streaming import TextDelta
 from rag_engine.values import GeneratedText, SearchHit, Turn
 
 log = logging.getLogger(__name__)
+
+
+_STREAM_STALL_S = 600.0  # a decoding that hands out no token for this long is given up (GenerationError)
+
+
+class _StopWhenSet(StoppingCriteria):
+    """Stops ``model.generate`` once ``event`` is set (a streamed answer nobody reads any more)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        flag = torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, flag)
 
 
 class TransformersGenerator:
@@ -191,6 +207,47 @@ class TransformersGenerator:
             completion_tokens=new_tokens,
             passages=prompt.passages,
         )
+
+    def stream(self, question: str, hits: list[SearchHit], history: list[Turn]) -> Iterator[TextDelta | GeneratedText]:
+        """``generate``, handing out the text as it is decoded (``TextIteratorStreamer``); the complete
+        ``GeneratedText`` comes last. Closing the iterator early stops the decoding."""
+        if self.generation_kwargs().get("num_beams", 1) > 1:  # transformers cannot stream beam search: all at once
+            whole = self.generate(question, hits, history)
+            if whole.text:
+                yield TextDelta(whole.text)
+            yield whole
+            return
+        self.load()
+        prompt = self.build_prompt(question, hits, history)
+        streamer = TextIteratorStreamer(self.handle.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=_STREAM_STALL_S)
+        stop = threading.Event()
+        done: list[tuple[list[int], list[int], str | None]] = []
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                done.append(self._generate(self.render(prompt.messages), streamer=streamer,
+                                           stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)])))
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which raises it
+                failed.append(exc)
+                streamer.end()  # the reader stops waiting for text that will not come
+
+        worker = threading.Thread(target=run, name="ragbot-stream", daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield TextDelta(piece)
+        finally:
+            stop.set()  # a consumer that stopped early: decoding stops at the next token
+            worker.join()
+        if failed:
+            raise failed[0]
+        prompt_ids, new_ids, adapter = done[0]
+        text, new_tokens = self.handle.decode(new_ids)
+        yield GeneratedText(text=text, model=self.model_name, adapter_version=adapter, prompt_version=PROMPT_VERSION,
+                            prompt_tokens=len(prompt_ids), completion_tokens=new_tokens, passages=prompt.passages)
 
     def generate_from_text(self, prompt_text: str, **overrides: Any) -> tuple[str, int, int]:
         """Generate from an already-rendered prompt: (text, prompt tokens, new visible tokens)."""

@@ -19,7 +19,9 @@ from rag_engine.store.interactions import InteractionRepo
 from rag_engine.store.jobs import JobRepo
 from rag_engine.store.lora_adapters import LoraAdapterRepo
 from rag_engine.store.processed_events import ProcessedEventRepo
+from rag_engine.store.query_adapters import QueryAdapterRepo
 from rag_engine.store.report import ReportRepo
+from rag_engine.store.sources import SourceRepo
 from rag_engine.store.training_examples import TrainingExampleRepo
 
 
@@ -40,5 +42,7 @@ class Store:
         self.jobs = JobRepo(db)
         self.lora_adapters = LoraAdapterRepo(db)
         self.processed_events = ProcessedEventRepo(db)
+        self.query_adapters = QueryAdapterRepo(db)
         self.report = ReportRepo(db)
+        self.sources = SourceRepo(db)
         self.training_examples = TrainingExampleRepo(db)

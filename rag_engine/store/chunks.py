@@ -1,4 +1,4 @@
-"""Chunk searches: pgvector HNSW (cosine) and Postgres full text candidates, and their details.
+"""Chunk searches: pgvector HNSW (cosine), Postgres full text and BM25 over lexical postings, and details.
 
 Collection filters are applied inside the SQL of every search, never after. Per-query
 settings use ``set_config(..., is_local => true)`` (``SET LOCAL``), so nothing depends on
@@ -51,14 +51,15 @@ ORDER BY score DESC, c.id
 LIMIT :depth
 """
 
-# BM25 in SQL over the same OR query. Per query term, the GIN index finds the
-# chunks holding it; its frequency there comes from ts_rank_cd on that one term,
+# BM25 in SQL over the same OR query, reading every posting of every query term (``term_cap`` 0;
+# the reference the capped query below is tested against, and slow on common words). Per query
+# term, the GIN index finds the chunks holding it; its frequency there comes from ts_rank_cd on that one term,
 # which for a single-term query is the sum of its occurrences' weights (an
 # occurrence in the title/heading path, weight A, counts ``context_weight`` times
 # a body one; ts_rank_cd weights must be <= 1, hence the scaling). Document
 # frequencies are counted from the same rows, lengths come from the chunk's
 # token count, and idf is over the searched collections.
-BM25_SQL = """
+BM25_EXHAUSTIVE_SQL = """
 WITH terms AS (
     SELECT lex, to_tsquery('simple', quote_literal(lex)) AS query
     FROM (SELECT DISTINCT lex FROM unnest(tsvector_to_array(to_tsvector('english', :q))) AS lex
@@ -83,9 +84,61 @@ ORDER BY score DESC, tf.id
 LIMIT :depth
 """
 
+# BM25 over the lexical postings (migration 0006), without reading every posting of a common term:
+# per query term and searched collection only its ``cap`` best postings by impact (the term's BM25
+# tf factor under reference parameters, precomputed; the index hands them out best first). Their
+# impact-weighted idf sum picks ``rescore`` candidates, which are then scored exactly: tf from the
+# stored counts (a context occurrence counts ``context_w`` times), N, average length and df from
+# the statistics the triggers keep, idf over the searched collections. A term rarer than ``cap``
+# is read whole, so only the common terms' tails are skipped (their idf is small by definition).
+BM25_SQL = """
+WITH terms AS (
+    SELECT DISTINCT lex AS term FROM unnest(tsvector_to_array(to_tsvector('english', :q))) AS lex
+    WHERE strpos(lex, E'\\\\') = 0
+),
+stats AS (
+    SELECT coalesce(sum(chunk_count), 0)::float8 AS n,
+           greatest(coalesce(sum(token_total)::float8 / nullif(sum(chunk_count), 0), 1), 1) AS avgdl
+    FROM lexical_collections WHERE collection_id = ANY(:cids)
+),
+idf AS MATERIALIZED (
+    SELECT lt.term, ln(1 + (stats.n - sum(lt.df) + 0.5) / (sum(lt.df) + 0.5)) AS idf
+    FROM terms JOIN lexical_terms lt ON lt.term = terms.term AND lt.collection_id = ANY(:cids) CROSS JOIN stats
+    WHERE lt.df > 0
+    GROUP BY lt.term, stats.n
+),
+candidates AS MATERIALIZED (
+    SELECT p.chunk_id
+    FROM idf CROSS JOIN unnest(:cids) AS cid
+    CROSS JOIN LATERAL (
+        SELECT ct.chunk_id, ct.impact FROM chunk_terms ct
+        WHERE ct.collection_id = cid AND ct.term = idf.term
+        ORDER BY ct.impact DESC, ct.chunk_id DESC
+        LIMIT :cap
+    ) AS p
+    GROUP BY p.chunk_id
+    ORDER BY sum(idf.idf * p.impact) DESC, p.chunk_id
+    LIMIT :rescore
+)
+SELECT ct.chunk_id AS id,
+       sum(idf.idf * f.tf * (:k1 + 1) / (f.tf + :k1 * (1 - :b + :b * c.token_count / stats.avgdl))) AS score
+FROM candidates
+JOIN chunks c ON c.id = candidates.chunk_id
+CROSS JOIN idf
+JOIN chunk_terms ct ON ct.chunk_id = candidates.chunk_id AND ct.term = idf.term
+CROSS JOIN stats
+CROSS JOIN LATERAL (SELECT ct.tf_body + :context_w * ct.tf_context AS tf) AS f
+GROUP BY ct.chunk_id
+ORDER BY score DESC, id
+LIMIT :depth
+"""
+
+# metadata: a synced document's ``url`` column joins it (rag_engine.sources reads it there), unless
+# the document names its own address (front matter), which wins
 DETAILS_SQL = """
-SELECT c.id, c.document_id, c.collection_id, c.heading_path, c.text, d.title, d.source_uri,
-       d.metadata, col.name AS collection_name, 1 - (c.embedding <=> :qv) AS cosine
+SELECT c.id, c.document_id, c.collection_id, c.ordinal, c.heading_path, c.text, d.title, d.source_uri,
+       jsonb_strip_nulls(jsonb_build_object('url', d.url)) || d.metadata AS metadata,
+       col.name AS collection_name, 1 - (c.embedding <=> :qv) AS cosine
 FROM chunks c JOIN documents d ON d.id = c.document_id JOIN collections col ON col.id = c.collection_id
 WHERE c.id = ANY(:ids)
 """
@@ -105,6 +158,7 @@ class ChunkDetails:
     metadata: dict[str, Any]
     collection_name: str
     cosine: float | None
+    ordinal: int = 0  # the chunk's place in its document (rag_engine.pdf_pages reads its page by it)
 
 
 class ChunkSearch:
@@ -127,12 +181,20 @@ class ChunkSearch:
         return self._scores(sql, {"q": query, "depth": depth, "norm": normalization, "cids": list(collection_ids)})
 
     def lexical_bm25(self, query: str, collection_ids: Sequence[int], depth: int, *, k1: float, b: float,
-                     context_weight: float) -> dict[int, float]:
-        """Full-text candidates scored by BM25; title/heading occurrences count ``context_weight`` times."""
+                     context_weight: float, term_cap: int = 1000) -> dict[int, float]:
+        """Full-text candidates scored by BM25; title/heading occurrences count ``context_weight`` times.
+
+        ``term_cap`` postings are read per query term (best first) and ``max(3 * depth, 300)`` candidates
+        scored exactly; ``term_cap`` 0 reads every posting (the exhaustive query, same scores)."""
+        cids = list(collection_ids)
+        if term_cap > 0:
+            sql = text(BM25_SQL).bindparams(bindparam("cids", type_=ARRAY(Integer)))
+            return self._scores(sql, {"q": query, "depth": depth, "k1": k1, "b": b, "context_w": context_weight,
+                                      "cap": term_cap, "rescore": max(3 * depth, 300), "cids": cids})
         cw = max(context_weight, 1e-6)  # ts_rank_cd weights are <= 1: scale down, multiply back
-        sql = text(BM25_SQL.format(filter=_FILTER)).bindparams(bindparam("cids", type_=ARRAY(Integer)))
+        sql = text(BM25_EXHAUSTIVE_SQL.format(filter=_FILTER)).bindparams(bindparam("cids", type_=ARRAY(Integer)))
         return self._scores(sql, {"q": query, "depth": depth, "k1": k1, "b": b, "body_w": min(1.0, 1.0 / cw),
-                                  "context_w": min(1.0, cw), "tf_scale": max(1.0, cw), "cids": list(collection_ids)})
+                                  "context_w": min(1.0, cw), "tf_scale": max(1.0, cw), "cids": cids})
 
     def details(self, chunk_ids: Sequence[int], qv: np.ndarray) -> dict[int, ChunkDetails]:
         """The chunks still present among ``chunk_ids`` (one may be deleted between two queries)."""
@@ -144,6 +206,7 @@ class ChunkSearch:
             id=r.id, document_id=r.document_id, collection_id=r.collection_id, heading_path=r.heading_path,
             text=r.text, title=r.title, source_uri=r.source_uri, metadata=dict(r.metadata or {}),
             collection_name=r.collection_name, cosine=float(r.cosine) if r.cosine is not None else None,
+            ordinal=int(r.ordinal),
         ) for r in rows}
 
     def _scores(self, sql: Any, params: dict[str, Any]) -> dict[int, float]:

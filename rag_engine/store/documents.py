@@ -7,12 +7,22 @@ module only writes it, so that a failure never leaves half a document.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
 
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentOrigin:
+    """Where a synced document came from: its source, its id there, its web address (or None)."""
+
+    source_id: int
+    external_id: str
+    url: str | None
 
 
 class DocumentRepo:
@@ -29,15 +39,23 @@ class DocumentRepo:
         return {row.source_uri: row.content_hash for row in rows}
 
     def replace(self, collection_id: int, source_uri: str, *, title: str, content_hash: str,
-                metadata: Mapping[str, Any], chunks: Sequence[Mapping[str, Any]]) -> int:
+                metadata: Mapping[str, Any], chunks: Sequence[Mapping[str, Any]],
+                origin: DocumentOrigin | None = None) -> int:
         """Insert or rewrite the document ``source_uri`` with exactly ``chunks``; returns its id.
 
         Each chunk is a row of ``chunks`` without ``document_id``. The document row is locked
         first, so two ingestions of the same file serialize instead of mixing chunks.
+        ``origin`` (a synced document) fills ``source_id``, ``external_id`` and ``url``.
         """
         d = t.documents.c
-        values = {"title": title, "content_hash": content_hash, "metadata": dict(metadata)}
+        values: dict[str, Any] = {"title": title, "content_hash": content_hash, "metadata": dict(metadata)}
+        if origin is not None:
+            values.update(source_id=origin.source_id, external_id=origin.external_id, url=origin.url)
         with self.db.begin() as conn:
+            if origin is not None:  # a synced item that moved collection (a page newly restricted) leaves the old
+                conn.execute(delete(t.documents).where(d.source_id == origin.source_id,
+                                                       d.external_id == origin.external_id,
+                                                       d.collection_id != collection_id))
             existing = conn.execute(
                 select(d.id).where(d.collection_id == collection_id, d.source_uri == source_uri).with_for_update()
             ).scalar()

@@ -88,6 +88,37 @@ class InteractionRepo:
         with self._db.connect() as conn:
             return conn.execute(rows).all()
 
+    def most_asked(self, platform: str, workspace_id: str, *, channel_ids: Sequence[str], asker: str,
+                   readable: Sequence[int], statuses: Sequence[str], limit: int) -> list[str]:
+        """The questions asked most often (ties: most recently), one phrasing each, for suggested prompts.
+
+        Only asks in ``channel_ids`` or in a channel where ``asker`` asked before (a channel they are in),
+        not ephemeral, with a status in ``statuses``, and whose every collection (searched, retrieved and
+        through history) is in ``readable``: a question asked where something unreadable was searched
+        never leaves the database.
+        """
+        c = t.interactions.c
+        allowed = list(readable)
+        retrieved_collections = func.jsonb_path_query_array(c.retrieved, cast("$[*].collection_id", JSONPATH),
+                                                            type_=JSONB)
+        asker_channels = select(c.channel_id).where(c.platform == platform, c.workspace_id == workspace_id,
+                                                    c.user_key == asker)
+        key = func.lower(func.btrim(c.question))
+        rows = (
+            select(func.min(c.question).label("question"))
+            .where(c.platform == platform, c.workspace_id == workspace_id, c.status.in_(list(statuses)),
+                   c.ephemeral.is_(False), c.question != "",
+                   or_(c.channel_id.in_(list(channel_ids)), c.channel_id.in_(asker_channels)),
+                   c.collection_ids.contained_by(allowed),
+                   retrieved_collections.contained_by(allowed),
+                   c.history_collection_ids.contained_by(allowed))
+            .group_by(key)
+            .order_by(func.count().desc(), func.max(c.id).desc())
+            .limit(max(1, limit))
+        )
+        with self._db.connect() as conn:
+            return [row.question for row in conn.execute(rows)]
+
     def search(self, *, text: str = "", channel_id: str = "", status: str = "", vote: str = "", limit: int = 50,
                offset: int = 0) -> Sequence[AnyRow]:
         """Newest first: asks whose question or answer contains ``text``, in ``channel_id``, with ``status``,

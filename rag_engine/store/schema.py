@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     Table,
@@ -78,7 +80,34 @@ documents = Table(
     Column("metadata", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # where the document came from (migration 0004): its source, its id there and its web address
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE")),
+    Column("external_id", Text),
+    Column("url", Text),
     UniqueConstraint("collection_id", "source_uri"),
+    Index("documents_source_external", "source_id", "external_id", unique=True),
+    Index("documents_url", "url"),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),  # git (web, slack, discord, confluence to come)
+    Column("config", JSONB, nullable=False, server_default="{}"),  # no secrets: token_env / token_file name them
+    Column("collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), nullable=False),
+    Column("schedule_s", Integer),  # NULL: synced only on request
+    Column("cursor", Text),  # where the last committed sync got to (git: a commit id)
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("error_count", Integer, nullable=False, server_default="0"),
+    Column("backoff_until", DateTime(timezone=True)),
+    Column("sync_lease_until", DateTime(timezone=True)),  # a sync runs until then (one at a time)
+    Column("last_counts", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("schedule_s IS NULL OR schedule_s > 0", name="sources_schedule_s_check"),
 )
 
 chunks = Table(
@@ -106,6 +135,37 @@ chunks = Table(
     Index("chunks_tsv_gin", "tsv", postgresql_using="gin"),
     Index("chunks_collection", "collection_id"),
     Index("chunks_text_hash", "text_hash"),
+)
+
+# lexical postings and BM25 statistics (migration 0006): kept by triggers on ``chunks``, read by
+# ``rag_engine.store.chunks``; ``impact`` orders a term's postings best first (the index), so a
+# query reads only the top of a common term's list
+chunk_terms = Table(
+    "chunk_terms",
+    metadata,
+    Column("chunk_id", BigInteger, primary_key=True),
+    Column("term", Text, primary_key=True),
+    Column("collection_id", Integer, nullable=False),
+    Column("tf_body", SmallInteger, nullable=False),
+    Column("tf_context", SmallInteger, nullable=False),  # occurrences in the title/heading context
+    Column("impact", REAL, nullable=False),  # BM25 tf factor under reference parameters: an order, not a score
+    Index("chunk_terms_impact", "collection_id", "term", "impact", "chunk_id"),
+)
+
+lexical_terms = Table(
+    "lexical_terms",
+    metadata,
+    Column("collection_id", Integer, primary_key=True),
+    Column("term", Text, primary_key=True),
+    Column("df", Integer, nullable=False),  # chunks of the collection holding the term
+)
+
+lexical_collections = Table(
+    "lexical_collections",
+    metadata,
+    Column("collection_id", Integer, primary_key=True),
+    Column("chunk_count", BigInteger, nullable=False),
+    Column("token_total", BigInteger, nullable=False),  # sum of token_count: the average length's numerator
 )
 
 collection_access = Table(
@@ -221,6 +281,26 @@ adapters = Table(
     Index("adapters_one_active", text("(true)"), unique=True, postgresql_where=text("status = 'active'")),
 )
 
+# learned transforms of query embeddings (rag_engine.training.retrieval_registry): same statuses as adapters
+query_adapters = Table(
+    "query_adapters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Text, nullable=False, unique=True),
+    Column("embedding_model", Text, nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("rank", Integer, nullable=False),  # 0 = full matrix
+    Column("weights", LargeBinary, nullable=False),  # .npz with W (dim x dim)
+    Column("data_snapshot", JSONB, nullable=False, server_default="{}"),
+    Column("metrics", JSONB, nullable=False, server_default="{}"),
+    Column("status", Text, nullable=False),
+    Column("previous_version", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("activated_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('candidate', 'active', 'rejected', 'retired')", name="query_adapters_status_check"),
+    Index("query_adapters_one_active", text("(true)"), unique=True, postgresql_where=text("status = 'active'")),
+)
+
 jobs = Table(
     "jobs",
     metadata,
@@ -283,4 +363,6 @@ __all__ = [
     "meta",
     "metadata",
     "processed_events",
+    "query_adapters",
+    "sources",
 ]

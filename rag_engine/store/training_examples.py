@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, true
+from sqlalchemy import delete, func, select, true
 from sqlalchemy.dialects.postgresql import insert
 
 from rag_engine.store import schema as t
@@ -111,3 +111,13 @@ class TrainingExampleRepo:
                 else:
                     added += 1
         return added, duplicates
+
+    def remove_curated(self, source: str, *, keep_hash: str | None = None) -> int:
+        """Delete the curated examples from ``source`` (an accepted chat answer withdrawn or edited), but the
+        one whose ``content_hash`` is ``keep_hash``; how many."""
+        e = t.curated_examples.c
+        query = delete(t.curated_examples).where(e.source == source)
+        if keep_hash is not None:
+            query = query.where(e.content_hash != keep_hash)
+        with self._db.begin() as conn:
+            return int(conn.execute(query).rowcount or 0)

@@ -8,20 +8,23 @@ support, or fails), held back by a gate where a test acts before it answers.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
+import adapters.discord.streaming as discord_streaming
 from adapters.discord import RagbotClient
-from adapters.slack.blocks import ACTION_CORRECT, ACTION_VOTE_DOWN, ACTION_VOTE_UP
-from adapters.slack.handlers import SEARCHING_STATUS
+from adapters.discord.streaming import StatusLine
+from adapters.slack.blocks import ACTION_CORRECT, ACTION_FEEDBACK
 from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
 from adapters.testing.slack_server import SlackSender
 from app.configs import bot_config, discord_config, engine_config
 from bot.core import BotCore
 from bot.fallback_notes import QUOTED_FIRST, REFINED
+from bot.progress import ProgressEvent
 from rag_engine.engine import RagEngine
 from rag_engine.store import schema as t
 from rag_engine.values import GeneratedText
@@ -97,11 +100,13 @@ async def test_slack_posts_the_quoted_answer_then_updates_it_to_the_models(model
         await ask_by_mention(slack)
         await api.wait_for(lambda a: a.calls_to("chat.postMessage"), what="the quoted answer")
         first = api.calls_to("chat.postMessage")[0]
-        answer_id = buttons(first.payload)[ACTION_VOTE_UP]
+        answer_id = buttons(first.payload)[ACTION_FEEDBACK]
+        (votes,) = [e for b in first.payload["blocks"] if b["type"] == "context_actions" for e in b["elements"]]
+        assert votes["type"] == "feedback_buttons"  # Slack's native 👍 / 👎
 
         # feedback given before the replacement: on the interaction, and still there after it
-        status, _ = await slack.send.click(ACTION_VOTE_UP, answer_id, message_ts=first.response["ts"],
-                                           thread_ts=MENTION_TS)
+        status, _ = await slack.send.feedback(votes["positive_button"]["value"], message_ts=first.response["ts"],
+                                              thread_ts=MENTION_TS)
         assert status == 200
         await api.wait_for(lambda a: a.calls_to("response_url"), what="the vote's thanks")
         assert not api.calls_to("chat.update")
@@ -109,11 +114,13 @@ async def test_slack_posts_the_quoted_answer_then_updates_it_to_the_models(model
         await api.wait_for(lambda a: a.calls_to("reactions.remove"), what="the refined answer")
 
     assert [c.method for c in api.calls if c.method != "response_url"] == [
-        "auth.test", "reactions.add", "assistant.threads.setStatus", "chat.postMessage", "chat.update",
-        "reactions.remove"]
-    (status_call,) = api.calls_to("assistant.threads.setStatus")
-    assert {k: status_call.payload[k] for k in ("channel_id", "thread_ts", "status")} == {
-        "channel_id": "C1", "thread_ts": MENTION_TS, "status": SEARCHING_STATUS}
+        "auth.test", "reactions.add", "assistant.threads.setStatus", "assistant.threads.setStatus",
+        "chat.postMessage", "chat.update", "reactions.remove"]
+    # the loading state follows retrieval: what is searched, then the top document being read
+    assert [{k: c.payload[k] for k in ("channel_id", "thread_ts", "status")}
+            for c in api.calls_to("assistant.threads.setStatus")] == [
+        {"channel_id": "C1", "thread_ts": MENTION_TS, "status": "is searching 1 collection…"},
+        {"channel_id": "C1", "thread_ts": MENTION_TS, "status": "is reading VPN access…"}]
 
     # the quoted answer: in the mention's thread, cited, with sources, buttons and the quoted note
     assert (first.payload["channel"], first.payload["thread_ts"]) == ("C1", MENTION_TS)
@@ -128,8 +135,7 @@ async def test_slack_posts_the_quoted_answer_then_updates_it_to_the_models(model
     refined = section_texts(update.payload)
     assert "Remote Access role in the IT self-service portal; your manager approves" in refined
     assert sources(update.payload) == sources(first.payload)
-    assert buttons(update.payload) == buttons(first.payload) == {
-        ACTION_VOTE_UP: answer_id, ACTION_VOTE_DOWN: answer_id, ACTION_CORRECT: answer_id}
+    assert buttons(update.payload) == buttons(first.payload) == {ACTION_FEEDBACK: answer_id, ACTION_CORRECT: answer_id}
     assert footer(update.payload) == f"Answer {code} · {REFINED}"
 
     # the log keeps both texts; the vote stays on the interaction
@@ -156,7 +162,8 @@ async def test_slack_leaves_the_quoted_answer_when_the_models_is_rejected(outcom
 
     assert model.calls == 1
     assert [c.method for c in slack.api.calls] == [
-        "auth.test", "reactions.add", "assistant.threads.setStatus", "chat.postMessage", "reactions.remove"]
+        "auth.test", "reactions.add", "assistant.threads.setStatus", "assistant.threads.setStatus",
+        "chat.postMessage", "reactions.remove"]
     (first,) = slack.api.calls_to("chat.postMessage")
     assert "self-service portal" in section_texts(first.payload) and UNSUPPORTED not in str(first.payload)
     row = interaction(db)  # the quoted answer stays, and the log says why
@@ -196,7 +203,9 @@ async def test_slack_final_mode_posts_the_models_answer_once(model_engine, tmp_p
 # -- Discord ----------------------------------------------------------------------------------------
 
 @pytest.fixture()
-async def discord_bot(model_engine, scratch_dir) -> AsyncIterator[tuple[FakeDiscord, RagbotClient]]:
+async def discord_bot(model_engine, scratch_dir, monkeypatch) -> AsyncIterator[tuple[FakeDiscord, RagbotClient]]:
+    # status edits unpaced: each progress event is an edit, so the transcript does not hang on the CPU's speed
+    monkeypatch.setattr(discord_streaming, "EDIT_INTERVAL_S", 0.0)
     fake = await FakeDiscord().start()
     settings = make_settings(scratch_dir, discord_api_base=f"http://127.0.0.1:{fake.port}",
                              reply_mode="answer_first")
@@ -230,12 +239,18 @@ async def test_discord_sends_the_quoted_answer_then_edits_it_to_the_models(disco
 
     assert message_calls(fake) == [
         ("POST", "typing"),  # while the core looks for the answer
-        ("POST", "messages"),  # the quoted answer, a reply to the question
+        ("POST", "messages"),  # a status line while retrieval runs, a reply to the question,
+        ("PATCH", "messages/{id}"),  # ...saying what it reads (Slack's loading-state words)...
+        ("PATCH", "messages/{id}"),  # ...then edited away: it becomes the quoted answer
         ("POST", "typing"),  # while the model writes
         ("PATCH", "messages/{id}"),  # the same message, edited into the model's answer
     ]
-    (sent,) = [c.body for c in fake.find("POST", fake.channel_messages_path())]
-    (edit,) = fake.find("PATCH", fake.channel_messages_path() + r"/\d+")
+    (status,) = [c.body for c in fake.find("POST", fake.channel_messages_path())]
+    assert status["content"] == "🔎 Searching 1 collection…" and "embeds" not in status
+    reading, quoted, edit = fake.find("PATCH", fake.channel_messages_path() + r"/\d+")
+    assert reading.body["content"] == "🔎 Reading VPN access…" and "embeds" not in reading.body
+    assert reading.path == quoted.path == edit.path
+    sent = quoted.body
     message = fake.messages[edit.path.rsplit("/", 1)[1]]
     assert message["message_reference"]["message_id"] == question["id"] and message["edited_timestamp"]
     assert "self-service portal" in sent["content"] and "[1]" in sent["content"]
@@ -254,6 +269,36 @@ async def test_discord_leaves_the_quoted_answer_when_the_models_is_unsupported(d
     model.text = UNSUPPORTED
     await mention_on_discord(fake, client)
 
-    assert message_calls(fake) == [("POST", "typing"), ("POST", "messages"), ("POST", "typing")]
+    assert message_calls(fake) == [("POST", "typing"), ("POST", "messages"), ("PATCH", "messages/{id}"),
+                                   ("PATCH", "messages/{id}"), ("POST", "typing")]
     row = interaction(db)
     assert row.status == "fallback" and row.fallback_reason.startswith("not_supported: ") and row.first_answer is None
+
+
+async def test_discord_status_line_edits_keep_to_one_a_second_and_show_the_latest_words(discord_bot, monkeypatch):
+    fake, client = discord_bot
+    monkeypatch.setattr(discord_streaming, "EDIT_INTERVAL_S", 0.5)
+    channel = client.get_channel(int(fake.channel_id))
+    asked = fake.message_create(fake.alice, f"<@{fake.bot.id}> {QUESTION}")
+    status = StatusLine(channel, client._connection.create_message(channel=channel, data=asked))
+    messages = fake.channel_messages_path()
+
+    await status.show(ProgressEvent("searching", collections=3))  # sent at once
+    await status.show(ProgressEvent("reading", title="VPN access"))  # too soon: waits for the interval...
+    await status.show(ProgressEvent("reading", title="Remote <@123> access\n[setup](https://evil.example)"))
+    (sent,) = fake.find("POST", messages)
+    assert sent.body["content"] == "🔎 Searching 3 collections…" and not fake.find("PATCH", messages + r"/\d+")
+    (edit,) = await fake.wait_for("PATCH", messages + r"/\d+", timeout=5)  # ...then shows only the latest
+    assert edit.at - sent.at >= 0.5 * 0.8
+    assert edit.body["content"].startswith("🔎 Reading Remote") and "\n" not in edit.body["content"]
+    assert edit.body["allowed_mentions"]["parse"] == []
+
+    await status.show(ProgressEvent("reading", title="Vacation policy"))  # due in 0.5 s: the answer comes first
+    message = await status.take(channel)
+    await asyncio.sleep(0.7)
+    assert len(fake.find("PATCH", messages + r"/\d+")) == 1  # the pending edit was dropped, not sent over it
+    assert message is not None and edit.path == f"{messages}/{message.id}"  # the answer is written into it
+    before = len(fake.calls)
+    await status.show(ProgressEvent("searching", collections=1))  # taken: no more calls
+    await asyncio.sleep(0.1)
+    assert len(fake.calls) == before

@@ -1,9 +1,10 @@
 """The admin console in a real browser: headless Chromium from the distribution's packages (`make browser`),
 driven by Selenium through the distribution's chromedriver; no browser is downloaded.
 
-An admin asks the bot core for `/ragbot-admin console`, opens the link, signs in, approves a correction
-and rolls back a LoRA adapter. Screenshots go to $RAGBOT_TEST_OUTPUT (default build/test-output)/console;
-with RAGBOT_CONSOLE_DOCS_SCREENSHOTS=1 the review queue and the adapters chart are also copied to docs/img/.
+An admin asks the bot core for `/ragbot-admin console`, opens the link, signs in, approves a correction,
+rolls back a LoRA adapter and queues a source's sync. Screenshots go to $RAGBOT_TEST_OUTPUT (default
+build/test-output)/console; with RAGBOT_CONSOLE_DOCS_SCREENSHOTS=1 the review queue and the adapters chart are
+also copied to docs/img/.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 
 from bot.types import Actor, Location
 from rag_engine.feedback import pending_corrections
+from rag_engine.source_admin import add_source
 from rag_engine.store import Store
 from rag_engine.training import registry
 from tests.support.console import SECRET, console_app, console_settings, seed
@@ -146,9 +148,26 @@ async def test_sign_in_by_link_approve_a_correction_and_roll_back(browser, serve
     assert registry.active(db).version == v1
     _shot(browser, "07-adapters-rolled-back")
 
+    # sources: a failing one is shown backing off; "Sync now" queues a sync and opens its job
+    store = Store(db)
+    add_source(store, "handbook", "git", {"repo": str(tmp_path / "handbook")}, "docs", every_s=3600)
+    failing = add_source(store, "wiki", "git", {"repo": str(tmp_path / "wiki")}, "docs", every_s=1800)
+    store.sources.record_failure(failing.id, "git clone failed: repository not found", backoff_base_s=600,
+                                 backoff_max_s=3600)
+    browser.find_element(By.LINK_TEXT, "Sources").click()
+    _wait(lambda: browser.current_url.endswith("/sources"))
+    assert "backing off" in browser.find_element(By.ID, "source-wiki").text
+    _shot(browser, "08-sources")
+    browser.find_element(By.ID, "sync-handbook").click()
+    _wait(lambda: "/jobs/" in browser.current_url)
+    assert browser.find_element(By.ID, "job-status").text == "queued"
+    assert "Queued a sync of handbook" in browser.find_element(By.ID, "notice").text
+    _shot(browser, "09-source-sync-job")
+
     actions = [(a.actor, a.action, a.ok) for a in reversed(Store(db).audit.recent(20))]
     assert actions == [("slack:UADMIN", "console", True), ("slack:UADMIN", "console sign-in", True),
-                       ("slack:UADMIN", "feedback", True), ("slack:UADMIN", "rollback", True)]
+                       ("slack:UADMIN", "feedback", True), ("slack:UADMIN", "rollback", True),
+                       ("slack:UADMIN", "sources", True)]
     if os.environ.get("RAGBOT_CONSOLE_DOCS_SCREENSHOTS") == "1":
         shutil.copyfile(queue, DOCS_IMG / "console-review-queue.png")
         shutil.copyfile(adapters, DOCS_IMG / "console-adapters.png")

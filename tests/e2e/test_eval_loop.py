@@ -107,3 +107,28 @@ def test_eval_loop_refuses_a_collection_that_does_not_train(db, scratch_dir, tin
     assert result.exit_code == 1
     assert "does not allow training" in result.output and "--training" in result.output
     assert jobs.recent(db, kind=jobs.RETRAIN) == []  # nothing was queued
+
+
+def test_eval_loop_bootstrap_row_measures_the_day_one_adapter_before_the_train_pairs(db, scratch_dir, tiny_model,
+                                                                                    tmp_path):
+    settings = tiny_settings(scratch_dir, tiny_model, tmp_path / "adapters")
+    docs, qa = _fixture(tmp_path)
+    (docs / "leave.md").write_text("# Leave\n\n## How to request parental leave\n\n"
+                                   "Request parental leave in the HR portal two months ahead.\n\n"
+                                   "## Sick leave\n\nSick leave needs a doctor's note after three days of leave.\n")
+    out = tmp_path / "out"
+    result = _ragbot(settings, "eval", "loop", str(docs), str(qa), "--test-fraction", "0.3", "--seed", "1",
+                     "--bootstrap", "--out", str(out))
+    assert result.exit_code == 0, result.output
+
+    report = json.loads((out / "loop.json").read_text())
+    assert [r["name"] for r in report["rows"]] == ["before", "extractive", "bootstrap", "after"]
+    boot, final = report["bootstrap_retrain"], report["retrain"]
+    # two retrains through the worker: the first on the documents' own pairs, the second adds the train pairs
+    assert (boot["status"], boot["version"], final["status"], final["version"]) == ("done", "v1", "done", "v2")
+    assert 0 < boot["examples"] < final["examples"]
+    bootstrap_row = report["rows"][2]
+    assert bootstrap_row["questions"] == 5
+    served = "llama + adapter v1" if boot["decision"] == "promoted" else "llama (base model)"
+    assert bootstrap_row["model"] == served
+    assert "bootstrap" in (out / "loop.txt").read_text()

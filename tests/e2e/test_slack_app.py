@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from adapters.slack.blocks import ACTION_CORRECT, ACTION_VOTE_DOWN, ACTION_VOTE_UP, CORRECTION_BLOCK, CORRECTION_INPUT
+from adapters.slack.blocks import (
+    ACTION_CORRECT,
+    ACTION_FEEDBACK,
+    ACTION_VOTE_DOWN,
+    ACTION_VOTE_UP,
+    CORRECTION_BLOCK,
+    CORRECTION_INPUT,
+    feedback_vote,
+)
 from adapters.slack.handlers import WORKING_REACTION, WORKING_TEXT
 from adapters.testing.slack_server import MockSlackApi, SlackSender, serving
 from app.configs import bot_config, engine_config, store_config
@@ -97,8 +105,15 @@ def section_texts(payload: dict) -> str:
 
 
 def buttons(payload: dict) -> dict[str, str]:
-    return {e["action_id"]: e["value"] for b in payload.get("blocks", []) if b["type"] == "actions"
-            for e in b["elements"]}
+    """action id -> the answer id its buttons carry (a feedback_buttons element: both of its buttons)."""
+    found = {e["action_id"]: e["value"] for b in payload.get("blocks", []) if b["type"] == "actions"
+             for e in b["elements"]}
+    for block in payload.get("blocks", []):
+        for e in block["elements"] if block["type"] == "context_actions" else []:
+            up, down = feedback_vote(e["positive_button"]["value"]), feedback_vote(e["negative_button"]["value"])
+            assert up and down and (up[0], down[0]) == (1, -1) and up[1] == down[1], e
+            found[e["action_id"]] = str(up[1])
+    return found
 
 
 def rows(db, table):
@@ -111,7 +126,7 @@ async def ask_and_get_id(slack: Slack, question: str = "how do I get VPN access?
     status, _ = await slack.send.command("/ask", question, user=user)
     assert status == 200
     await slack.api.wait_for(lambda api: len(slack.shown()) > before, what="the /ask answer")
-    return int(buttons(slack.shown()[-1])[ACTION_VOTE_UP])
+    return int(buttons(slack.shown()[-1])[ACTION_FEEDBACK])
 
 
 # -- /ask ---------------------------------------------------------------------------
@@ -129,7 +144,7 @@ async def test_ask_command_acks_then_posts_answer_with_sources_and_buttons(slack
     assert "*Sources*" in text and "VPN access" in text
     (interaction,) = rows(db, t.interactions)
     assert interaction.channel_id == "C1" and interaction.user_key == "slack:U1"
-    assert buttons(answer) == {ACTION_VOTE_UP: str(interaction.id), ACTION_VOTE_DOWN: str(interaction.id),
+    assert buttons(answer) == {ACTION_FEEDBACK: str(interaction.id),
                                ACTION_CORRECT: str(interaction.id)}
     assert len(answer["text"]) <= 40_000 and len(answer["blocks"]) <= 50
 
@@ -234,12 +249,18 @@ async def test_a_rate_limited_api_call_is_retried_after_retry_after(slack):
 
 
 # -- feedback ------------------------------------------------------------------------
-async def test_votes_are_stored_and_repeats_are_idempotent(slack, db):
+@pytest.mark.parametrize("kind", ["feedback_buttons", "old buttons"])
+async def test_votes_are_stored_and_repeats_are_idempotent(kind, slack, db):
     interaction_id = await ask_and_get_id(slack)
+    (element,) = [e for b in slack.shown()[-1]["blocks"] if b["type"] == "context_actions" for e in b["elements"]]
 
     async def click(action, user="U1"):
         before = len(slack.responses())
-        status, _ = await slack.send.click(action, str(interaction_id), user=user)
+        if kind == "feedback_buttons":  # Slack's native 👍 / 👎: the clicked button's value comes back
+            value = element["positive_button" if action == ACTION_VOTE_UP else "negative_button"]["value"]
+            status, _ = await slack.send.feedback(value, user=user)
+        else:  # the buttons of answers posted before them still work
+            status, _ = await slack.send.click(action, str(interaction_id), user=user)
         assert status == 200
         await slack.api.wait_for(lambda api: len(slack.responses()) > before, what="the vote reply")
         reply = slack.responses()[-1]

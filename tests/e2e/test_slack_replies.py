@@ -10,7 +10,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from adapters.slack.blocks import ACTION_VOTE_UP
+from adapters.slack.blocks import ACTION_FEEDBACK
 from adapters.testing.slack_server import SlackSender
 from bot import messages, metrics
 from bot.answer_codes import AnswerCodes
@@ -31,8 +31,8 @@ def count_asks(core) -> list[str]:
     kinds: list[str] = []
     ask = core.ask
 
-    async def counted(req):
-        reply = await ask(req)
+    async def counted(req, **kwargs):
+        reply = await ask(req, **kwargs)
         kinds.append(reply.kind)
         return reply
 
@@ -49,7 +49,7 @@ async def test_footers_show_codes_that_hide_restarts_and_decode_to_the_answer(do
             await slack.send.command("/ask", "how do I get VPN access?")
             await slack.api.wait_for(lambda api: slack.shown(), what="the answer")
             answer = slack.shown()[0]
-            shown.append((int(buttons(answer)[ACTION_VOTE_UP]), footer(answer)))
+            shown.append((int(buttons(answer)[ACTION_FEEDBACK]), footer(answer)))
 
     (first_id, _), (second_id, second_footer) = shown
     assert second_id - first_id > 1  # the gap a restart leaves in the ids...

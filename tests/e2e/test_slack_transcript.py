@@ -15,7 +15,7 @@ import re
 
 from sqlalchemy import select
 
-from adapters.slack.blocks import ACTION_CORRECT, ACTION_VOTE_DOWN, ACTION_VOTE_UP
+from adapters.slack.blocks import ACTION_CORRECT, ACTION_FEEDBACK
 from adapters.slack.handlers import WORKING_REACTION, WORKING_TEXT
 from adapters.testing.slack_server import SlackSender
 from bot.fallback_notes import NOTES
@@ -23,7 +23,7 @@ from bot.messages import ADMIN_ONLY, ASK_USAGE
 from rag_engine.store import schema as t
 from rag_engine.values import FallbackCode
 from tests.conftest import EXAMPLES, ROOT
-from tests.e2e.test_slack_app import Slack, slack_for
+from tests.e2e.test_slack_app import Slack, buttons, slack_for
 
 DINNER = "what's the expense limit for a team dinner?"
 CUSTOMER_MEAL = "what's the limit for a meal with a customer?"
@@ -45,7 +45,8 @@ def blocks_of(payload: dict, kind: str) -> list[str]:
 def check_answer(slack: Slack, payload: dict, *, question: str | None) -> tuple[str, list[str]]:
     """Assert what every answer must look like; return its text and its source titles."""
     kinds = [b["type"] for b in payload["blocks"]]
-    assert kinds == ["context"] * bool(question) + ["section", "divider", "section", "context", "actions"], kinds
+    assert kinds == ["context"] * bool(question) + ["section", "divider", "section", "context", "context_actions",
+                                                    "actions"], kinds
     contexts = blocks_of(payload, "context")
     if question:
         assert contexts.pop(0) == f"*Q:* {question}"
@@ -72,14 +73,11 @@ def check_answer(slack: Slack, payload: dict, *, question: str | None) -> tuple[
         assert server_path not in shown
 
     # the footer: the answer's short code, and why the answer quotes the documents
-    (action_block,) = [b for b in payload["blocks"] if b["type"] == "actions"]
-    interaction_id = int(action_block["elements"][0]["value"])
+    interaction_id = int(buttons(payload)[ACTION_CORRECT])
     code = slack.core.answer_code(interaction_id)
     assert re.fullmatch(r"[0-9A-Z]{6}", code) and str(interaction_id) not in code
     assert contexts == [f"Answer {code} · {FOOTER_NOTE}"]
-    assert {e["action_id"]: e["value"] for e in action_block["elements"]} == {
-        ACTION_VOTE_UP: str(interaction_id), ACTION_VOTE_DOWN: str(interaction_id),
-        ACTION_CORRECT: str(interaction_id)}
+    assert buttons(payload) == {ACTION_FEEDBACK: str(interaction_id), ACTION_CORRECT: str(interaction_id)}
     return text, titles
 
 
@@ -97,8 +95,8 @@ async def test_issue_20_scenario_transcript(engine, db, tmp_path):
         handled: list[str] = []  # the kind of each reply the core gave: how a silent retry is seen handled
         ask = slack.core.ask
 
-        async def recorded_ask(req):
-            reply = await ask(req)
+        async def recorded_ask(req, **kwargs):
+            reply = await ask(req, **kwargs)
             handled.append(reply.kind)
             return reply
 
@@ -133,9 +131,8 @@ async def test_issue_20_scenario_transcript(engine, db, tmp_path):
 
         # 5. 👍 on the /ask answer
         ask_answer = api.calls_to("chat.postMessage")[0].payload
-        answer_id = next(e["value"] for b in ask_answer["blocks"] if b["type"] == "actions" for e in b["elements"]
-                         if e["action_id"] == ACTION_VOTE_UP)
-        status, _ = await send.click(ACTION_VOTE_UP, answer_id)
+        (votes,) = [e for b in ask_answer["blocks"] if b["type"] == "context_actions" for e in b["elements"]]
+        status, _ = await send.feedback(votes["positive_button"]["value"])
         assert status == 200
         await api.wait_for(lambda a: len(a.calls_to("response_url")) == 2, what="the vote's thanks")
 

@@ -47,7 +47,7 @@ def audit(db):
 def test_pages_need_a_session(setup):
     client, seeded, _ = setup
     for path in ("/interactions", f"/interactions/{seeded.answered}", "/corrections", "/adapters", "/collections",
-                 "/feedback", "/audit", "/jobs/1"):
+                 "/sources", "/feedback", "/audit", "/jobs/1"):
         r = client.get(path)
         assert r.status_code == 401 and "/ragbot-admin console" in r.text, path
     assert client.get("/adapters/chart.svg").status_code == 401
@@ -103,7 +103,7 @@ def test_every_form_needs_the_sessions_csrf_token(setup, db):
     csrf = sign_in(client)
     before = audit(db)
     for path in (f"/corrections/{seeded.correction}/approve", "/adapters/rollback", "/adapters/retrain",
-                 f"/adapters/{seeded.versions[0]}/activate", "/collections/grant", "/logout"):
+                 f"/adapters/{seeded.versions[0]}/activate", "/collections/grant", "/sources/handbook/sync", "/logout"):
         assert client.post(path, data={}).status_code == 403, path
         assert client.post(path, data={"csrf": csrf[:-1] + "x"}).status_code == 403, path
     assert audit(db) == before  # nothing ran
@@ -198,6 +198,51 @@ def test_collections_grants_feedback_and_audit_pages(setup, db):
     assert b"<svg" in client.get("/feedback/chart.svg").content
     trail = client.get("/audit").text
     assert "console sign-in" in trail and '"via": "console"' in trail
+
+
+def test_sources_page_shows_sync_state_and_sync_now_queues_an_audited_job(setup, db, tmp_path):
+    from rag_engine.source_admin import add_source
+
+    client, _, _ = setup
+    csrf = sign_in(client)
+    store = Store(db)
+    assert "No sources yet" in client.get("/sources").text
+    add_source(store, "handbook", "git", {"repo": str(tmp_path / "handbook")}, "docs", every_s=3600)
+    wiki = add_source(store, "wiki", "git", {"repo": str(tmp_path / "wiki")}, "wiki-docs", every_s=1800)
+    store.sources.record_failure(wiki.id, "git clone failed: <script>alert(1)</script>", backoff_base_s=600,
+                                 backoff_max_s=3600)
+    add_source(store, "notes", "git", {"repo": str(tmp_path / "notes")}, "docs", every_s=None)
+    page = client.get("/sources").text
+    assert 'href="/sources">Sources</a>' in page  # in the nav
+    handbook = re.search(r'<tr id="source-handbook">.*?</tr>', page, re.S).group(0)
+    assert "docs" in handbook and "every 1h" in handbook and "never" in handbook and ">due<" in handbook
+    failing = re.search(r'<tr id="source-wiki">.*?</tr>', page, re.S).group(0)
+    assert "wiki-docs" in failing and "every 30m" in failing and ">backing off<" in failing
+    assert "after 1 failure in a row" in failing and "1 in a row" in failing
+    manual = re.search(r'<tr id="source-notes">.*?</tr>', page, re.S).group(0)
+    assert ">on request<" in manual and "backing off" not in manual
+    assert "&lt;script&gt;alert(1)" in failing and "<script>alert" not in page
+
+    r = client.post("/sources/handbook/sync", data={"csrf": csrf})
+    (job,) = jobs.open_jobs(db, kinds=[jobs.SOURCE_SYNC])
+    assert r.status_code == 303 and r.headers["location"] == f"/jobs/{job.id}"
+    assert job.payload == {"source_id": store.sources.by_name("handbook").id}
+    assert job.requested_by == "slack:UADMIN"
+    row = audit(db)[-1]
+    assert (row.actor, row.platform, row.action, row.ok) == ("slack:UADMIN", "slack", "sources", True)
+    assert row.args == {"args": ["sync", "handbook"], "via": "console"} and f"job {job.id}" in row.result
+    job_page = client.get(f"/jobs/{job.id}").text
+    assert 'id="job-status">queued<' in job_page and 'href="/sources"' in job_page and "Queued a sync" in job_page
+    queued = re.search(r'<tr id="source-handbook">.*?</tr>', client.get("/sources").text, re.S).group(0)
+    assert ">queued<" in queued and f'href="/jobs/{job.id}"' in queued
+
+    again = client.post("/sources/handbook/sync", data={"csrf": csrf})  # one open sync per source
+    assert again.headers["location"] == f"/jobs/{job.id}" and len(jobs.open_jobs(db, kinds=[jobs.SOURCE_SYNC])) == 1
+    assert "already queued or running" in client.get(f"/jobs/{job.id}").text
+    missing = client.post("/sources/nope/sync", data={"csrf": csrf})
+    assert missing.headers["location"] == "/sources"
+    assert audit(db)[-1].ok is False and "no source named 'nope'" in audit(db)[-1].result
+    assert "no source named" in client.get("/sources").text  # the notice
 
 
 def test_responses_carry_the_security_headers_and_sign_out_ends_the_session(setup, db):

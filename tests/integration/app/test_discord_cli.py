@@ -33,7 +33,8 @@ def test_a_blank_token_counts_as_missing(tmp_path):
 def test_only_the_needed_intents_are_requested():
     wanted = intents()
     assert wanted.guilds and wanted.guild_messages and wanted.message_content and wanted.dm_messages
-    assert not (wanted.members or wanted.presences or wanted.guild_reactions or wanted.voice_states)
+    assert wanted.guild_reactions  # an accept reaction (✅) marks an answered thread
+    assert not (wanted.members or wanted.presences or wanted.dm_reactions or wanted.voice_states)
 
 
 async def test_a_rejected_token_is_reported_without_showing_it(engine, scratch_dir, caplog):

@@ -119,14 +119,14 @@ def _votes(data_dir: Path) -> list[tuple[int, str, int]]:
         db.close()
 
 
-def _vote_button(api: MockSlackApi, label: str) -> tuple[str, str]:
-    """(action_id, value) of the ``label`` button on the bot's answer."""
+def _vote_button(api: MockSlackApi, which: str) -> str:
+    """The value of the ``which`` (positive / negative) feedback button on the bot's answer."""
     for call in api.calls_to("chat.postMessage"):
         for block in call.payload.get("blocks") or []:
-            for element in block.get("elements", []) if block.get("type") == "actions" else []:
-                if element.get("text", {}).get("text") == label:
-                    return element["action_id"], element["value"]
-    raise AssertionError(f"no {label} button in {[c.payload.get('text') for c in api.calls]}")
+            for element in block.get("elements", []) if block.get("type") == "context_actions" else []:
+                if element.get("type") == "feedback_buttons":
+                    return element[f"{which}_button"]["value"]
+    raise AssertionError(f"no feedback buttons in {[c.payload.get('text') for c in api.calls]}")
 
 
 async def test_sigterm_flushes_acknowledged_writes_and_stops_the_embedded_database(tmp_path, embedder):
@@ -152,12 +152,12 @@ async def test_sigterm_flushes_acknowledged_writes_and_stops_the_embedded_databa
 
         await send.event(SlackSender.mention("how do I get VPN access?", ts="1700000100.000100"))
         await api.wait_for(lambda a: a.calls_to("chat.postMessage"), what="the answer")
-        up, down = _vote_button(api, "👍"), _vote_button(api, "👎")
+        up, down = _vote_button(api, "positive"), _vote_button(api, "negative")
 
         # the database goes away: the votes are acknowledged and wait in the queue
         await asyncio.to_thread(_pg_ctl, pgdata, "-w", "-m", "fast", "stop")
-        for (action_id, value), user in ((up, "U1"), (down, "U2")):
-            status, _ = await send.click(action_id, value, user=user)
+        for value, user in ((up, "U1"), (down, "U2")):
+            status, _ = await send.feedback(value, user=user)
             assert status == 200
         await api.wait_for(lambda a: len([c for c in a.calls_to("response_url")
                                           if "as soon as my database is back" in c.payload.get("text", "")]) == 2,

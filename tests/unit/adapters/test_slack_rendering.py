@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 
 from adapters.slack.blocks import (
     ACTION_CORRECT,
-    ACTION_VOTE_UP,
+    ACTION_FEEDBACK,
     action_result_messages,
     correction_metadata,
     correction_modal,
+    feedback_vote,
     reply_messages,
 )
 from adapters.slack.mrkdwn import escape, link, to_mrkdwn
@@ -130,15 +131,24 @@ def test_answer_blocks_have_sources_buttons_and_the_question():
     (message,) = reply_messages(answer("Use the portal [1][2].", sources, interaction_id=42),
                                 question="how do I get <VPN>?")
     kinds = [b["type"] for b in message.blocks]
-    assert kinds == ["context", "section", "divider", "section", "context", "actions"]
+    assert kinds == ["context", "section", "divider", "section", "context", "context_actions", "actions"]
     assert message.blocks[0]["elements"][0]["text"] == "*Q:* how do I get &lt;VPN&gt;?"
     source_text = message.blocks[3]["text"]["text"]
     assert "[1] <https://wiki.example.com/vpn|VPN guide> — Setup" in source_text
     assert "[2] *Handbook* — `handbook/it.md`" in source_text
-    actions = message.blocks[-1]["elements"]
-    assert (actions[0]["action_id"], actions[0]["value"]) == (ACTION_VOTE_UP, "42")
-    assert message.blocks[-2]["elements"][0]["text"] == "Answer 7KQM2D"  # users see the code, buttons carry the id
-    assert actions[2]["action_id"] == ACTION_CORRECT
+    (votes,) = message.blocks[-2]["elements"]  # Slack's native 👍 / 👎
+    assert (votes["type"], votes["action_id"]) == ("feedback_buttons", ACTION_FEEDBACK)
+    assert feedback_vote(votes["positive_button"]["value"]) == (1, 42)
+    assert feedback_vote(votes["negative_button"]["value"]) == (-1, 42)
+    assert message.blocks[-3]["elements"][0]["text"] == "Answer 7KQM2D"  # users see the code, buttons carry the id
+    (correct,) = message.blocks[-1]["elements"]
+    assert (correct["action_id"], correct["value"]) == (ACTION_CORRECT, "42")
+
+
+@pytest.mark.parametrize("value", ["", "42", "positive", "positive:", "positive:0", "positive:-3", "positive:x1",
+                                   "positive:²", "up:42", "POSITIVE:42", "positive:42:1"])
+def test_a_feedback_value_not_of_ours_is_no_vote(value):
+    assert feedback_vote(value) is None
 
 
 def test_replies_without_an_interaction_have_no_buttons_and_errors_carry_a_reference():

@@ -24,6 +24,9 @@ SCOPE_FOR_METHOD = {
     "reactions.remove": "reactions:write",
     "users.info": "users:read",
     "conversations.info": "im:read",
+    "assistant.threads.setStatus": "chat:write",  # loading states (assistant:write is being retired for it)
+    "assistant.threads.setSuggestedPrompts": "assistant:write",  # the Assistant container
+    "conversations.replies": "channels:history",  # answered threads (public channels; groups:history private)
 }
 
 
@@ -31,10 +34,14 @@ def test_manifest_declares_the_commands_events_scopes_and_interactivity_the_adap
     manifest = yaml.safe_load(MANIFEST.read_text())
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
     assert commands == {ASK_COMMAND, ADMIN_COMMAND}
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
+        "app_mention", "message.im", "assistant_thread_started", "assistant_thread_context_changed",
+        "reaction_added", "reaction_removed"}  # answered threads: adapters/slack/answered.py
+    assert manifest["features"]["assistant_view"]["assistant_description"]  # the split-view container is on
     assert manifest["settings"]["interactivity"]["is_enabled"] is True  # buttons and the correction modal
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert set(SCOPE_FOR_METHOD.values()) | {"commands", "app_mentions:read", "im:history"} <= scopes
+    assert set(SCOPE_FOR_METHOD.values()) | {"commands", "app_mentions:read", "im:history", "reactions:read",
+                                             "groups:history", "channels:read", "groups:read"} <= scopes
     assert manifest["features"]["bot_user"]["display_name"]
 
 

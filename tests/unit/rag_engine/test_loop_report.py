@@ -11,6 +11,7 @@ from rag_engine.eval.answer_eval import QAItem, score_answer
 from rag_engine.eval.loop_report import (
     AFTER,
     BEFORE,
+    BOOTSTRAP,
     EXTRACTIVE,
     KEPT_COLUMNS,
     TABLE_COLUMNS,
@@ -186,3 +187,30 @@ def test_json_and_png(tmp_path):
     png = tmp_path / "out" / "loop.png"
     plot_loop(report, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_invented_content_is_counted_over_kept_answers_only():
+    shown = ["Open the VPN client and sign in with your SSO account."]
+    honest = Answer(text="Open the VPN client and sign in [1].", citations=[_citation("docs/vpn.md")],
+                    generator="llama", passages=shown)
+    inventive = Answer(text="Open the VPN client on port 4433 [1].", citations=[_citation("docs/vpn.md")],
+                       generator="llama", passages=shown)
+    quoted = Answer(text="Call 555 0100.", generator="extractive", fallback_code=FallbackCode.NOT_SUPPORTED,
+                    status=AnswerStatus.FALLBACK, passages=shown)  # not kept: never counted
+    rows = [_scored(QA[0], honest), _scored(QA[0], inventive), _scored(QA[1], quoted)]
+    assert [r.invented for r in rows] == [(), ("4433",), ()]
+    assert summarize_row(AFTER, "llama", rows).invented_rate == 0.5
+    assert summarize_row(EXTRACTIVE, "extractive", [rows[2]]).invented_rate is None
+    report = _report()
+    report.rows[2] = summarize_row(AFTER, "llama + adapter v1", rows)
+    assert dict(zip(TABLE_COLUMNS, table_rows(report)[2], strict=True))["invented (kept)"] == "0.500"
+
+
+def test_a_bootstrap_row_carries_its_own_retrain():
+    report = _report()
+    boot = retrain_summary(3, "done", {"decision": "rejected", "version": "v1", "reason": "no gain"}, None, 9.0, None)
+    report.rows.insert(2, summarize_row(BOOTSTRAP, "llama (base model)", report.rows[0].answers))
+    report.bootstrap_retrain = boot
+    cells = {r[0]: dict(zip(TABLE_COLUMNS, r, strict=True)) for r in table_rows(report)}
+    assert cells["bootstrap"]["gate"] == "rejected v1" and cells["after"]["gate"] == "promoted v1"
+    assert report.as_dict()["bootstrap_retrain"]["verdict"] == "rejected v1"

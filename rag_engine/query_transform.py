@@ -1,0 +1,96 @@
+"""The active query adapter applied to query embeddings before vector search.
+
+A query adapter (trained in ``rag_engine.training.query_adapter``, versioned in
+``rag_engine.training.retrieval_registry``) is a d×d matrix ``W``: the search vector is
+``normalize(q W)``. Each question reads which version is active (one indexed row), so an
+activation or a rollback, from this process or another, applies from the next question
+on; the matrix itself is loaded once per version and kept. A version trained for another
+embedder (model or dimension) is never applied: the raw query is searched, and a warning
+says why once.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag_engine.store.query_adapters import QueryAdapterRepo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAdapter:
+    """``W = I + ΔW`` (float32, d×d); ``rank`` is the rank it was trained with (0: full)."""
+
+    matrix: np.ndarray
+    rank: int = 0
+
+    @classmethod
+    def identity(cls, dim: int) -> QueryAdapter:
+        return cls(np.eye(dim, dtype=np.float32))
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[0])
+
+    def apply(self, queries: np.ndarray) -> np.ndarray:
+        """Transformed, L2-normalized query vector(s): a (d,) or (n, d) array in, the same shape out."""
+        out = np.asarray(queries, dtype=np.float32) @ self.matrix
+        norm = np.linalg.norm(out, axis=-1, keepdims=True)
+        result: np.ndarray = (out / np.maximum(norm, 1e-12)).astype(np.float32)
+        return result
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, W=self.matrix.astype(np.float32), rank=np.array(self.rank))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> QueryAdapter:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            matrix = np.asarray(npz["W"], dtype=np.float32)
+            rank = int(npz["rank"])
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"a query adapter is a square matrix, got shape {matrix.shape}")
+        return cls(matrix, rank)
+
+
+class ActiveQueryAdapter:
+    """Applies the active version for one embedder; thread-safe (asks run on a pool)."""
+
+    def __init__(self, repo: QueryAdapterRepo, embedding_model: str, dim: int) -> None:
+        self._repo = repo
+        self._model = embedding_model
+        self._dim = dim
+        self._lock = threading.Lock()
+        self._loaded: dict[str, QueryAdapter | None] = {}  # version -> adapter (None: does not fit)
+
+    def current(self) -> tuple[str | None, QueryAdapter | None]:
+        """(active version, its adapter); the adapter is None without an active version or when it does not fit."""
+        version = self._repo.active_version()
+        if version is None:
+            return None, None
+        with self._lock:
+            if version not in self._loaded:
+                self._loaded[version] = self._load(version)
+            return version, self._loaded[version]
+
+    def apply(self, query_vector: np.ndarray) -> np.ndarray:
+        _, adapter = self.current()
+        return query_vector if adapter is None else adapter.apply(query_vector)
+
+    def _load(self, version: str) -> QueryAdapter | None:
+        found = self._repo.weights(version)
+        if found is None:  # rolled back and deleted between the two reads: search raw this time
+            return None
+        model, dim, weights = found
+        if model != self._model or dim != self._dim:
+            log.warning("query adapter %s fits embedder %s (dim %d), not %s (dim %d): searching raw queries",
+                        version, model, dim, self._model, self._dim)
+            return None
+        return QueryAdapter.from_bytes(weights)

@@ -1,0 +1,104 @@
+"""Retrieval learns from feedback: mine pairs, train a query adapter, judge it, register it, maybe activate it.
+
+The query adapter counterpart of ``rag_engine.training.pipeline`` (the generator's):
+the candidate is judged on held-out questions by real vector searches (the index as
+it is, HNSW and collection filters included) against raw queries and against the
+active version; it is registered either way and activated only when the gate
+(``rag_engine.training.retrieval_gate``) passes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rag_engine.config import TrainingConfig
+from rag_engine.embedding import Embedder
+from rag_engine.query_transform import QueryAdapter
+from rag_engine.store.chunks import ChunkRepo
+from rag_engine.store.database import Database
+from rag_engine.training import retrieval_registry as registry
+from rag_engine.training.query_adapter import TrainParams, TrainStats, train_query_adapter
+from rag_engine.training.retrieval_gate import RetrievalScores, Verdict, judge, score_rankings
+from rag_engine.training.retrieval_pairs import PairSet, RetrievalPair, build_tensors, mine_pairs
+
+EVAL_DEPTH = 10  # nDCG@10 and hit@5 need the top 10
+
+
+class NothingToTrain(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalTraining:
+    version: str
+    status: str  # active | candidate | rejected
+    verdict: Verdict
+    candidate: RetrievalScores
+    baseline: RetrievalScores  # raw query embeddings
+    active: RetrievalScores | None  # the version active when judged
+    stats: TrainStats
+    snapshot: dict[str, Any]
+
+
+def train_params(config: TrainingConfig) -> TrainParams:
+    return TrainParams(rank=config.retrieval_adapter_rank, epochs=config.retrieval_train_epochs,
+                       seed=config.train_seed)
+
+
+def train_retrieval(db: Database, embedder: Embedder, chunks: ChunkRepo, config: TrainingConfig, *,
+                    ef_search: int, pairs: PairSet | None = None, activate: bool = True) -> RetrievalTraining:
+    """Train, judge and register one candidate; activate it when it passes (and ``activate``)."""
+    pairs = pairs if pairs is not None else mine_pairs(db, config)
+    if not pairs.train:
+        raise NothingToTrain("no retrieval training pairs yet (👍 answers with citations, approved corrections, "
+                             f"curated Q&A with a source page); left out: {dict(pairs.excluded) or 'nothing'}")
+    tensors = build_tensors(pairs.train, embedder, db, chunks, hard_negatives=config.retrieval_hard_negatives,
+                            ef_search=ef_search)
+    if len(tensors) == 0:
+        raise NothingToTrain("the training pairs' chunks have no stored vectors")
+    adapter, stats = train_query_adapter(tensors, train_params(config))
+    heldout_vectors = [embedder.embed_query(p.question) for p in pairs.heldout]
+    current = registry.active(db)
+    current_adapter = (registry.load(db, current.version)
+                       if current is not None and current.embedding_model == embedder.model_name else None)
+
+    def scores(with_adapter: QueryAdapter | None) -> RetrievalScores:
+        return evaluate(pairs.heldout, heldout_vectors, chunks, with_adapter, ef_search)
+
+    baseline, candidate = scores(None), scores(adapter)
+    active_scores = scores(current_adapter) if current_adapter is not None else None
+    verdict = judge(candidate, baseline, active_scores, config.retrieval_promotion_margin,
+                    active_version=current.version if current_adapter is not None and current else None)
+    snapshot = {**pairs.snapshot(), "rows": len(tensors), "hard_negatives": int(tensors.negatives.shape[1])}
+    metrics = {"candidate": candidate.as_dict(), "baseline": baseline.as_dict(),
+               "active": active_scores.as_dict() if active_scores else None,
+               "active_version": verdict.reference if verdict.reference != "none" else None,
+               "reason": verdict.reason, "margin": config.retrieval_promotion_margin,
+               "train": {"seconds": round(stats.seconds, 2), "steps": stats.steps, "first_loss": stats.first_loss,
+                         "last_loss": stats.last_loss, "rank": adapter.rank}}
+    version = registry.next_version(db)
+    registry.register(db, version=version, adapter=adapter, embedding_model=embedder.model_name,
+                      data_snapshot=snapshot, metrics=metrics,
+                      status="candidate" if verdict.passed else "rejected")
+    status = "candidate" if verdict.passed else "rejected"
+    if verdict.passed and activate:
+        registry.activate(db, version, embedding_model=embedder.model_name)
+        status = "active"
+    return RetrievalTraining(version, status, verdict, candidate, baseline, active_scores, stats, snapshot)
+
+
+def evaluate(pairs: Sequence[RetrievalPair], query_vectors: Sequence[np.ndarray], chunks: ChunkRepo,
+             adapter: QueryAdapter | None, ef_search: int) -> RetrievalScores:
+    """Vector search of each question (through ``adapter`` when given) in its collections, scored against
+    its positives."""
+    rankings: list[list[int]] = []
+    for pair, qv in zip(pairs, query_vectors, strict=True):
+        vector = adapter.apply(qv) if adapter is not None else qv
+        with chunks.searching() as search:
+            run = search.vector(vector, list(pair.collection_ids), EVAL_DEPTH, ef_search)
+        rankings.append(sorted(run, key=lambda i: (-run[i], i)))
+    return score_rankings(rankings, [p.judgment() for p in pairs])

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from bot.sanitize import sanitize_output
 from rag_engine import jobs
 from rag_engine.engine import Database, Store
-from rag_engine.source_admin import require_source
+from rag_engine.source_admin import describe_counts, describe_schedule, require_source
 
 ERROR_CHARS = 200
 
@@ -43,7 +42,7 @@ def source_lines(store: Store) -> tuple[str, list[str]]:
         parts = [f"{s.name} ({s.kind}) -> {sanitize_output(s.collection_name, limit=100)}",
                  f"{_schedule(s.schedule_s)}", f"last success {_when(s.last_success_at)}",
                  f"{s.documents} documents"]
-        counts = _counts(s.last_counts)
+        counts = describe_counts(s.last_counts)
         if counts:
             parts.append(f"last sync: {counts}")
         if s.last_error:
@@ -67,19 +66,7 @@ def queue_sync(db: Database, store: Store, name: str, requested_by: str) -> Sync
 
 
 def _schedule(seconds: int | None) -> str:
-    if seconds is None:
-        return "synced on request"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"every {seconds // size}{unit}"
-    return f"every {seconds}s"
-
-
-def _counts(counts: dict[str, Any]) -> str:
-    if not counts:
-        return ""
-    shown = [f"{counts[k]} {k}" for k in ("written", "deleted", "skipped") if counts.get(k)]
-    return ", ".join(shown) or "no changes"
+    return "synced on request" if seconds is None else describe_schedule(seconds)
 
 
 def _when(at: datetime | None) -> str:

@@ -15,12 +15,19 @@ import io
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from rag_engine.store.query_adapters import QueryAdapterRepo
 
 log = logging.getLogger(__name__)
+
+
+class QueryTransform(Protocol):
+    """What vector search applies to its query vector: the active version, or one version pinned (an eval)."""
+
+    def apply(self, query_vector: np.ndarray, /) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from rag_engine import pdf_pages, sources
 from rag_engine.config import Fusion, RetrievalConfig
 from rag_engine.embedding import Embedder
 from rag_engine.fusion import adaptive, convex
-from rag_engine.query_transform import ActiveQueryAdapter
+from rag_engine.query_transform import QueryTransform
 from rag_engine.scope import CollectionScope
 from rag_engine.store.chunks import ChunkRepo, ChunkSearch
 from rag_engine.values import SearchHit, SearchMode
@@ -40,7 +40,7 @@ def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int) -> 
 
 class Retriever:
     def __init__(self, chunks: ChunkRepo, embedder: Embedder, config: RetrievalConfig,
-                 reranker: Reranker | None = None, *, query_adapter: ActiveQueryAdapter | None = None) -> None:
+                 reranker: Reranker | None = None, *, query_adapter: QueryTransform | None = None) -> None:
         self.chunks = chunks
         self.embedder = embedder
         self.config = config

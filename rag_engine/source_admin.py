@@ -18,6 +18,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _INTERVAL = re.compile(r"(\d+)\s*([smhdw]?)")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MIN_SCHEDULE_S = 60  # a source polled more often than this would spend its time cloning and diffing
+LISTED_COUNTS = ("written", "deleted", "skipped")  # what the source listings (CLI, chat) show of a sync
 
 
 def parse_interval(text: str) -> int:
@@ -27,6 +28,25 @@ def parse_interval(text: str) -> int:
     if not clean or "".join(n + u for n, u in parts) != clean:
         raise ValueError(f"cannot read the interval {text!r}: write e.g. 30m, 1h, 6h, 1d")
     return sum(int(n) * _UNIT_S[u] for n, u in parts)
+
+
+def describe_schedule(seconds: int | None) -> str:
+    """A schedule in words, the inverse of ``parse_interval``: ``every 1h``, ``every 90s``, ``on request``."""
+    if seconds is None:
+        return "on request"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"every {seconds // size}{unit}"
+    return f"every {seconds}s"
+
+
+def describe_counts(counts: dict[str, Any], keys: tuple[str, ...] = LISTED_COUNTS) -> str:
+    """A sync's non-zero ``keys`` of ``counts`` ("3 written, 1 deleted"; "no changes"; "" when there are none
+    yet)."""
+    if not counts:
+        return ""
+    shown = [f"{counts[k]} {k}" for k in keys if counts.get(k)]
+    return ", ".join(shown) or "no changes"
 
 
 def add_source(store: Store, name: str, kind: str, config: dict[str, Any], collection: str, *,

@@ -50,14 +50,24 @@ def eval_retrieval(
     max_queries: Annotated[int | None, typer.Option(help="Evaluate only the first N judged queries.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of metrics and latency per mode.")] = None,
+    retriever_version: Annotated[str | None, typer.Option(
+        "--retriever-version", help="A learned retrieval version (query adapter, `ragbot retrieval list`) to "
+        "evaluate against the active one (raw queries when none is active): each vector-using mode runs with both."
+    )] = None,
 ) -> None:
     """nDCG@10, Recall@10/100, MRR@10 and latency per search mode on a BEIR data set."""
-    from rag_engine.eval.retrieval_eval import available_modes, evaluate_retrieval, plot_retrieval  # lazy: the engine
+    from rag_engine.eval.retrieval_eval import (  # lazy: the engine
+        available_modes,
+        evaluate_retrieval,
+        plot_retrieval,
+        retriever_versions,
+    )
 
     dataset = load_beir(directory, split, max_queries=max_queries)
     engine = open_engine(generator=None)
     name = collection or f"eval-{dataset.name}-{engine.embedder.backend}"
     modes = mode or available_modes(engine)
+    versions = retriever_versions(engine, retriever_version) if retriever_version else []
     with _progress() as bar:
         ingest_task = bar.add_task(f"ingesting {dataset.name}", total=len(dataset.corpus))
         tasks: dict[str, TaskID] = {}
@@ -68,7 +78,8 @@ def eval_retrieval(
             bar.advance(tasks[m])
 
         result = evaluate_retrieval(engine, dataset, name, modes=modes,
-                                    on_document=lambda _uri: bar.advance(ingest_task), on_query=on_query)
+                                    on_document=lambda _uri: bar.advance(ingest_task), on_query=on_query,
+                                    versions=versions)
     ing = result.ingest
     console.print(f"[dim]{name}: {ing['documents_written']} documents written, {ing['documents_unchanged']} "
                   f"unchanged, {ing['embedded']} chunks embedded, {ing['skipped']} skipped ({ing['seconds']:.1f}s)[/]")

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.markup import escape
@@ -115,9 +115,8 @@ def list_adapters() -> None:
         m = a.metrics
         cand, base, act = (m.get(k) or {} for k in ("candidate", "base", "active"))
         table.add_row(
-            a.version, _status_style(a.status), a.method, f"{a.created_at:%m-%d %H:%M}",
-            f"{a.data_snapshot.get('train', '?')}/{a.data_snapshot.get('heldout', '?')}",
-            _fmt(cand.get("nll")), _fmt(act.get("nll")), _fmt(base.get("nll")), _fmt(cand.get("token_f1")),
+            a.version, status_style(a.status), a.method, f"{a.created_at:%m-%d %H:%M}", split_sizes(a.data_snapshot),
+            metric(cand.get("nll")), metric(act.get("nll")), metric(base.get("nll")), metric(cand.get("token_f1")),
             a.previous_version or "",
         )
     console.print(table)
@@ -297,9 +296,15 @@ def report(out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to w
     console.print(f"wrote {path}")
 
 
-def _status_style(status: str) -> str:
+def status_style(status: str) -> str:
+    """A version's status as the version listings (adapters, retrieval) show it."""
     return {"active": "[bold green]active[/]", "rejected": "[red]rejected[/]"}.get(status, status)
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
+def split_sizes(snapshot: dict[str, Any]) -> str:
+    """``train/held-out`` sizes of a version's data snapshot."""
+    return f"{snapshot.get('train', '?')}/{snapshot.get('heldout', '?')}"
+
+
+def metric(value: float | None) -> str:
+    return "" if value is None else f"{float(value):.3f}"

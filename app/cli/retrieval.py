@@ -9,13 +9,13 @@ question on. Changes are written to the audit log with actor ``cli:<os user>``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from app.cli.common import console, friendly_errors, settings
-from app.cli.lora import audited, lookup_errors, open_db
+from app.cli.lora import audited, lookup_errors, metric, open_db, split_sizes, status_style
 from app.configs import engine_config
 
 retrieval_app = typer.Typer(help="Retrieval versions (query adapters learned from feedback): train, list, activate, "
@@ -73,10 +73,9 @@ def list_versions() -> None:
     for v in found:
         cand, base = (v.metrics.get(k) or {} for k in ("candidate", "baseline"))
         table.add_row(
-            v.version, _status_style(v.status), f"{v.created_at:%m-%d %H:%M}",
-            f"{v.data_snapshot.get('train', '?')}/{v.data_snapshot.get('heldout', '?')}",
-            _fmt(cand.get("ndcg10")), _fmt(base.get("ndcg10")), _fmt(cand.get("hit5")), _fmt(base.get("hit5")),
-            _fmt(cand.get("hit1")), str(v.rank or "full"), v.previous_version or "",
+            v.version, status_style(v.status), f"{v.created_at:%m-%d %H:%M}", split_sizes(v.data_snapshot),
+            metric(cand.get("ndcg10")), metric(base.get("ndcg10")), metric(cand.get("hit5")), metric(base.get("hit5")),
+            metric(cand.get("hit1")), str(v.rank or "full"), v.previous_version or "",
         )
     console.print(table)
     console.print("data = train/held-out questions; numbers on held-out questions: the version, and raw query "
@@ -113,10 +112,3 @@ def rollback() -> None:
 
         console.print(audited(db, "retrieval", {"args": ["rollback"]}, run), markup=False)
 
-
-def _status_style(status: str) -> str:
-    return {"active": "[bold green]active[/]", "rejected": "[red]rejected[/]"}.get(status, status)
-
-
-def _fmt(value: Any) -> str:
-    return "" if value is None else f"{float(value):.3f}"

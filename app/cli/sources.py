@@ -19,7 +19,14 @@ from rich.table import Table
 from app.cli.common import console, err_console, friendly_errors, open_engine, settings
 from app.cli.lora import audited, open_db
 from rag_engine import jobs
-from rag_engine.source_admin import add_source, parse_interval, remove_source, require_source
+from rag_engine.source_admin import (
+    add_source,
+    describe_counts,
+    describe_schedule,
+    parse_interval,
+    remove_source,
+    require_source,
+)
 from rag_engine.store import Store
 
 if TYPE_CHECKING:
@@ -44,6 +51,28 @@ def _default_name(repo: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._") or "repo"
 
 
+def _add(kind: str, source_name: str, config: dict[str, Any], collection: str, every: str | None, *,
+         private: bool = False, label: str | None = None, also: str = "") -> None:
+    """What every ``sources add <kind>`` does once its configuration is built: add the source (audited),
+    then say where its documents go (``also``: more of that) and how to sync it now."""
+    every_s = parse_interval(every) if every else None
+    visibility: Visibility = "private" if private else "public"
+    with open_db() as db:
+        def run() -> str:
+            s = add_source(Store(db), source_name, kind, config, collection, every_s=every_s, visibility=visibility)
+            return (f"Added {label or kind} source {s.name} -> collection {s.collection_name}{also} "
+                    f"({_schedule(s.schedule_s)}).")
+
+        console.print(audited(db, "sources", {"args": ["add", kind, source_name], "collection": collection,
+                                              "config": config, "every_s": every_s}, run), markup=False)
+    console.print(f"run `ragbot sources sync {source_name}` to sync it now", markup=False)
+
+
+_Every = Annotated[str | None, typer.Option(
+    "--every", help="Sync schedule for `ragbot worker`, e.g. 30m, 1h, 1d (default: only on request).")]
+_Private = Annotated[bool, typer.Option(help="Create the collection as private if it does not exist.")]
+
+
 @add_app.command("git")
 @friendly_errors
 def add_git(
@@ -54,8 +83,7 @@ def add_git(
                            "https://github.com/org/repo/blob/main/{path}. Citations link there.")] = None,
     branch: Annotated[str | None, typer.Option(help="Branch to follow (default: the repository's default).")]
     = None,
-    every: Annotated[str | None, typer.Option(
-        "--every", help="Sync schedule for `ragbot worker`, e.g. 30m, 1h, 1d (default: only on request).")] = None,
+    every: _Every = None,
     name: Annotated[str | None, typer.Option(help="Source name (default: from the repository).")] = None,
     subdir: Annotated[str, typer.Option(help="Only files below this folder of the repository.")] = "",
     token_env: Annotated[str | None, typer.Option(
@@ -65,7 +93,7 @@ def add_git(
     token_user: Annotated[str | None, typer.Option(
         help="HTTPS user name sent with the token (default x-access-token, as GitHub wants; GitLab: oauth2).")]
     = None,
-    private: Annotated[bool, typer.Option(help="Create the collection as private if it does not exist.")] = False,
+    private: _Private = False,
 ) -> None:
     """Add a git repository (markdown, text, HTML, PDF files at one branch); `sources sync` reads it."""
     if not _URLISH.match(repo):
@@ -76,17 +104,7 @@ def add_git(
     config: dict[str, Any] = {"repo": repo, "branch": branch, "url_base": url_base, "subdir": subdir,
                               "token_env": token_env, "token_file": token_file, "token_user": token_user}
     config = {k: v for k, v in config.items() if v not in (None, "")}
-    source_name = name or _default_name(repo)
-    every_s = parse_interval(every) if every else None
-    visibility: Visibility = "private" if private else "public"
-    with open_db() as db:
-        def run() -> str:
-            s = add_source(Store(db), source_name, "git", config, collection, every_s=every_s, visibility=visibility)
-            return f"Added git source {s.name} -> collection {s.collection_name} ({_schedule(s.schedule_s)})."
-
-        console.print(audited(db, "sources", {"args": ["add", "git", source_name], "collection": collection,
-                                              "config": config, "every_s": every_s}, run), markup=False)
-    console.print(f"run `ragbot sources sync {source_name}` to sync it now", markup=False)
+    _add("git", name or _default_name(repo), config, collection, every, private=private)
 
 
 @add_app.command("web")
@@ -140,10 +158,9 @@ def add_confluence(
     skip_restricted: Annotated[bool, typer.Option(
         "--skip-restricted", help="Leave out pages with read restrictions (default: each restriction set "
                                   "goes to a private collection of its own, readable once granted).")] = False,
-    every: Annotated[str | None, typer.Option(
-        "--every", help="Sync schedule for `ragbot worker`, e.g. 30m, 1h, 1d (default: only on request).")] = None,
+    every: _Every = None,
     name: Annotated[str | None, typer.Option(help="Source name (default: confluence-<space>).")] = None,
-    private: Annotated[bool, typer.Option(help="Create the collection as private if it does not exist.")] = False,
+    private: _Private = False,
 ) -> None:
     """Add a Confluence space: its pages, their hierarchy as headings; `sources sync` reads it."""
     if not (token_env or token_file):
@@ -151,18 +168,8 @@ def add_confluence(
     config: dict[str, Any] = {"url": url, "space": space, "email": email, "token_env": token_env,
                               "token_file": token_file, "restricted": "skip" if skip_restricted else None}
     config = {k: v for k, v in config.items() if v not in (None, "")}
-    source_name = name or _default_name(f"confluence-{space}")
-    every_s = parse_interval(every) if every else None
-    visibility: Visibility = "private" if private else "public"
-    with open_db() as db:
-        def run() -> str:
-            s = add_source(Store(db), source_name, "confluence", config, collection, every_s=every_s,
-                           visibility=visibility)
-            return f"Added Confluence source {s.name} -> collection {s.collection_name} ({_schedule(s.schedule_s)})."
-
-        console.print(audited(db, "sources", {"args": ["add", "confluence", source_name], "collection": collection,
-                                              "config": config, "every_s": every_s}, run), markup=False)
-    console.print(f"run `ragbot sources sync {source_name}` to sync it now", markup=False)
+    _add("confluence", name or _default_name(f"confluence-{space}"), config, collection, every, private=private,
+         label="Confluence")
 
 
 def _channel_list(channels: str | None, everything: bool, every_one: str) -> list[str]:
@@ -176,20 +183,17 @@ def _channel_list(channels: str | None, everything: bool, every_one: str) -> lis
 def _add_chat(kind: str, source_name: str, config: dict[str, Any], every: str | None) -> None:
     """Add a chat source writing public channels into the collection named by its prefix."""
     config = {k: v for k, v in config.items() if v not in (None, "", [])}
-    every_s = parse_interval(every) if every else None
     collection = config["collection_prefix"]
-    with open_db() as db:
-        def run() -> str:
-            s = add_source(Store(db), source_name, kind, config, collection, every_s=every_s)
-            return (f"Added {kind} source {s.name} -> collection {s.collection_name}, private channels to "
-                    f"{collection}-private-<channel> ({_schedule(s.schedule_s)}).")
-
-        console.print(audited(db, "sources", {"args": ["add", kind, source_name], "collection": collection,
-                                              "config": config, "every_s": every_s}, run), markup=False)
-    console.print(f"run `ragbot sources sync {source_name}` to sync it now", markup=False)
+    _add(kind, source_name, config, collection, every, also=f", private channels to {collection}-private-<channel>")
 
 
 _TOKEN_ENV_HELP = "Environment variable holding the bot token (read at each sync, never stored; default {})."
+_ChatEvery = Annotated[str | None, typer.Option(
+    "--every", help="Sync schedule for `ragbot worker`, e.g. 30m, 1h (default: only on request).")]
+_TokenFile = Annotated[str | None, typer.Option(help="File holding the bot token (read at each sync).")]
+_CollectionPrefix = Annotated[str, typer.Option(
+    "--collection-prefix", help="Public channels go to this collection, a private channel to "
+                                "<prefix>-private-<channel id>, granted to that channel only.")]
 
 
 @add_app.command("slack")
@@ -198,14 +202,11 @@ def add_slack(
     channels: Annotated[str | None, typer.Option(
         "--channels", help="Channel ids (or names) to sync, comma-separated; the bot must be a member.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Every channel the bot is a member of.")] = False,
-    collection_prefix: Annotated[str, typer.Option(
-        "--collection-prefix", help="Public channels go to this collection, a private channel to "
-                                    "<prefix>-private-<channel id>, granted to that channel only.")] = "slack",
-    every: Annotated[str | None, typer.Option(
-        "--every", help="Sync schedule for `ragbot worker`, e.g. 30m, 1h (default: only on request).")] = None,
+    collection_prefix: _CollectionPrefix = "slack",
+    every: _ChatEvery = None,
     name: Annotated[str | None, typer.Option(help="Source name (default: slack).")] = None,
     token_env: Annotated[str | None, typer.Option(help=_TOKEN_ENV_HELP.format("RAGBOT_SLACK_BOT_TOKEN"))] = None,
-    token_file: Annotated[str | None, typer.Option(help="File holding the bot token (read at each sync).")] = None,
+    token_file: _TokenFile = None,
     rescan_days: Annotated[float | None, typer.Option(
         "--rescan-days", help="Threads started this recently are read again at every sync, so their edits and "
                               "deletions follow (default 7).")] = None,
@@ -230,14 +231,11 @@ def add_discord(
     channels: Annotated[str | None, typer.Option(
         "--channels", help="Forum (or text) channel ids to sync, comma-separated (default: every forum channel "
                            "the bot can read).")] = None,
-    collection_prefix: Annotated[str, typer.Option(
-        "--collection-prefix", help="Public channels go to this collection, a private channel to "
-                                    "<prefix>-private-<channel id>, granted to that channel only.")] = "discord",
-    every: Annotated[str | None, typer.Option(
-        "--every", help="Sync schedule for `ragbot worker`, e.g. 30m, 1h (default: only on request).")] = None,
+    collection_prefix: _CollectionPrefix = "discord",
+    every: _ChatEvery = None,
     name: Annotated[str | None, typer.Option(help="Source name (default: discord-<guild id>).")] = None,
     token_env: Annotated[str | None, typer.Option(help=_TOKEN_ENV_HELP.format("RAGBOT_DISCORD_TOKEN"))] = None,
-    token_file: Annotated[str | None, typer.Option(help="File holding the bot token (read at each sync).")] = None,
+    token_file: _TokenFile = None,
     rescan_days: Annotated[float | None, typer.Option(
         "--rescan-days", help="Threads active this recently are read again at every sync, so their edits "
                               "follow (default 7).")] = None,
@@ -266,7 +264,8 @@ def list_sources() -> None:
         table.add_column(col, overflow="fold")
     for s in found:
         table.add_row(escape(s.name), s.kind, escape(s.collection_name), _schedule(s.schedule_s),
-                      _when(s.last_success_at), str(s.documents), _counts(s.last_counts), _error(s))
+                      _when(s.last_success_at), str(s.documents),
+                      describe_counts(s.last_counts), _error(s))
     console.print(table)
 
 
@@ -336,25 +335,11 @@ def _print_report(r: SyncReport) -> None:
         console.print(f"  [yellow]skipped[/] {escape(item)}: {escape(reason)}")
 
 
-def _schedule(seconds: int | None) -> str:
-    if seconds is None:
-        return "on request"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"every {seconds // size}{unit}"
-    return f"every {seconds}s"
+_schedule = describe_schedule
 
 
 def _when(at: datetime | None) -> str:
     return at.astimezone().strftime("%Y-%m-%d %H:%M") if at else "never"
-
-
-def _counts(counts: dict[str, Any]) -> str:
-    """The last sync's non-zero counts ("no changes" when it found none)."""
-    if not counts:
-        return ""
-    shown = [f"{counts[k]} {k}" for k in ("written", "deleted", "skipped") if counts.get(k)]
-    return ", ".join(shown) or "no changes"
 
 
 def _error(s: SourceRow) -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from rag_engine.jobs import SOURCE_SYNC, Job
+from rag_engine.source_admin import describe_counts, describe_schedule
 from rag_engine.store.sources import SourceRow
 
 State = Literal["syncing", "queued", "backing off", "failing", "due", "scheduled", "on request"]
@@ -55,24 +56,12 @@ def _state(s: SourceRow, job_id: int | None, now: datetime) -> SourceState:
             state, due = "due", "now (at the worker's next scheduling pass)"
         else:
             state, due = ("failing" if s.last_error else "scheduled"), when(at)
-    return SourceState(s, schedule(s.schedule_s), state, due, job_id, counts(s.last_counts))
-
-
-def schedule(seconds: int | None) -> str:
-    if seconds is None:
-        return "on request"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"every {seconds // size}{unit}"
-    return f"every {seconds}s"
+    return SourceState(s, describe_schedule(s.schedule_s), state, due, job_id, counts(s.last_counts))
 
 
 def counts(last: dict[str, object]) -> str:
     """The non-zero counts of the last successful sync; "" before the first."""
-    if not last:
-        return ""
-    shown = [f"{last[k]} {k}" for k in COUNT_KEYS if last.get(k)]
-    return ", ".join(shown) or "no changes"
+    return describe_counts(last, COUNT_KEYS)
 
 
 def _failures(n: int) -> str:

@@ -21,17 +21,23 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import field_validator
 
-from rag_engine.connectors.base import ChangeSet, Connector, ConnectorError, Fetched, ItemRef, Placement
-from rag_engine.connectors.chat_threads import ChatMessage, ThreadCache, render_thread
+from rag_engine.connectors.base import ChangeSet, ConnectorError, ItemRef
+from rag_engine.connectors.chat_threads import (
+    ChatChannel,
+    ChatConnector,
+    ChatMessage,
+    ChatSourceConfig,
+    ListedThread,
+    http_address,
+    render_thread,
+)
 from rag_engine.connectors.http_json import JsonApi
-from rag_engine.connectors.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +56,12 @@ RENDER_VERSION = 1
 JUMP = "https://discord.com/channels"
 
 
-class DiscordSourceConfig(BaseModel):
-    """What ``sources.config`` holds for a Discord source (the token is named, never stored)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class DiscordSourceConfig(ChatSourceConfig):
+    """What ``sources.config`` holds for a Discord source: ``channels`` are ids (empty: every forum
+    channel the bot can read); the token defaults to RAGBOT_DISCORD_TOKEN (the bot's own)."""
 
     guild_id: str
-    collection_prefix: str  # public channels: the source's collection; private: <prefix>-private-<id>
-    channels: list[str] = Field(default_factory=list)  # ids; empty: every forum channel the bot can read
-    token_env: str | None = None  # default RAGBOT_DISCORD_TOKEN (the bot's own token)
-    token_file: str | None = None
     api_base: str = "https://discord.com/api/v10"
-    rescan_days: float = Field(default=7.0, ge=0, le=90)
 
     @field_validator("guild_id")
     @classmethod
@@ -70,57 +70,24 @@ class DiscordSourceConfig(BaseModel):
             raise ValueError("guild_id must be a Discord id (digits)")
         return value.strip()
 
-    @field_validator("collection_prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        clean = value.strip()
-        if not clean or len(clean) > 60:
-            raise ValueError("collection_prefix must be 1-60 characters")
-        return clean
-
     @field_validator("api_base")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("api_base must be an http(s) address")
-        return value
+        return http_address(value, "api_base")
 
 
-@dataclass(frozen=True, slots=True)
-class _Channel:
-    id: str
-    name: str
-    private: bool
+class DiscordConnector(ChatConnector[DiscordSourceConfig]):
+    """A listed thread's ``data`` is Discord's thread object; its ``active_at`` the time of its last
+    message (of the thread itself when it has none)."""
 
-
-@dataclass(frozen=True, slots=True)
-class _Thread:
-    channel: _Channel
-    data: dict[str, Any]
-    fingerprint: dict[str, Any]
-
-
-def private_collection(prefix: str, channel_id: str) -> str:
-    return f"{prefix}-private-{channel_id}"
-
-
-class DiscordConnector(Connector):
     kind = "discord"
+    default_token_env = "RAGBOT_DISCORD_TOKEN"
 
     def __init__(self, config: DiscordSourceConfig, cache_dir: Path, *, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.config = config
-        self.cache = ThreadCache(cache_dir / "threads")
-        self._clock = clock
-        token = read_secret(config.token_env, config.token_file) if config.token_env or config.token_file \
-            else read_secret("RAGBOT_DISCORD_TOKEN", None)
-        self._token = token or ""
+        super().__init__(config, cache_dir, clock)
         self.api = JsonApi(config.api_base, {"Authorization": f"Bot {self._token}"}, sleep=sleep)
-        self._threads: dict[str, _Thread] = {}
         self._me = ""
-
-    def secrets(self) -> list[str]:
-        return [self._token] if self._token else []
 
     # -- the interface ---------------------------------------------------------
     def changes(self, cursor: str | None) -> ChangeSet:
@@ -130,30 +97,17 @@ class DiscordConnector(Connector):
         items: list[ItemRef] = []
         for thread in self._list_threads(channels):
             ch, tid = thread.channel, str(thread.data["id"])
-            external_id = f"{'private' if ch.private else 'public'}/{ch.id}/{tid}"
-            placement = Placement(private_collection(self.config.collection_prefix, ch.id),
-                                  (("discord", self.config.guild_id, ch.id),)) if ch.private else None
-            self._threads[external_id] = thread
-            items.append(ItemRef(external_id, f"#{ch.name}/{thread.data.get('name') or tid}",
-                                 f"{JUMP}/{self.config.guild_id}/{tid}", placement))
+            items.append(self._listed_item(thread, tid, f"#{ch.name}/{thread.data.get('name') or tid}",
+                                           f"{JUMP}/{self.config.guild_id}/{tid}", self.config.guild_id))
         return ChangeSet(items, [], json.dumps({"v": 1, "synced_at": now}), full=True)
 
-    def fetch(self, item: ItemRef) -> Fetched:
-        thread = self._threads.get(item.external_id)
-        if thread is None:
-            raise ConnectorError(f"{item.external_id} was not listed by this sync")
-        last = str(thread.data.get("last_message_id") or thread.data["id"])
-        recent = snowflake_time(last) >= self._clock() - self.config.rescan_days * 86400
-        cached = None if recent else self.cache.fresh(item.external_id, thread.fingerprint)
-        if cached is not None:
-            return Fetched(cached)
+    def _render(self, thread: ListedThread) -> str:
         messages = sorted(self._messages(str(thread.data["id"])), key=lambda m: int(m["id"]))
         rendered = [ChatMessage(_author(m), _plain(m), _parse_time(m.get("timestamp"))) for m in messages]
-        title = f"#{thread.channel.name}: {thread.data.get('name') or 'thread'}"
-        return Fetched(self.cache.write(item.external_id, thread.fingerprint, render_thread(title, rendered)))
+        return render_thread(f"#{thread.channel.name}: {thread.data.get('name') or 'thread'}", rendered)
 
     # -- permissions and listing ---------------------------------------------------
-    def _readable_channels(self) -> dict[str, _Channel]:
+    def _readable_channels(self) -> dict[str, ChatChannel]:
         guild_id = self.config.guild_id
         guild = self._get(f"/guilds/{guild_id}")
         roles = {str(r["id"]): int(r.get("permissions") or 0) for r in guild.get("roles") or []}
@@ -163,7 +117,7 @@ class DiscordConnector(Connector):
         for r in my_roles:
             mine |= roles.get(r, 0)
         wanted = set(self.config.channels)
-        found: dict[str, _Channel] = {}
+        found: dict[str, ChatChannel] = {}
         for c in self._get(f"/guilds/{guild_id}/channels"):
             cid, kind = str(c["id"]), int(c.get("type", -1))
             listed = cid in wanted
@@ -174,14 +128,14 @@ class DiscordConnector(Connector):
                 log.info("discord source: no read access to #%s (%s); skipped", c.get("name"), cid)
                 continue
             everyone = permissions_in(c, roles.get(guild_id, 0), guild_id, [], "")
-            found[cid] = _Channel(cid, str(c.get("name") or cid), not everyone & VIEW_CHANNEL)
+            found[cid] = ChatChannel(cid, str(c.get("name") or cid), not everyone & VIEW_CHANNEL)
         missing = wanted - set(found)
         if missing:
             log.warning("discord source: channels %s are not readable forum/text channels of the guild; skipped",
                         ", ".join(sorted(missing)))
         return found
 
-    def _list_threads(self, channels: dict[str, _Channel]) -> Iterator[_Thread]:
+    def _list_threads(self, channels: dict[str, ChatChannel]) -> Iterator[ListedThread]:
         seen: set[str] = set()
         active = self._get(f"/guilds/{self.config.guild_id}/threads/active").get("threads") or []
         archived = (t for cid in channels for t in self._archived(cid))
@@ -192,7 +146,8 @@ class DiscordConnector(Connector):
             seen.add(tid)
             fingerprint = {"v": RENDER_VERSION, "last": str(t.get("last_message_id") or ""),
                            "count": t.get("message_count"), "name": t.get("name"), "channel": channels[parent].name}
-            yield _Thread(channels[parent], t, fingerprint)
+            active = snowflake_time(str(t.get("last_message_id") or tid))
+            yield ListedThread(channels[parent], t, fingerprint, active)
 
     def _archived(self, channel_id: str) -> Iterator[dict[str, Any]]:
         before: str | None = None

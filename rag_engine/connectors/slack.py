@@ -29,17 +29,25 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from rag_engine.connectors.base import ChangeSet, Connector, ConnectorError, Fetched, ItemRef, Placement
-from rag_engine.connectors.chat_threads import ChatMessage, ThreadCache, render_thread, thread_title
+from rag_engine.connectors.base import ChangeSet, ConnectorError, ItemRef
+from rag_engine.connectors.chat_threads import (
+    ChatChannel,
+    ChatConnector,
+    ChatMessage,
+    ChatSourceConfig,
+    ListedThread,
+    http_address,
+    render_thread,
+    thread_id,
+    thread_title,
+)
 from rag_engine.connectors.http_json import JsonApi
-from rag_engine.connectors.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -56,74 +64,34 @@ _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!([a-z]+)(?:\^[^|>]*)?(?:\|([^>]*))?>")
 
 
-class SlackSourceConfig(BaseModel):
-    """What ``sources.config`` holds for a Slack source (the token is named, never stored)."""
+class SlackSourceConfig(ChatSourceConfig):
+    """What ``sources.config`` holds for a Slack source: ``channels`` are ids or names (empty: every
+    channel the bot is in); the token defaults to RAGBOT_SLACK_BOT_TOKEN (the bot's own)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    collection_prefix: str  # public channels: the source's collection; private: <prefix>-private-<id>
-    channels: list[str] = Field(default_factory=list)  # ids or names; empty: every channel the bot is in
-    token_env: str | None = None  # default RAGBOT_SLACK_BOT_TOKEN (the bot's own token)
-    token_file: str | None = None
     api_url: str = "https://slack.com/api/"
-    rescan_days: float = Field(default=7.0, ge=0, le=90)
     full_every_h: float = Field(default=24.0, gt=0)
-
-    @field_validator("collection_prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        clean = value.strip()
-        if not clean or len(clean) > 60:
-            raise ValueError("collection_prefix must be 1-60 characters")
-        return clean
 
     @field_validator("api_url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("api_url must be an http(s) address")
-        return value
+        return http_address(value, "api_url")
 
 
-@dataclass(frozen=True, slots=True)
-class _Channel:
-    id: str
-    name: str
-    private: bool
+class SlackConnector(ChatConnector[SlackSourceConfig]):
+    """A listed thread's ``data`` is its opening message; its ``active_at`` the newest of the message,
+    its last reply and its last edit."""
 
-
-@dataclass(frozen=True, slots=True)
-class _Root:
-    channel: _Channel
-    message: dict[str, Any]
-    fingerprint: dict[str, Any]
-    active_at: float  # the newest of the message, its last reply and its last edit
-
-
-def private_collection(prefix: str, channel_id: str) -> str:
-    return f"{prefix}-private-{channel_id.lower()}"
-
-
-class SlackConnector(Connector):
     kind = "slack"
+    default_token_env = "RAGBOT_SLACK_BOT_TOKEN"
 
     def __init__(self, config: SlackSourceConfig, cache_dir: Path, *, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.config = config
-        self.cache = ThreadCache(cache_dir / "threads")
-        self._clock = clock
-        token = read_secret(config.token_env, config.token_file) if config.token_env or config.token_file \
-            else read_secret("RAGBOT_SLACK_BOT_TOKEN", None)
-        self._token = token or ""
+        super().__init__(config, cache_dir, clock)
         self.api = JsonApi(config.api_url, {"Authorization": f"Bearer {self._token}"}, sleep=sleep)
-        self._roots: dict[str, _Root] = {}
         self._names: dict[str, str] = {}
         self._team = ""
         self._web = ""
         self._me: tuple[str, str] = ("", "")  # the bot's user id and bot id
-
-    def secrets(self) -> list[str]:
-        return [self._token] if self._token else []
 
     # -- the interface ---------------------------------------------------------
     def changes(self, cursor: str | None) -> ChangeSet:
@@ -144,13 +112,10 @@ class SlackConnector(Connector):
             old = known.get(ch.id)
             oldest = None if full or old is None else min(float(old.get("latest") or 0) or window_start, window_start)
             roots = list(self._list_roots(ch, oldest))
-            seen = {r.message["ts"] for r in roots}
+            seen = {r.data["ts"] for r in roots}
             if oldest is not None and old is not None:
-                deleted += [self._id(ch, ts) for ts in old.get("recent", []) if float(ts) >= oldest and ts not in seen]
-            for root in roots:
-                item = self._item(root)
-                self._roots[item.external_id] = root
-                items.append(item)
+                deleted += [thread_id(ch, ts) for ts in old.get("recent", []) if float(ts) >= oldest and ts not in seen]
+            items += [self._item(root) for root in roots]
             latest = max([float(ts) for ts in seen] + [float(old.get("latest", 0)) if old else 0.0])
             next_channels[ch.id] = {"private": ch.private, "latest": f"{latest:.6f}",
                                     "recent": sorted(ts for ts in seen if float(ts) >= window_start)}
@@ -158,29 +123,21 @@ class SlackConnector(Connector):
         next_state = {"v": 1, "full_at": full_at, "channels": next_channels}
         return ChangeSet(items, deleted, json.dumps(next_state, sort_keys=True), full=full)
 
-    def fetch(self, item: ItemRef) -> Fetched:
-        root = self._roots.get(item.external_id)
-        if root is None:
-            raise ConnectorError(f"{item.external_id} was not listed by this sync")
-        recent = root.active_at >= self._clock() - self.config.rescan_days * 86400
-        cached = None if recent else self.cache.fresh(item.external_id, root.fingerprint)
-        if cached is not None:
-            return Fetched(cached)
-        messages = [root.message] + (list(self._replies(root)) if root.message.get("reply_count") else [])
+    def _render(self, thread: ListedThread) -> str:
+        messages = [thread.data] + (list(self._replies(thread)) if thread.data.get("reply_count") else [])
         rendered = [ChatMessage(self._author(m), self._plain(m.get("text", "")), _when(m["ts"])) for m in messages]
-        markdown = render_thread(thread_title(f"#{root.channel.name}", rendered[0].text), rendered)
-        return Fetched(self.cache.write(item.external_id, root.fingerprint, markdown))
+        return render_thread(thread_title(f"#{thread.channel.name}", rendered[0].text), rendered)
 
     # -- listing ---------------------------------------------------------------
-    def _channels(self) -> dict[str, _Channel]:
+    def _channels(self) -> dict[str, ChatChannel]:
         wanted = set(self.config.channels)
-        found: dict[str, _Channel] = {}
+        found: dict[str, ChatChannel] = {}
         for page in self._pages("conversations.list", "channels", types="public_channel,private_channel",
                                 exclude_archived="true"):
             for c in page:
                 if not c.get("is_member") or c.get("is_im") or c.get("is_mpim"):
                     continue
-                ch = _Channel(str(c["id"]), str(c.get("name") or c["id"]), bool(c.get("is_private")))
+                ch = ChatChannel(str(c["id"]), str(c.get("name") or c["id"]), bool(c.get("is_private")))
                 if not wanted or ch.id in wanted or ch.name in wanted or f"#{ch.name}" in wanted:
                     found[ch.id] = ch
         missing = wanted - {c.id for c in found.values()} - {c.name for c in found.values()} \
@@ -190,7 +147,7 @@ class SlackConnector(Connector):
                         ", ".join(sorted(missing)))
         return found
 
-    def _list_roots(self, ch: _Channel, oldest: float | None) -> Iterator[_Root]:
+    def _list_roots(self, ch: ChatChannel, oldest: float | None) -> Iterator[ListedThread]:
         params = {"channel": ch.id, "oldest": f"{oldest:.6f}" if oldest else None,
                   "inclusive": "true" if oldest else None}
         for page in self._pages("conversations.history", "messages", **params):
@@ -203,10 +160,10 @@ class SlackConnector(Connector):
                                "replies": m.get("reply_count", 0), "latest_reply": m.get("latest_reply", ""),
                                "channel": ch.name}
                 active = max(float(ts), float(m.get("latest_reply") or 0), float(edited or 0))
-                yield _Root(ch, m, fingerprint, active)
+                yield ListedThread(ch, m, fingerprint, active)
 
-    def _replies(self, root: _Root) -> Iterator[dict[str, Any]]:
-        ts = root.message["ts"]
+    def _replies(self, root: ListedThread) -> Iterator[dict[str, Any]]:
+        ts = root.data["ts"]
         for page in self._pages("conversations.replies", "messages", channel=root.channel.id, ts=ts):
             for m in page:
                 if m.get("ts") != ts and self._wanted(m):
@@ -218,17 +175,10 @@ class SlackConnector(Connector):
         user, bot = self._me
         return not ((user and m.get("user") == user) or (bot and m.get("bot_id") == bot))
 
-    def _item(self, root: _Root) -> ItemRef:
-        ch, ts = root.channel, root.message["ts"]
-        placement = Placement(private_collection(self.config.collection_prefix, ch.id),
-                              (("slack", self._team, ch.id),)) if ch.private else None
+    def _item(self, root: ListedThread) -> ItemRef:
+        ch, ts = root.channel, root.data["ts"]
         url = f"{self._web}archives/{ch.id}/p{ts.replace('.', '')}" if self._web.startswith("http") else None
-        return ItemRef(self._id(ch, ts), f"#{ch.name}/{ts}", url, placement)
-
-    @staticmethod
-    def _id(ch: _Channel, ts: str) -> str:
-        # the visibility is part of the id: a channel that turns private is a new set of documents
-        return f"{'private' if ch.private else 'public'}/{ch.id}/{ts}"
+        return self._listed_item(root, ts, f"#{ch.name}/{ts}", url, self._team)
 
     # -- text ------------------------------------------------------------------
     def _author(self, m: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@ document), because BEIR judgments are per document.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +20,7 @@ from rag_engine.config import Fusion
 from rag_engine.engine import RagEngine
 from rag_engine.eval.beir import BeirDataset, doc_id_of
 from rag_engine.eval.scores import latency_summary
+from rag_engine.query_transform import QueryAdapter, QueryTransform
 from rag_engine.scope import CollectionScope
 from rag_engine.values import IngestReport, SearchHit, SearchMode
 
@@ -102,6 +104,53 @@ def run_mode(engine: RagEngine, dataset: BeirDataset, scope: CollectionScope, mo
     return run, seconds
 
 
+@dataclass(frozen=True, slots=True)
+class RetrieverVersion:
+    """A retrieval version pinned for an eval run: its label and the query transform (None: raw queries)."""
+
+    label: str
+    transform: QueryTransform | None
+
+
+def retriever_versions(engine: RagEngine, version: str) -> list[RetrieverVersion]:
+    """The active retrieval version (raw queries when none is active) and ``version``, to compare side by side.
+
+    A version trained for another embedder is refused: its matrix would be applied to vectors it never saw."""
+    repo = engine.store.query_adapters
+    record = repo.get(version)
+    if record is None:
+        raise ValueError(f"no retrieval version {version!r} (see `ragbot retrieval list`)")
+    model, dim = engine.embedder.model_name, engine.embedder.dim
+    if (record.embedding_model, record.dim) != (model, dim):
+        raise ValueError(f"retrieval version {version} fits embedder {record.embedding_model} (dim {record.dim}), "
+                         f"not the configured {model} (dim {dim})")
+    found = repo.weights(version)
+    if found is None:
+        raise ValueError(f"retrieval version {version!r} was deleted meanwhile")
+    candidate = RetrieverVersion(version, QueryAdapter.from_bytes(found[2]))
+    active = repo.active()
+    if active is None:
+        return [RetrieverVersion("raw", None), candidate]
+    if active.version == version:
+        return [candidate]
+    active_weights = repo.weights(active.version)
+    fits = active_weights is not None and (active.embedding_model, active.dim) == (model, dim)
+    # an active version that does not fit this embedder is not applied by searches either: raw queries
+    transform = QueryAdapter.from_bytes(active_weights[2]) if fits and active_weights is not None else None
+    return [RetrieverVersion(f"active {active.version}" if transform else "raw", transform), candidate]
+
+
+@contextmanager
+def pinned(engine: RagEngine, version: RetrieverVersion) -> Iterator[None]:
+    """Searches of this process apply ``version`` (whatever is active) until the block ends."""
+    before = engine.retriever.query_adapter
+    engine.retriever.query_adapter = version.transform
+    try:
+        yield
+    finally:
+        engine.retriever.query_adapter = before
+
+
 def available_modes(engine: RagEngine) -> list[str]:
     """The default modes (``adaptive`` is run when asked for)."""
     return [*BASE_MODES, RERANK_MODE] if engine.retriever.reranker is not None else list(BASE_MODES)
@@ -112,8 +161,12 @@ ALL_MODES = (*BASE_MODES, ADAPTIVE_MODE, RERANK_MODE)
 
 def evaluate_retrieval(engine: RagEngine, dataset: BeirDataset, collection: str, *, modes: Sequence[str] | None = None,
                        depth: int = EVAL_DEPTH, on_document: Callable[[str], None] | None = None,
-                       on_query: Callable[[str], None] | None = None) -> RetrievalEvalResult:
-    """Ingest (cached), then every mode; ``on_document(uri)`` / ``on_query(mode)`` report progress."""
+                       on_query: Callable[[str], None] | None = None,
+                       versions: Sequence[RetrieverVersion] = ()) -> RetrievalEvalResult:
+    """Ingest (cached), then every mode; ``on_document(uri)`` / ``on_query(mode)`` report progress.
+
+    With ``versions`` (``retriever_versions``), every mode that searches vectors runs once per version,
+    reported as ``<mode> [<label>]``; lexical search, which no query transform touches, runs once."""
     modes = list(modes or available_modes(engine))
     unknown = [m for m in modes if m not in ALL_MODES]
     if unknown:
@@ -135,10 +188,15 @@ def evaluate_retrieval(engine: RagEngine, dataset: BeirDataset, collection: str,
                   "chunk_overlap": chunking.chunk_overlap, "reranker_model": s.reranker_model,
                   "rerank_depth": s.rerank_depth, "depth": depth},
     )
+    if versions:
+        result.settings["retriever_versions"] = [v.label for v in versions]
     for mode in modes:
-        step = (lambda mode=mode: on_query(mode)) if on_query else None
-        run, seconds = run_mode(engine, dataset, scope, mode, depth=depth, progress=step)
-        result.modes.append(ModeResult(mode, evaluate_run(dataset.qrels, run), latency_summary(seconds)))
+        for version in versions if versions and mode != "lexical" else (None,):
+            name = mode if version is None else f"{mode} [{version.label}]"
+            step = (lambda name=name: on_query(name)) if on_query else None
+            with pinned(engine, version) if version is not None else nullcontext():
+                run, seconds = run_mode(engine, dataset, scope, mode, depth=depth, progress=step)
+            result.modes.append(ModeResult(name, evaluate_run(dataset.qrels, run), latency_summary(seconds)))
     return result
 
 

@@ -181,16 +181,16 @@ class ChunkSearch:
         return self._scores(sql, {"q": query, "depth": depth, "norm": normalization, "cids": list(collection_ids)})
 
     def lexical_bm25(self, query: str, collection_ids: Sequence[int], depth: int, *, k1: float, b: float,
-                     context_weight: float, term_cap: int = 1000) -> dict[int, float]:
+                     context_weight: float, term_cap: int = 3000) -> dict[int, float]:
         """Full-text candidates scored by BM25; title/heading occurrences count ``context_weight`` times.
 
-        ``term_cap`` postings are read per query term (best first) and ``max(3 * depth, 300)`` candidates
+        ``term_cap`` postings are read per query term (best first) and ``max(4 * depth, 1000)`` candidates
         scored exactly; ``term_cap`` 0 reads every posting (the exhaustive query, same scores)."""
         cids = list(collection_ids)
         if term_cap > 0:
             sql = text(BM25_SQL).bindparams(bindparam("cids", type_=ARRAY(Integer)))
             return self._scores(sql, {"q": query, "depth": depth, "k1": k1, "b": b, "context_w": context_weight,
-                                      "cap": term_cap, "rescore": max(3 * depth, 300), "cids": cids})
+                                      "cap": term_cap, "rescore": max(4 * depth, 1000), "cids": cids})
         cw = max(context_weight, 1e-6)  # ts_rank_cd weights are <= 1: scale down, multiply back
         sql = text(BM25_EXHAUSTIVE_SQL.format(filter=_FILTER)).bindparams(bindparam("cids", type_=ARRAY(Integer)))
         return self._scores(sql, {"q": query, "depth": depth, "k1": k1, "b": b, "body_w": min(1.0, 1.0 / cw),

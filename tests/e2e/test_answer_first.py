@@ -19,23 +19,16 @@ import adapters.discord.streaming as discord_streaming
 from adapters.discord import RagbotClient
 from adapters.discord.streaming import StatusLine
 from adapters.slack.blocks import ACTION_CORRECT, ACTION_FEEDBACK
-from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
+from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids
 from adapters.testing.slack_server import SlackSender
-from app.configs import bot_config, discord_config, engine_config
-from bot.core import BotCore
 from bot.fallback_notes import QUOTED_FIRST, REFINED
 from bot.progress import ProgressEvent
 from rag_engine.engine import RagEngine
 from rag_engine.store import schema as t
 from rag_engine.values import GeneratedText
-from tests.conftest import make_settings
-from tests.e2e.test_slack_app import VACATION, VPN, Slack, buttons, section_texts, slack_for, write_docs
-
-QUESTION = "how do I get VPN access?"
-GROUNDED = ("Request the Remote Access role in the IT self-service portal; your manager approves the request "
-            "within one business day [1].")
-UNSUPPORTED = "Submarines are painted yellow on the second Tuesday of every month."
-MENTION_TS = "1700000100.000100"
+from tests.e2e.test_slack_app import Slack, buttons, section_texts, slack_for
+from tests.support import reply_modes
+from tests.support.reply_modes import GROUNDED, MENTION_TS, QUESTION, UNSUPPORTED, interaction, mention_on_discord
 
 
 class VpnModel:
@@ -65,17 +58,7 @@ def model() -> VpnModel:
 
 @pytest.fixture()
 def model_engine(db, embedder, scratch_dir, tmp_path, model) -> RagEngine:
-    engine = RagEngine(engine_config(make_settings(scratch_dir)), db=db, embedder=embedder, generator=model,
-                       reranker=None)
-    report = engine.ingest([write_docs(tmp_path, {"vpn.md": VPN, "vacation.md": VACATION})], "default")
-    assert report.documents_written == 2
-    return engine
-
-
-def interaction(db):
-    with db.connect() as conn:
-        (row,) = conn.execute(select(t.interactions)).all()
-    return row
+    return reply_modes.vpn_engine(db, embedder, scratch_dir, tmp_path, model)
 
 
 def footer(payload: dict) -> str:
@@ -206,24 +189,8 @@ async def test_slack_final_mode_posts_the_models_answer_once(model_engine, tmp_p
 async def discord_bot(model_engine, scratch_dir, monkeypatch) -> AsyncIterator[tuple[FakeDiscord, RagbotClient]]:
     # status edits unpaced: each progress event is an edit, so the transcript does not hang on the CPU's speed
     monkeypatch.setattr(discord_streaming, "EDIT_INTERVAL_S", 0.0)
-    fake = await FakeDiscord().start()
-    settings = make_settings(scratch_dir, discord_api_base=f"http://127.0.0.1:{fake.port}",
-                             reply_mode="answer_first")
-    client = RagbotClient(BotCore(bot_config(settings), model_engine), discord_config(settings))
-    await connect(client, fake)
-    try:
-        yield fake, client
-    finally:
-        await client.close()
-        client.core.close()
-        await fake.stop()
-
-
-async def mention_on_discord(fake: FakeDiscord, client: RagbotClient) -> dict:
-    question = fake.message_create(fake.alice, f"<@{fake.bot.id}> {QUESTION}")
-    client._connection.parse_message_create(question)
-    await drain()
-    return question
+    async with reply_modes.discord_bot(model_engine, scratch_dir, reply_mode="answer_first") as bot:
+        yield bot
 
 
 def message_calls(fake: FakeDiscord) -> list[tuple[str, str]]:

@@ -16,30 +16,22 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sqlalchemy import select
 
 import adapters.discord.streaming as discord_streaming
 import adapters.slack.streaming as slack_streaming
 from adapters.discord import RagbotClient
-from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, connect, drain
+from adapters.testing.discord_gateway import FakeDiscord, action_rows_custom_ids, drain
 from adapters.testing.slack_server import Call, SlackSender
-from app.configs import bot_config, discord_config, engine_config
-from bot.core import BotCore
 from bot.fallback_notes import NOTES
 from bot.streaming import STREAM_REPLACED
 from rag_engine.engine import RagEngine
 from rag_engine.generation.streaming import StreamingGenerator, TextDelta
-from rag_engine.store import schema as t
 from rag_engine.streaming import StreamEnd, StreamPiece
 from rag_engine.values import Answer, FallbackCode, GeneratedText
-from tests.conftest import make_settings
-from tests.e2e.test_slack_app import VACATION, VPN, buttons, section_texts, slack_for, write_docs
+from tests.e2e.test_slack_app import buttons, section_texts, slack_for
+from tests.support import reply_modes
+from tests.support.reply_modes import GROUNDED, MENTION_TS, QUESTION, UNSUPPORTED, interaction, mention_on_discord
 
-QUESTION = "how do I get VPN access?"
-GROUNDED = ("Request the Remote Access role in the IT self-service portal; your manager approves the request "
-            "within one business day [1].")
-UNSUPPORTED = "Submarines are painted yellow on the second Tuesday of every month."
-MENTION_TS = "1700000100.000100"
 INTERVAL_S = 0.15  # the platforms' pacing, shortened for the tests
 WORD_PAUSE_S = 0.03
 
@@ -76,23 +68,13 @@ def model() -> StreamingModel:
 @pytest.fixture()
 def stream_engine(db, embedder, scratch_dir, tmp_path, model) -> RagEngine:
     assert isinstance(model, StreamingGenerator)
-    engine = RagEngine(engine_config(make_settings(scratch_dir)), db=db, embedder=embedder, generator=model,
-                       reranker=None)
-    report = engine.ingest([write_docs(tmp_path, {"vpn.md": VPN, "vacation.md": VACATION})], "default")
-    assert report.documents_written == 2
-    return engine
+    return reply_modes.vpn_engine(db, embedder, scratch_dir, tmp_path, model)
 
 
 @pytest.fixture(autouse=True)
 def quick_pacing(monkeypatch) -> None:
     monkeypatch.setattr(slack_streaming, "APPEND_INTERVAL_S", INTERVAL_S)
     monkeypatch.setattr(discord_streaming, "EDIT_INTERVAL_S", INTERVAL_S)
-
-
-def interaction(db):
-    with db.connect() as conn:
-        (row,) = conn.execute(select(t.interactions)).all()
-    return row
 
 
 def chunk_text(call: Call) -> str:
@@ -188,24 +170,8 @@ def discord_settings() -> dict:
 
 @pytest.fixture()
 async def discord_bot(stream_engine, scratch_dir, discord_settings) -> AsyncIterator[tuple[FakeDiscord, RagbotClient]]:
-    fake = await FakeDiscord().start()
-    settings = make_settings(scratch_dir, discord_api_base=f"http://127.0.0.1:{fake.port}", reply_mode="stream",
-                             **discord_settings)
-    client = RagbotClient(BotCore(bot_config(settings), stream_engine), discord_config(settings))
-    await connect(client, fake)
-    try:
-        yield fake, client
-    finally:
-        await client.close()
-        client.core.close()
-        await fake.stop()
-
-
-async def mention_on_discord(fake: FakeDiscord, client: RagbotClient) -> dict:
-    question = fake.message_create(fake.alice, f"<@{fake.bot.id}> {QUESTION}")
-    client._connection.parse_message_create(question)
-    await drain()
-    return question
+    async with reply_modes.discord_bot(stream_engine, scratch_dir, reply_mode="stream", **discord_settings) as bot:
+        yield bot
 
 
 async def test_discord_status_line_becomes_the_streamed_answer(discord_bot, db):
@@ -315,9 +281,7 @@ class PlainModel:
 
 @pytest.mark.parametrize("generator", [PlainModel(), None], ids=["cannot stream", "no model"])
 def test_engine_stream_without_a_streaming_model(generator, db, embedder, scratch_dir, tmp_path):
-    engine = RagEngine(engine_config(make_settings(scratch_dir)), db=db, embedder=embedder, generator=generator,
-                       reranker=None)
-    engine.ingest([write_docs(tmp_path, {"vpn.md": VPN, "vacation.md": VACATION})], "default")
+    engine = reply_modes.vpn_engine(db, embedder, scratch_dir, tmp_path, generator)
     streamed = engine.answer_stream(QUESTION, engine.every_collection())
     if generator is None:  # nothing is written live: the final (quoted) answer at once
         assert isinstance(streamed, Answer) and streamed.fallback_code is FallbackCode.NO_GENERATOR

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
     bm25_term_cap: int = Field(
-        default=3000, ge=0, description="BM25: postings read per query term, best (impact) first, before the "
+        default=5000, ge=0, description="BM25: postings read per query term, best (impact) first, before the "
         "candidates are scored exactly; 0 reads every posting (the exhaustive query, slow on common words).")
     context_weight: float = Field(default=2.0,
                                   description="BM25: an occurrence in the title/heading path counts this much.")

@@ -81,7 +81,7 @@ class RetrievalConfig(_Config):
     lexical_scoring: Literal["bm25", "ts_rank_cd"]
     bm25_k1: float
     bm25_b: float
-    bm25_term_cap: int = 3000  # postings read per query term (impact order); 0: every posting, exhaustive
+    bm25_term_cap: int = 5000  # postings read per query term (impact order); 0: every posting, exhaustive
     context_weight: float
     vector_weight: float
     lexical_weight: float

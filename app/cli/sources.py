@@ -61,7 +61,7 @@ def _add(kind: str, source_name: str, config: dict[str, Any], collection: str, e
         def run() -> str:
             s = add_source(Store(db), source_name, kind, config, collection, every_s=every_s, visibility=visibility)
             return (f"Added {label or kind} source {s.name} -> collection {s.collection_name}{also} "
-                    f"({_schedule(s.schedule_s)}).")
+                    f"({describe_schedule(s.schedule_s)}).")
 
         console.print(audited(db, "sources", {"args": ["add", kind, source_name], "collection": collection,
                                               "config": config, "every_s": every_s}, run), markup=False)
@@ -116,30 +116,19 @@ def add_web(
         "--max-pages", help="Page requests per sync, 304s included (default 500).")] = None,
     max_depth: Annotated[int | None, typer.Option(
         "--max-depth", help="Links followed from the start page or the sitemap's pages (default 5).")] = None,
-    every: Annotated[str | None, typer.Option(
-        "--every", help="Sync schedule for `ragbot worker`, e.g. 30m, 1h, 1d (default: only on request).")] = None,
+    every: _Every = None,
     name: Annotated[str | None, typer.Option(help="Source name (default: the site's host name).")] = None,
     sitemap: Annotated[bool, typer.Option(help="The URL is a sitemap even though it does not end in .xml.")]
     = False,
     delay: Annotated[float | None, typer.Option(
         "--delay", help="Seconds between page requests (robots.txt's Crawl-delay wins if longer).")] = None,
-    private: Annotated[bool, typer.Option(help="Create the collection as private if it does not exist.")] = False,
+    private: _Private = False,
 ) -> None:
     """Add a web site: its pages on the same host, as robots.txt allows; `sources sync` crawls it."""
     config: dict[str, Any] = {"url": url, "sitemap": sitemap or None, "max_pages": max_pages,
                               "max_depth": max_depth, "delay_s": delay}
     config = {k: v for k, v in config.items() if v is not None}
-    source_name = name or _default_name(urlsplit(url).hostname or "site")
-    every_s = parse_interval(every) if every else None
-    visibility: Visibility = "private" if private else "public"
-    with open_db() as db:
-        def run() -> str:
-            s = add_source(Store(db), source_name, "web", config, collection, every_s=every_s, visibility=visibility)
-            return f"Added web source {s.name} -> collection {s.collection_name} ({_schedule(s.schedule_s)})."
-
-        console.print(audited(db, "sources", {"args": ["add", "web", source_name], "collection": collection,
-                                              "config": config, "every_s": every_s}, run), markup=False)
-    console.print(f"run `ragbot sources sync {source_name}` to sync it now", markup=False)
+    _add("web", name or _default_name(urlsplit(url).hostname or "site"), config, collection, every, private=private)
 
 
 @add_app.command("confluence")
@@ -263,7 +252,7 @@ def list_sources() -> None:
     for col in ("name", "kind", "collection", "schedule", "last success", "documents", "last sync", "error"):
         table.add_column(col, overflow="fold")
     for s in found:
-        table.add_row(escape(s.name), s.kind, escape(s.collection_name), _schedule(s.schedule_s),
+        table.add_row(escape(s.name), s.kind, escape(s.collection_name), describe_schedule(s.schedule_s),
                       _when(s.last_success_at), str(s.documents),
                       describe_counts(s.last_counts), _error(s))
     console.print(table)
@@ -334,8 +323,6 @@ def _print_report(r: SyncReport) -> None:
     for item, reason in r.skipped:
         console.print(f"  [yellow]skipped[/] {escape(item)}: {escape(reason)}")
 
-
-_schedule = describe_schedule
 
 
 def _when(at: datetime | None) -> str:

@@ -181,7 +181,7 @@ class ChunkSearch:
         return self._scores(sql, {"q": query, "depth": depth, "norm": normalization, "cids": list(collection_ids)})
 
     def lexical_bm25(self, query: str, collection_ids: Sequence[int], depth: int, *, k1: float, b: float,
-                     context_weight: float, term_cap: int = 3000) -> dict[int, float]:
+                     context_weight: float, term_cap: int = 5000) -> dict[int, float]:
         """Full-text candidates scored by BM25; title/heading occurrences count ``context_weight`` times.
 
         ``term_cap`` postings are read per query term (best first) and ``max(4 * depth, 1000)`` candidates

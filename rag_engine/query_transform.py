@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag_engine.store.query_adapters import QueryAdapterRepo
+from rag_engine.store.query_adapters import QueryAdapterRepo, QueryAdapterTx
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +77,28 @@ class ActiveQueryAdapter:
         self._lock = threading.Lock()
         self._loaded: dict[str, QueryAdapter | None] = {}  # version -> adapter (None: does not fit)
 
-    def current(self) -> tuple[str | None, QueryAdapter | None]:
-        """(active version, its adapter); the adapter is None without an active version or when it does not fit."""
-        version = self._repo.active_version()
+    def current(self, reads: QueryAdapterTx | None = None) -> tuple[str | None, QueryAdapter | None]:
+        """(active version, its adapter); the adapter is None without an active version or when it does not fit.
+
+        ``reads``: the search's own transaction. A search holds its pooled connection while it runs, so the
+        lookup must use that one: a second connection could wait forever on a small pool, and its own
+        read-only transaction would end in a ROLLBACK that makes psycopg drop the prepared statements.
+        """
+        source: QueryAdapterTx | QueryAdapterRepo = reads if reads is not None else self._repo
+        version = source.active_version()
         if version is None:
             return None, None
         with self._lock:
             if version not in self._loaded:
-                self._loaded[version] = self._load(version)
+                self._loaded[version] = self._load(version, source)
             return version, self._loaded[version]
 
-    def apply(self, query_vector: np.ndarray) -> np.ndarray:
-        _, adapter = self.current()
+    def apply(self, query_vector: np.ndarray, reads: QueryAdapterTx | None = None) -> np.ndarray:
+        _, adapter = self.current(reads)
         return query_vector if adapter is None else adapter.apply(query_vector)
 
-    def _load(self, version: str) -> QueryAdapter | None:
-        found = self._repo.weights(version)
+    def _load(self, version: str, source: QueryAdapterTx | QueryAdapterRepo) -> QueryAdapter | None:
+        found = source.weights(version)
         if found is None:  # rolled back and deleted between the two reads: search raw this time
             return None
         model, dim, weights = found

@@ -17,7 +17,7 @@ from rag_engine import pdf_pages, sources
 from rag_engine.config import Fusion, RetrievalConfig
 from rag_engine.embedding import Embedder
 from rag_engine.fusion import adaptive, convex
-from rag_engine.query_transform import QueryTransform
+from rag_engine.query_transform import ActiveQueryAdapter, QueryTransform
 from rag_engine.scope import CollectionScope
 from rag_engine.store.chunks import ChunkRepo, ChunkSearch
 from rag_engine.values import SearchHit, SearchMode
@@ -69,13 +69,13 @@ class Retriever:
         qv = self.embedder.embed_query(query)
         s = self.config
         with self.chunks.searching() as search:
+            # the learned query transform, if one is active, moves only the vector search's query; the hits'
+            # cosine (the relevance floor's input) stays that of the raw query it was calibrated on
+            search_qv = self._transformed(qv, search) if mode != "lexical" else qv
             vector_run: dict[int, float] = {}
             lexical_run: dict[int, float] = {}
             if mode in ("vector", "hybrid"):
                 depth = max(k, s.vector_candidate_depth or s.candidate_depth)
-                # the learned query transform, if one is active, moves only the vector search's query; the
-                # hits' cosine (the relevance floor's input) stays that of the raw query it was calibrated on
-                search_qv = self.query_adapter.apply(qv) if self.query_adapter is not None else qv
                 vector_run = search.vector(search_qv, cids, depth, ef_search or s.hnsw_ef_search)
             if mode in ("lexical", "hybrid"):
                 depth = max(k, s.lexical_candidate_depth or s.candidate_depth)
@@ -101,6 +101,15 @@ class Retriever:
             depth = s.rerank_depth
             hits = self.reranker.rerank(query, hits[:depth]) + hits[depth:]
         return hits[:k]
+
+    def _transformed(self, qv: np.ndarray, search: ChunkSearch) -> np.ndarray:
+        """``qv`` through the query transform; the active version is read in the search's own transaction."""
+        transform = self.query_adapter
+        if transform is None:
+            return qv
+        if isinstance(transform, ActiveQueryAdapter):
+            return transform.apply(qv, search.query_adapters())
+        return transform.apply(qv)  # a pinned version (``eval retrieval --retriever-version``) reads nothing
 
     def lexical_candidates(self, search: ChunkSearch, query: str, collection_ids: Sequence[int],
                            depth: int) -> dict[int, float]:

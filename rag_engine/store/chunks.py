@@ -21,6 +21,7 @@ from sqlalchemy.types import BigInteger, Integer
 
 from rag_engine.store import schema as t
 from rag_engine.store.database import Database
+from rag_engine.store.query_adapters import QueryAdapterTx
 
 _FILTER = "AND c.collection_id = ANY(:cids)"
 
@@ -166,6 +167,10 @@ class ChunkSearch:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def query_adapters(self) -> QueryAdapterTx:
+        """The query adapter reads, in this search's transaction (``ActiveQueryAdapter.current``)."""
+        return QueryAdapterTx(self.conn)
 
     def vector(self, qv: np.ndarray, collection_ids: Sequence[int], depth: int, ef_search: int) -> dict[int, float]:
         """Nearest chunks by cosine; ``ef_search`` and the iterative scan are set for this transaction only."""

@@ -53,6 +53,16 @@ class QueryAdapterTx:
     def active(self, *, lock: bool = False) -> QueryAdapterRecord | None:
         return self._first(select(*_SUMMARY).where(_q.status == "active"), lock)
 
+    def active_version(self) -> str | None:
+        """The active version's name (a search asks this once per question, in its own transaction)."""
+        value = self._conn.execute(select(_q.version).where(_q.status == "active")).scalar_one_or_none()
+        return str(value) if value is not None else None
+
+    def weights(self, version: str) -> tuple[str, int, bytes] | None:
+        """(embedding model, dimension, weight bytes) of ``version``."""
+        row = self._conn.execute(select(_q.embedding_model, _q.dim, _q.weights).where(_q.version == version)).first()
+        return (str(row.embedding_model), int(row.dim), bytes(row.weights)) if row is not None else None
+
     def retire(self, adapter_id: int) -> None:
         self._conn.execute(t.query_adapters.update().where(_q.id == adapter_id).values(status="retired"))
 
@@ -105,16 +115,12 @@ class QueryAdapterRepo:
             return QueryAdapterTx(conn).active()
 
     def active_version(self) -> str | None:
-        """The active version's name (the search path asks this once per question)."""
         with self._db.connect() as conn:
-            value = conn.execute(select(_q.version).where(_q.status == "active")).scalar_one_or_none()
-        return str(value) if value is not None else None
+            return QueryAdapterTx(conn).active_version()
 
     def weights(self, version: str) -> tuple[str, int, bytes] | None:
-        """(embedding model, dimension, weight bytes) of ``version``."""
         with self._db.connect() as conn:
-            row = conn.execute(select(_q.embedding_model, _q.dim, _q.weights).where(_q.version == version)).first()
-        return (str(row.embedding_model), int(row.dim), bytes(row.weights)) if row is not None else None
+            return QueryAdapterTx(conn).weights(version)
 
     def list(self) -> list[QueryAdapterRecord]:
         """All versions, newest first."""

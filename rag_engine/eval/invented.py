@@ -6,7 +6,7 @@ that issue 14 asks to report for kept answers. The rule, stated so the figure ca
 
 - candidates are the answer's words (citation markers and links removed) that contain a digit ("30", "2FA",
   "v1.2"), are written in capitals ("VPN", "PTO"), or start with a capital letter anywhere but at the start of a
-  sentence ("ask Priya", "the Gold plan");
+  sentence ("ask Priya", "the Gold plan"); lone letters and the pronoun "I" ("I'm", "I'd") are not;
 - a candidate is invented when neither the passages shown nor the question contain it as a word, compared
   case-insensitively, with a trailing "s"/"'s" ignored and digits compared without thousands separators.
 
@@ -23,6 +23,7 @@ _LINK = re.compile(r"(?:https?://|www\.)\S+")
 _WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9'’.\-]|,(?=\d{3}))*[A-Za-z0-9]|[A-Za-z0-9]")
 _SENTENCE_END = re.compile(r"[.!?:]\s*$|^\s*$")
 _TRAILING = re.compile(r"(?:'s|’s|s)$")
+_PRONOUN_I = re.compile(r"^I(?:['’][a-z]+)?$")
 
 
 def invented_terms(answer: str, passages: Sequence[str], question: str = "") -> list[str]:
@@ -41,6 +42,8 @@ def _candidates(text: str) -> list[str]:
     words = []
     for match in _WORD.finditer(text):
         word = match.group().rstrip(".")
+        if (len(word) == 1 and not word.isdigit()) or _PRONOUN_I.match(word):
+            continue  # "I", "I'm" and lone letters ("plan B") say nothing the passages must hold
         figure_or_acronym = any(c.isdigit() for c in word) or (len(word) > 1 and word.isupper())
         name = word[:1].isupper() and not _SENTENCE_END.search(text[:match.start()])
         if figure_or_acronym or name:

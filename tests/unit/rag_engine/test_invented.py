@@ -31,3 +31,8 @@ def test_the_users_own_terms_are_not_invented():
 def test_checked_against_every_passage_shown():
     assert invented_terms("Priya runs Kubernetes.", [PASSAGE]) == ["Kubernetes"]
     assert invented_terms("Priya runs Kubernetes.", [PASSAGE, "We deploy on kubernetes."]) == []
+
+
+def test_the_pronoun_i_and_lone_letters_are_not_names():
+    assert invented_terms("Then I think you should ask, and I'm sure plan B works.", [PASSAGE]) == []
+    assert invented_terms("Step 2 of plan B.", [PASSAGE]) == ["2"]

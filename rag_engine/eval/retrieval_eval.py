@@ -20,7 +20,7 @@ from rag_engine.config import Fusion
 from rag_engine.engine import RagEngine
 from rag_engine.eval.beir import BeirDataset, doc_id_of
 from rag_engine.eval.scores import latency_summary
-from rag_engine.query_transform import QueryAdapter, QueryTransform
+from rag_engine.query_transform import ActiveQueryAdapter, QueryAdapter, QueryTransform
 from rag_engine.scope import CollectionScope
 from rag_engine.values import IngestReport, SearchHit, SearchMode
 
@@ -128,16 +128,14 @@ def retriever_versions(engine: RagEngine, version: str) -> list[RetrieverVersion
     if found is None:
         raise ValueError(f"retrieval version {version!r} was deleted meanwhile")
     candidate = RetrieverVersion(version, QueryAdapter.from_bytes(found[2]))
-    active = repo.active()
+    # what searches apply now, as they load it (a version that does not fit this embedder: raw queries)
+    serving = engine.retriever.query_adapter
+    active, transform = serving.current() if isinstance(serving, ActiveQueryAdapter) else (None, None)
     if active is None:
         return [RetrieverVersion("raw", None), candidate]
-    if active.version == version:
+    if active == version:
         return [candidate]
-    active_weights = repo.weights(active.version)
-    fits = active_weights is not None and (active.embedding_model, active.dim) == (model, dim)
-    # an active version that does not fit this embedder is not applied by searches either: raw queries
-    transform = QueryAdapter.from_bytes(active_weights[2]) if fits and active_weights is not None else None
-    return [RetrieverVersion(f"active {active.version}" if transform else "raw", transform), candidate]
+    return [RetrieverVersion(f"active {active}" if transform else "raw", transform), candidate]
 
 
 @contextmanager

@@ -183,13 +183,8 @@ class BotCore:
                 answer, refine = self.engine.answer_first(question, scope, history.turns, on_progress=on_progress)
         except DatabaseUnavailable:
             raise
-        except Exception as exc:
-            log.exception("answering failed")
-            metrics.observe_error("answer")
-            interaction_id = self.writes.log_interaction(ctx, question, None, scope,
-                                                         error=f"{type(exc).__name__}: {exc}"[:500], history=history)
-            code = self.answer_code(interaction_id) if interaction_id else None
-            return Reply("error", messages.answer_failed(code), interaction_id=interaction_id, answer_code=code)
+        except Exception as exc:  # noqa: BLE001 - any failure is an error reply, logged with its traceback
+            return self._failed(exc, "answering failed", ctx, question, scope, history)
         interaction_id = self.writes.log_interaction(ctx, question, answer, scope, history=history)
         metrics.observe_answer(req.location.platform, answer)
         reply = self.render(answer, interaction_id)
@@ -232,16 +227,21 @@ class BotCore:
         reply = await self._in_ask_thread(self._stream_reply, item, ctx, question, scope, history, platform)
         yield FinalReply(reply, replaced=not generated)
 
+    def _failed(self, exc: Exception, what: str, ctx: InteractionContext, question: str, scope: CollectionScope,
+                history: History) -> Reply:
+        """The error reply to an answer that failed, logged as an interaction with its error and answer code."""
+        log.error(what, exc_info=exc)
+        metrics.observe_error("answer")
+        interaction_id = self.writes.log_interaction(ctx, question, None, scope,
+                                                     error=f"{type(exc).__name__}: {exc}"[:500], history=history)
+        code = self.answer_code(interaction_id) if interaction_id else None
+        return Reply("error", messages.answer_failed(code), interaction_id=interaction_id, answer_code=code)
+
     def _stream_reply(self, end: StreamEnd | Exception, ctx: InteractionContext, question: str,
                       scope: CollectionScope, history: History, platform: str) -> Reply:
         """Log a streamed answer (or its failure) and render it; a quoted answer says it replaced the stream."""
         if isinstance(end, Exception):
-            log.error("streaming an answer failed", exc_info=end)
-            metrics.observe_error("answer")
-            interaction_id = self.writes.log_interaction(ctx, question, None, scope,
-                                                         error=f"{type(end).__name__}: {end}"[:500], history=history)
-            code = self.answer_code(interaction_id) if interaction_id else None
-            return Reply("error", messages.answer_failed(code), interaction_id=interaction_id, answer_code=code)
+            return self._failed(end, "streaming an answer failed", ctx, question, scope, history)
         answer = end.answer
         interaction_id = self.writes.log_interaction(ctx, question, answer, scope, history=history)
         metrics.observe_answer(platform, answer)

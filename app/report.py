@@ -1,4 +1,4 @@
-"""``ragbot report``: one self-contained HTML page on feedback and adapters.
+"""``ragbot report``: one self-contained HTML page on feedback, adapters, retrieval versions and which served.
 
 Charts are matplotlib PNGs embedded as base64 (the page needs no server and no
 network); figures are built with ``matplotlib.figure.Figure`` directly, so no
@@ -22,7 +22,7 @@ from app.configs import engine_config
 from app.settings import Settings
 from bot.admin_ops import AdminStatus, status
 from rag_engine.store.database import Database
-from rag_engine.store.report import ReportRepo
+from rag_engine.store.report import ReportRepo, VersionCounts
 from rag_engine.training import registry, retrieval_registry
 from rag_engine.training.registry import AdapterRecord
 from rag_engine.training.retrieval_registry import QueryAdapterRecord
@@ -80,6 +80,8 @@ def build_report(db: Database, settings: Settings) -> str:
         "<p>Promotion rule: a query adapter goes live when its held-out nDCG@10 is at least "
         f"{settings.retrieval_promotion_margin:g} above raw query embeddings' (and the active version's) and its "
         "hit@5 is not lower.</p>",
+        "<h2>Answers by version</h2>",
+        _version_table(ReportRepo(db).answers_by_version()),
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -185,6 +187,17 @@ def _retrieval_table(versions: list[QueryAdapterRecord]) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("version", "status", "created", "train", "held-out", "nDCG@10",
                                              "raw nDCG@10", "hit@5", "raw hit@5", "hit@1", "gate"))
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _version_table(counts: list[VersionCounts]) -> str:
+    """Which generator adapter and which retrieval version served the logged answers, with their votes."""
+    if not counts:
+        return "<p>No answers logged yet.</p>"
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
+        c.adapter_version or "base model", c.retriever_version or "raw queries", c.answers, c.up, c.down)) + "</tr>"
+                   for c in counts)
+    head = "".join(f"<th>{h}</th>" for h in ("generator adapter", "retrieval version", "answers", "👍", "👎"))
+    return f"<table><tr>{head}</tr>{rows}</table>"
 
 
 def _nll(adapter: AdapterRecord, which: str) -> float | None:

@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     top_p: float = 0.9
     repetition_penalty: float = Field(default=1.0, description="Penalty on repeated tokens (1.0 = off).")
     no_repeat_ngram_size: int = Field(default=4, description="Never repeat an n-gram of this size (0 = off).")
+    copy_bias: float = Field(default=0.0, ge=0.0, description="Added to the logits of the tokens of the passages "
+                             "shown, so a small local model copies the documents' words (0 = off).")
     generation_concurrency: int = 1
     generation_queue_timeout_s: float = 60.0
     history_turns: int = 4
@@ -172,6 +174,9 @@ class Settings(BaseSettings):
     retrieval_hard_negatives: int = Field(
         default=4, ge=0, description="Hard negatives per question, mined from the index (top vector hits that are "
         "not positives).")
+    retrieval_retrain_new_pairs: int = Field(
+        default=20, ge=0, description="The worker queues a retrieval retrain by itself once feedback holds this many "
+        "retrieval training pairs more than the last retrieval retrain saw (0 = only on request).")
 
     # --- bot core ------------------------------------------------------------
     admin_user_ids: CommaList = Field(default_factory=list)

@@ -6,7 +6,10 @@ that dies stops heartbeating; any other worker re-queues its job after
 ``settings.worker_stale_after_s`` and runs it again (a retrain resumes from its
 last checkpoint). On SIGTERM / Ctrl-C a running retrain checkpoints and goes
 back to the queue. Each poll (at most every ``SCHEDULE_EVERY_S``) also queues a
-``source_sync`` job for every scheduled source that is due (``rag_engine.sync``).
+``source_sync`` job for every scheduled source that is due (``rag_engine.sync``), and
+the running loop (at most every ``RETRIEVAL_CHECK_EVERY_S``) queues a
+``retrieval_retrain`` once feedback holds enough new retrieval training pairs
+(``rag_engine.training.retrieval_jobs``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SCHEDULE_EVERY_S = 30.0  # how often a polling worker looks for sources due a sync
+RETRIEVAL_CHECK_EVERY_S = 300.0  # how often the running loop counts retrieval training pairs (reads all feedback)
 
 
 @dataclass(slots=True)
@@ -72,13 +76,15 @@ class Worker:
         self.db = db
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.handlers: dict[str, Handler] = handlers if handlers is not None else {
-            jobs.RETRAIN: run_retrain, jobs.SOURCE_SYNC: run_source_sync}
+            jobs.RETRAIN: run_retrain, jobs.RETRIEVAL_RETRAIN: run_retrieval_retrain,
+            jobs.SOURCE_SYNC: run_source_sync}
         self.show_progress = show_progress
         self.stopping = threading.Event()  # set by stop(): finish or checkpoint, then exit
         self.lost = threading.Event()  # set when the current job was taken away
         self._engine: Any = None
         self._engine_lock = threading.Lock()
         self._scheduled_at = float("-inf")
+        self._retrieval_checked_at = float("-inf")
 
     # -- one job -----------------------------------------------------------------
     def run_once(self) -> JobRun | None:
@@ -165,6 +171,27 @@ class Worker:
             log.info("queued syncs of sources %s", queued)
         return queued
 
+    def schedule_retrieval(self, *, force: bool = False) -> int | None:
+        """Queue a retrieval retrain when feedback holds ``retrieval_retrain_new_pairs`` new pairs (throttled unless
+        ``force``); the new job's id. Only a worker that runs those jobs queues them; an error never stops the queue."""
+        if jobs.RETRIEVAL_RETRAIN not in self.handlers or self.config.training.retrieval_retrain_new_pairs <= 0:
+            return None
+        now = time.monotonic()
+        if not force and now - self._retrieval_checked_at < RETRIEVAL_CHECK_EVERY_S:
+            return None
+        self._retrieval_checked_at = now
+        from rag_engine.training.retrieval_jobs import enqueue_if_due  # lazy: app.cli imports this module
+
+        try:
+            queued = enqueue_if_due(self.db, self.config.training)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is away: the queue still runs
+            log.warning("counting retrieval training pairs failed: %s", exc)
+            return None
+        if queued is None or not queued.created:
+            return None
+        log.info("queued retrieval retrain job %d: enough new feedback pairs", queued.job_id)
+        return queued.job_id
+
     # -- the loop ------------------------------------------------------------------
     def run_forever(self, idle_s: float = 2.0) -> None:
         """Run jobs until :meth:`stop`; waits ``idle_s`` between empty polls. Meanwhile a
@@ -175,6 +202,7 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 try:
+                    self.schedule_retrieval()
                     ran = self.run_once()
                 except Exception as exc:  # noqa: BLE001 - e.g. the database is down: wait and retry
                     log.warning("worker poll failed: %s", exc)
@@ -228,6 +256,18 @@ def run_retrain(ctx: JobContext) -> dict[str, Any]:
         raise
     log.info("job %d: %s %s: %s", ctx.job.id, outcome.decision, outcome.version or "", outcome.reason)
     return outcome.to_result()
+
+
+def run_retrieval_retrain(ctx: JobContext) -> dict[str, Any]:
+    """The ``retrieval_retrain`` job: feedback pairs -> query adapter -> gate -> promote or reject (seconds)."""
+    from rag_engine.training import retrieval_jobs  # lazy: pulls the training modules (torch when it trains)
+
+    engine = ctx.worker.engine()
+    result = retrieval_jobs.run(ctx.db, engine.embedder, engine.store.chunks, ctx.config.training,
+                                ef_search=ctx.config.retrieval.hnsw_ef_search)
+    log.info("job %d: retrieval %s %s: %s", ctx.job.id, result["decision"], result.get("version") or "",
+             result["reason"])
+    return result
 
 
 class SourceSyncFailed(RuntimeError):

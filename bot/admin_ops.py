@@ -16,7 +16,7 @@ from rag_engine import jobs
 from rag_engine.config import EngineConfig
 from rag_engine.engine import Database
 from rag_engine.feedback import FeedbackCounts, ReviewOutcome, feedback_counts, pending_corrections, review_correction
-from rag_engine.training import registry
+from rag_engine.training import registry, retrieval_registry
 from rag_engine.training.registry import AdapterRecord, NothingToRollBack
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "RunSummary",
     "pending_review",
     "request_retrain",
+    "request_retrieval_retrain",
     "review_corrections",
     "rollback",
     "status",
@@ -76,12 +77,17 @@ class AdminStatus:
     base_model: str
     feedback_since_training: FeedbackCounts
     last_trained_at: datetime | None
+    retriever_version: str | None = None  # the active retrieval version (None: raw query embeddings)
+    retrieval_runs: list[RunSummary] = field(default_factory=list)  # open, then the last finished one
 
     def to_lines(self) -> list[str]:
         """Plain text for chat: a headline, then one line per fact."""
         active = (f"LoRA adapter {self.active_adapter.version} ({self.active_adapter.method})"
                   if self.active_adapter else "the base model (no LoRA adapter)")
         lines = [f"Answering with {active} on {self.base_model}."]
+        lines.append(f"Searching with retrieval version {self.retriever_version}." if self.retriever_version
+                     else "Searching with raw query embeddings (no retrieval version active).")
+        lines.extend(f"Retrieval retrain: {_run_line(run)}" for run in self.retrieval_runs)
         if self.queue:
             lines.extend(f"Job {run.job_id}: {run.status}, requested by {run.requested_by or 'unknown'} "
                          f"at {_when(run.created_at)}." for run in self.queue)
@@ -115,8 +121,17 @@ def request_retrain(db: Database, config: EngineConfig, requested_by: str) -> Re
     return RetrainRequest(job_id=queued.job_id, created=queued.created)
 
 
+def request_retrieval_retrain(db: Database, requested_by: str) -> RetrainRequest:
+    """Queue a retrieval retrain (a query adapter from feedback pairs), or return the one already open."""
+    queued = jobs.enqueue(db, jobs.RETRIEVAL_RETRAIN, requested_by=requested_by)
+    return RetrainRequest(job_id=queued.job_id, created=queued.created)
+
+
 def status(db: Database, config: EngineConfig) -> AdminStatus:
     queue = [_summary(j) for j in jobs.open_jobs(db, kinds=[jobs.RETRAIN])]
+    retrieval_runs = [_summary(j) for j in [*jobs.open_jobs(db, kinds=[jobs.RETRIEVAL_RETRAIN]),
+                                            *jobs.recent(db, kind=jobs.RETRIEVAL_RETRAIN, limit=1)]]
+    retriever = retrieval_registry.active(db)
     last = [_summary(j) for j in jobs.recent(db, kind=jobs.RETRAIN, limit=LAST_RUNS)]
     current = registry.active(db)
     trained_at = last_training_time(db)
@@ -127,6 +142,8 @@ def status(db: Database, config: EngineConfig) -> AdminStatus:
         base_model=registry.base_model_id(config.generation),
         feedback_since_training=feedback_counts(db, since=trained_at),
         last_trained_at=trained_at,
+        retriever_version=retriever.version if retriever else None,
+        retrieval_runs=retrieval_runs,
     )
 
 
@@ -223,6 +240,9 @@ def _adapter(record: AdapterRecord) -> AdapterSummary:
 
 
 def _run_line(run: RunSummary) -> str:
+    if run.finished_at is None:
+        return (f"Job {run.job_id}: {run.status}, requested by {run.requested_by or 'unknown'} "
+                f"at {_when(run.created_at)}.")
     head = f"Job {run.job_id} ({_when(run.finished_at)}): "
     if run.status == "failed":
         return head + f"failed: {(run.error or 'unknown error')[:200]}"
@@ -232,6 +252,10 @@ def _run_line(run: RunSummary) -> str:
         if m and m.get("nll") is not None:
             extra = f", F1 {m['token_f1']:.2f}" if m.get("token_f1") is not None else ""
             parts.append(f"{name} NLL {m['nll']:.3f}{extra}")
+    for name in ("candidate", "baseline"):  # a retrieval run's held-out numbers
+        m = run.metrics.get(name)
+        if m and m.get("ndcg10") is not None:
+            parts.append(f"{'raw' if name == 'baseline' else name} nDCG@10 {m['ndcg10']:.3f}, hit@5 {m['hit5']:.2f}")
     if run.reason:
         parts.append(run.reason)
     return head + "; ".join(parts)

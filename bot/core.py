@@ -410,10 +410,14 @@ class BotCore:
         return self._run_admin(actor, location, command)
 
     def _run_admin(self, actor: Actor, location: Location, command: AdminCommand) -> ActionResult:
-        if command.action == "retrain":
+        if command.action == "retrain":  # the generator's adapter and the retrieval version both learn from feedback
             req = admin_ops.request_retrain(self.db, self.engine.config, actor.user_key)
+            search = admin_ops.request_retrieval_retrain(self.db, actor.user_key)
             verb = "Queued" if req.created else "A retrain is already queued or running:"
-            return ActionResult(True, f"{verb} job {req.job_id}.", data={"job_id": req.job_id})
+            also = (f"queued retrieval job {search.job_id}" if search.created
+                    else f"retrieval job {search.job_id} is already open")
+            return ActionResult(True, f"{verb} job {req.job_id}; {also}.",
+                                data={"job_id": req.job_id, "retrieval_job_id": search.job_id})
         if command.action == "status":
             status = admin_ops.status(self.db, self.engine.config)
             lines = status.to_lines()

@@ -117,6 +117,7 @@ class GenerationConfig(_Config):
     top_p: float
     repetition_penalty: float
     no_repeat_ngram_size: int
+    copy_bias: float
     generation_concurrency: int
     generation_queue_timeout_s: float
     history_turns: int
@@ -157,6 +158,7 @@ class TrainingConfig(_Config):
     retrieval_adapter_rank: int
     retrieval_train_epochs: int
     retrieval_hard_negatives: int
+    retrieval_retrain_new_pairs: int  # new pairs that make the worker queue a retrieval retrain (0: never by itself)
 
     @property
     def adapter_store(self) -> Path:

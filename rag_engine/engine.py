@@ -215,7 +215,8 @@ class RagEngine:
         # retrieval searches a follow-up as a standalone question; the generator gets the question and the thread
         query = standalone_question(question, turns)
         report(on_progress, ProgressEvent("searching", collections=len(scope.collection_ids)))
-        hits = self.retriever.search(query, scope, k, mode)
+        searched = self.retriever.retrieve(query, scope, k, mode)
+        hits, served_by = searched.hits, searched.retriever_version
         retrieved = time.perf_counter() - started
         flags = injection_flags(hits)
         rewritten = {"search_query": query} if query != question else {}
@@ -228,9 +229,9 @@ class RagEngine:
                           timings={"retrieve": retrieved, "total": time.perf_counter() - started},
                           flags=flags, metadata={"best_similarity": decision.signals.top_cosine,
                                                  "abstention": {"rule": decision.rule, "score": decision.score},
-                                                 **rewritten})
+                                                 **rewritten}, retriever_version=served_by)
         report(on_progress, ProgressEvent("reading", title=hits[0].title))
-        return _Retrieved(query, hits, turns, flags, rewritten, started, retrieved)
+        return _Retrieved(query, hits, turns, flags, rewritten, started, retrieved, served_by)
 
     def _ask_back(self, question: str, hits: list[SearchHit]) -> Answer | None:
         clarification = clarifying_question(question, hits)
@@ -420,12 +421,14 @@ class _Retrieved:
     rewritten: dict[str, str]
     started: float  # time.perf_counter() when the question arrived
     retrieved: float  # seconds retrieval took
+    retriever_version: str | None = None  # the query adapter the vector search used (None: raw query)
 
     def finish(self, answer: Answer) -> Answer:
         """The answer with the retrieval's flags, search query and timings ("total" counts from the question)."""
         if not answer.text.strip():  # nothing quotable survived (e.g. every sentence was an injection)
             answer.text, answer.status, answer.citations = NOT_FOUND_TEXT, AnswerStatus.NOT_FOUND, []
         answer.flags = list(self.flags)
+        answer.retriever_version = self.retriever_version
         answer.metadata.update(self.rewritten)
         answer.timings = {"retrieve": self.retrieved, **answer.timings,
                           "total": time.perf_counter() - self.started}

@@ -77,6 +77,7 @@ class InteractionRecord:
     history_collection_ids: list[int] = field(default_factory=list)
     first_answer: str | None = None  # answer-first: the quoted answer shown before ``answer`` replaced it
     refined_at: datetime | None = None
+    retriever_version: str | None = None  # the query adapter its search used (None: raw query embeddings)
 
     @property
     def retrieved_collection_ids(self) -> set[int]:
@@ -143,6 +144,7 @@ def log_interaction(
             prompt_version=answer.prompt_version,
             generator=answer.generator,
             adapter_version=answer.adapter_version,
+            retriever_version=answer.retriever_version,
             answer=answer.text,
             citations=[_citation_dict(c) for c in answer.citations],
             status=AnswerStatus(answer.status).value,
@@ -262,6 +264,7 @@ def record_from_row(row: Any) -> InteractionRecord:
         history_collection_ids=list(row.history_collection_ids or []),
         first_answer=getattr(row, "first_answer", None),
         refined_at=getattr(row, "refined_at", None),
+        retriever_version=getattr(row, "retriever_version", None),
     )
 
 

@@ -3,8 +3,9 @@
 A running job belongs to the worker named in ``worker_id``; every state change
 after the claim checks that owner, so a worker that was presumed dead (stale
 heartbeat) and whose job was handed to another cannot overwrite the new run's
-result. At most one retrain is queued or running (partial unique index
-``jobs_one_open_retrain``); asking for another returns the open one.
+result. At most one retrain, and one retrieval retrain, is queued or running (partial
+unique indexes ``jobs_one_open_retrain``, ``jobs_one_open_retrieval_retrain``); asking
+for another returns the open one.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from rag_engine.store.database import Database
 from rag_engine.store.jobs import JobRepo
 
 RETRAIN = "retrain"
+RETRIEVAL_RETRAIN = "retrieval_retrain"  # a query adapter from feedback pairs; queued on request or automatically
 SOURCE_SYNC = "source_sync"  # payload {"source_id": id}; queued by the scheduler (rag_engine.sync) or on request
 DEFAULT_MAX_ATTEMPTS = 3
-# Kinds limited to one open job by a partial unique index (see migration 0001 and JobRepo.add).
-_SINGLETON_KINDS = frozenset({RETRAIN})
+# Kinds limited to one open job by a partial unique index (see migrations 0001, 0007 and JobRepo.add).
+_SINGLETON_KINDS = frozenset({RETRAIN, RETRIEVAL_RETRAIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,7 @@ class JobLost(RuntimeError):
 
 def enqueue(db: Database, kind: str, payload: dict[str, Any] | None = None, *,
             requested_by: str | None = None) -> Enqueued:
-    """Queue a job. For a singleton kind (retrain) an open job is returned instead of a second one."""
+    """Queue a job. For a singleton kind (the retrains) an open job is returned instead of a second one."""
     new_id = JobRepo(db).add(kind, payload or {}, requested_by, singleton=kind in _SINGLETON_KINDS)
     if new_id is not None:
         return Enqueued(new_id, True)

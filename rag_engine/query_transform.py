@@ -94,8 +94,13 @@ class ActiveQueryAdapter:
             return version, self._loaded[version]
 
     def apply(self, query_vector: np.ndarray, reads: QueryAdapterTx | None = None) -> np.ndarray:
-        _, adapter = self.current(reads)
-        return query_vector if adapter is None else adapter.apply(query_vector)
+        return self.applied(query_vector, reads)[0]
+
+    def applied(self, query_vector: np.ndarray, reads: QueryAdapterTx | None = None) -> tuple[np.ndarray, str | None]:
+        """The vector to search and the version that transformed it (None: the raw query is searched), so an
+        answer can name the retriever version that served it."""
+        version, adapter = self.current(reads)
+        return (query_vector, None) if adapter is None else (adapter.apply(query_vector), version)
 
     def _load(self, version: str, source: QueryAdapterTx | QueryAdapterRepo) -> QueryAdapter | None:
         found = source.weights(version)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -38,6 +39,14 @@ def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int) -> 
     return scores
 
 
+@dataclass(frozen=True, slots=True)
+class Searched:
+    """One search's hits and the retriever version whose query transform the vector search used (None: raw)."""
+
+    hits: list[SearchHit]
+    retriever_version: str | None = None
+
+
 class Retriever:
     def __init__(self, chunks: ChunkRepo, embedder: Embedder, config: RetrievalConfig,
                  reranker: Reranker | None = None, *, query_adapter: QueryTransform | None = None) -> None:
@@ -61,8 +70,22 @@ class Retriever:
         """Top-k chunks for ``query`` within ``scope``; an empty scope finds nothing (and runs no SQL).
 
         ``fusion`` overrides the configured one for this call (hybrid mode only; the eval compares them)."""
+        return self.retrieve(query, scope, k, mode, ef_search=ef_search, rerank=rerank, fusion=fusion).hits
+
+    def retrieve(
+        self,
+        query: str,
+        scope: CollectionScope,
+        k: int | None = None,
+        mode: SearchMode | None = None,
+        *,
+        ef_search: int | None = None,
+        rerank: bool = True,
+        fusion: Fusion | None = None,
+    ) -> Searched:
+        """:meth:`search`, also naming the retriever version that served it (the interaction log records it)."""
         if scope.is_empty:
-            return []
+            return Searched([])
         k = k or self.config.search_k
         mode = mode or self.config.search_mode
         cids = scope.ids()
@@ -71,7 +94,7 @@ class Retriever:
         with self.chunks.searching() as search:
             # the learned query transform, if one is active, moves only the vector search's query; the hits'
             # cosine (the relevance floor's input) stays that of the raw query it was calibrated on
-            search_qv = self._transformed(qv, search) if mode != "lexical" else qv
+            search_qv, version = self._transformed(qv, search) if mode != "lexical" else (qv, None)
             vector_run: dict[int, float] = {}
             lexical_run: dict[int, float] = {}
             if mode in ("vector", "hybrid"):
@@ -100,16 +123,17 @@ class Retriever:
             # only the top ``rerank_depth`` are re-scored (cross-encoders are slow); the rest keep the fused order
             depth = s.rerank_depth
             hits = self.reranker.rerank(query, hits[:depth]) + hits[depth:]
-        return hits[:k]
+        return Searched(hits[:k], version)
 
-    def _transformed(self, qv: np.ndarray, search: ChunkSearch) -> np.ndarray:
-        """``qv`` through the query transform; the active version is read in the search's own transaction."""
+    def _transformed(self, qv: np.ndarray, search: ChunkSearch) -> tuple[np.ndarray, str | None]:
+        """``qv`` through the query transform, and the active version that moved it (read in the search's own
+        transaction)."""
         transform = self.query_adapter
         if transform is None:
-            return qv
+            return qv, None
         if isinstance(transform, ActiveQueryAdapter):
-            return transform.apply(qv, search.query_adapters())
-        return transform.apply(qv)  # a pinned version (``eval retrieval --retriever-version``) reads nothing
+            return transform.applied(qv, search.query_adapters())
+        return transform.apply(qv), None  # a pinned version (``eval retrieval --retriever-version``) reads nothing
 
     def lexical_candidates(self, search: ChunkSearch, query: str, collection_ids: Sequence[int],
                            depth: int) -> dict[int, float]:

@@ -90,6 +90,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     generator: str = "extractive"
     adapter_version: str | None = None
+    retriever_version: str | None = None  # the query adapter (retrieval version) its search used; None: raw query
     prompt_version: str | None = None
     fallback_reason: str | None = None  # "<fallback_code>: <detail>", as the interaction log keeps it
     fallback_code: FallbackCode | None = None  # set whenever the text was quoted instead of generated

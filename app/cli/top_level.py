@@ -156,6 +156,7 @@ def answer_json(question: str, answer: Answer) -> dict[str, object]:
     return {
         "question": question, "answer": answer.text, "status": answer.status.value,
         "generator": answer.generator, "adapter_version": answer.adapter_version, "answered_by": answer.answered_by,
+        "retriever_version": answer.retriever_version,
         "fallback_code": answer.fallback_code.value if answer.fallback_code else None,
         "fallback_reason": answer.fallback_reason,
         "citations": [{"n": c.n, "title": c.title, "section": c.heading_path, "source": c.display_path or c.source_uri,

@@ -82,9 +82,11 @@ async def retrain(request: Request) -> Response:
 
     def run() -> str:
         req = admin_ops.request_retrain(console.db, console.engine_config, session.actor.user_key)
+        search = admin_ops.request_retrieval_retrain(console.db, session.actor.user_key)  # retrieval learns too
         queued.append(req.job_id)
-        return f"Queued retrain job {req.job_id}." if req.created else \
-            f"A retrain is already queued or running: job {req.job_id}."
+        also = f" Retrieval retrain: job {search.job_id}{'' if search.created else ' (already open)'}."
+        return (f"Queued retrain job {req.job_id}." if req.created else
+                f"A retrain is already queued or running: job {req.job_id}.") + also
 
     ok, _ = await audited(request, session, "retrain", {}, run)
     return back_to(f"/jobs/{queued[0]}" if ok and queued else "/adapters")

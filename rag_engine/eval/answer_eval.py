@@ -50,6 +50,7 @@ class AnswerRow:
     status: str
     generator: str  # who wrote the answer (``extractive`` when quoted) ...
     adapter_version: str | None  # ... and with which adapter (None = the base model)
+    retriever_version: str | None  # the retrieval version (query adapter) its search used (None = raw queries)
     answered_by: str  # both, for people (``Answer.answered_by``)
     citations: list[str]
     retrieved: list[str]
@@ -103,7 +104,8 @@ def score_answer(item: QAItem, answer: Answer, seconds: float) -> AnswerRow:
     return AnswerRow(
         question=item.question, reference=item.answer, source=item.source, answer=text,
         status=answer.status.value, generator=answer.generator, adapter_version=answer.adapter_version,
-        answered_by=answer.answered_by, citations=cited, retrieved=retrieved,
+        retriever_version=answer.retriever_version, answered_by=answer.answered_by, citations=cited,
+        retrieved=retrieved,
         exact_match=exact_match(text, item.answer), token_f1=token_f1(text, item.answer),
         rouge_l=rouge_l(text, item.answer), bleu=sentence_bleu(text, item.answer),
         citation_hit=any(source_matches(u, source) for u in cited) if source is not None else None,
@@ -160,7 +162,8 @@ def write_html(result: AnswerEvalResult, path: Path | str, title: str = "ragbot 
         cites = "<br>".join(esc(c) for c in r.citations) or "<i>none</i>"
         body.append(
             f"<tr><td>{esc(r.question)}</td><td>{esc(r.reference)}</td>"
-            f"<td>{esc(r.answer)}<div class=st>{esc(r.status)} · {esc(r.answered_by)}</div></td>"
+            f"<td>{esc(r.answer)}<div class=st>{esc(r.status)} · {esc(r.answered_by)} · "
+            f"retrieval {esc(r.retriever_version or 'raw')}</div></td>"
             f"<td class=src>{cites}</td>"
             f"<td>{esc(r.source or '')}</td>"
             f"<td style='background:hsl({hue},70%,85%)'>{r.token_f1:.2f}</td><td>{r.exact_match:.0f}</td>"

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError
+from rag_engine.generation.copy_bias import CopyBias, copy_token_ids
 from rag_engine.generation.lora_set import LoraSet
 from rag_engine.generation.model_handle import ModelHandle
 from rag_engine.generation.prefix_cache import PrefixCache
@@ -193,10 +194,20 @@ class TransformersGenerator:
             kwargs.update(do_sample=False, num_beams=1)
         return kwargs
 
+    def copy_bias(self, question: str, prompt: BuiltPrompt) -> dict[str, Any]:
+        """``generate`` arguments that tilt decoding towards the passages' words (none when the bias is 0)."""
+        if not self.config.copy_bias:
+            return {}
+        tokenizer = self.handle.tokenizer
+        extra = [i for i in (tokenizer.eos_token_id, getattr(tokenizer, "pad_token_id", None)) if i is not None]
+        ids = copy_token_ids(tokenizer, [*prompt.passages, question], extra)
+        vocab = int(self.handle.model.get_output_embeddings().weight.shape[0])
+        return {"logits_processor": LogitsProcessorList([CopyBias(ids, self.config.copy_bias, vocab)])}
+
     def generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> GeneratedText:
         self.load()
         prompt = self.build_prompt(question, hits, history)
-        prompt_ids, new_ids, adapter = self._generate(self.render(prompt.messages))
+        prompt_ids, new_ids, adapter = self._generate(self.render(prompt.messages), **self.copy_bias(question, prompt))
         text, new_tokens = self.handle.decode(new_ids)
         return GeneratedText(
             text=text,
@@ -228,7 +239,8 @@ class TransformersGenerator:
         def run() -> None:
             try:
                 done.append(self._generate(self.render(prompt.messages), streamer=streamer,
-                                           stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)])))
+                                           stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]),
+                                           **self.copy_bias(question, prompt)))
             except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which raises it
                 failed.append(exc)
                 streamer.end()  # the reader stops waiting for text that will not come

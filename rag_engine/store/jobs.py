@@ -20,9 +20,10 @@ from rag_engine.store.rows import AnyRow
 
 OPEN_STATUSES = ("queued", "running")
 FINISHED_STATUSES = ("done", "failed")
-# The predicate of the partial unique index ``jobs_one_open_retrain`` (migration 0001): an insert
-# that names it as its conflict target does nothing while a retrain is open.
-_ONE_OPEN_RETRAIN = "kind = 'retrain' AND status IN ('queued', 'running')"
+# The predicates of the partial unique indexes ``jobs_one_open_retrain`` (migration 0001) and
+# ``jobs_one_open_retrieval_retrain`` (0007): an insert that names one as its conflict target does
+# nothing while a job of that kind is open.
+_ONE_OPEN = {kind: f"kind = '{kind}' AND status IN ('queued', 'running')" for kind in ("retrain", "retrieval_retrain")}
 
 
 class JobRepo:
@@ -35,7 +36,9 @@ class JobRepo:
         """Queue a job and notify listeners; the new id, or None when ``singleton`` and one is open."""
         stmt = insert(t.jobs).values(kind=kind, payload=payload, requested_by=requested_by)
         if singleton:
-            stmt = stmt.on_conflict_do_nothing(index_elements=["kind"], index_where=text(_ONE_OPEN_RETRAIN))
+            if kind not in _ONE_OPEN:
+                raise ValueError(f"no one-open index for job kind {kind!r}")
+            stmt = stmt.on_conflict_do_nothing(index_elements=["kind"], index_where=text(_ONE_OPEN[kind]))
         with self._db.begin() as conn:
             new_id = conn.execute(stmt.returning(t.jobs.c.id)).scalar()
             if new_id is not None:

@@ -203,6 +203,7 @@ interactions = Table(
     Column("prompt_version", Text),
     Column("generator", Text),
     Column("adapter_version", Text),
+    Column("retriever_version", Text),  # the query adapter the vector search used (0007)
     Column("answer", Text, nullable=False, server_default=""),
     Column("citations", JSONB, nullable=False, server_default="[]"),
     Column("status", Text, nullable=False),
@@ -324,6 +325,12 @@ jobs = Table(
         "kind",
         unique=True,
         postgresql_where=text("kind = 'retrain' AND status IN ('queued', 'running')"),
+    ),
+    Index(  # ... and at most one retrieval retrain (migration 0007)
+        "jobs_one_open_retrieval_retrain",
+        "kind",
+        unique=True,
+        postgresql_where=text("kind = 'retrieval_retrain' AND status IN ('queued', 'running')"),
     ),
     Index("jobs_claim", "status", "created_at"),
 )

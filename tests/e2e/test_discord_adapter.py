@@ -362,7 +362,7 @@ async def test_retrain_from_discord_queues_a_job(fake, start_client, db):
     await deliver(client, admin_command(fake, fake.helper, "retrain"), kind="interaction")
     with db.connect() as conn:
         jobs = conn.execute(select(t.jobs.c.kind, t.jobs.c.status)).all()
-    assert len(jobs) == 1
+    assert sorted(kind for kind, _ in jobs) == ["retrain", "retrieval_retrain"]  # the generator and retrieval
     refused, queued = fake.find("POST", rf"/webhooks/{fake.application_id}/[^/]+")
     assert "needs a global ragbot admin" in refused.body["content"]
     assert "job" in queued.body["content"].lower()

@@ -105,7 +105,9 @@ async def test_admin_retrain_queues_one_job(core, db):
     assert first.ok and second.ok
     assert first.data["job_id"] == second.data["job_id"]
     assert "already" in second.message
-    assert _count(db, t.jobs) == 1
+    assert _count(db, t.jobs, t.jobs.c.kind == "retrain") == 1
+    assert _count(db, t.jobs, t.jobs.c.kind == "retrieval_retrain") == 1  # retrieval learns from feedback too
+    assert first.data["retrieval_job_id"] == second.data["retrieval_job_id"]
     assert _count(db, t.audit_log, t.audit_log.c.ok.is_(True)) == 2
     status = await core.admin(ADMIN, HERE, "status")
     assert status.ok and any("queued" in line or "queue" in line.lower() for line in [status.message,

@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     top_p: float = 0.9
     repetition_penalty: float = Field(default=1.0, description="Penalty on repeated tokens (1.0 = off).")
     no_repeat_ngram_size: int = Field(default=4, description="Never repeat an n-gram of this size (0 = off).")
-    copy_bias: float = Field(default=0.0, ge=0.0, description="Added to the logits of the tokens of the passages "
-                             "shown, so a small local model copies the documents' words (0 = off).")
+    generation_constraint: Literal["none", "copy"] = Field(
+        default="none", description="copy: a local model may write only stretches of the passages' sentences, each "
+        "with its citation (rag_engine/generation/copy_constraint.py); none: free text.")
     generation_concurrency: int = 1
     generation_queue_timeout_s: float = 60.0
     history_turns: int = 4

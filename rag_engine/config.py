@@ -117,7 +117,7 @@ class GenerationConfig(_Config):
     top_p: float
     repetition_penalty: float
     no_repeat_ngram_size: int
-    copy_bias: float
+    generation_constraint: Literal["none", "copy"]
     generation_concurrency: int
     generation_queue_timeout_s: float
     history_turns: int

@@ -54,7 +54,8 @@ class AdaptiveModel:
 # penalty chosen, then fitted, on every judged query of those sets with the default embedder (all-MiniLM-L6-v2,
 # whose cosines set the scale): the best cosine and the lexical candidates found were kept. w = 0.59 at cosine 0.6,
 # 0.66 at 0.8 (all 100 lexical candidates found). Not the default fusion: out-of-fold it does not beat the fixed
-# 0.7 / 0.3 on average over the four sets (docs/retrieval.md).
+# 0.7 / 0.3 on average over the four sets (docs/retrieval.md), and no rule of the second round beat it honestly
+# either (23 families: other normalizations, more signals, weights anchored at 0.7; benchmarks/fusion_search.py).
 DEFAULT_MODEL = AdaptiveModel(intercept=-0.22, coefficients=(1.5095, 0.0, 0.0, 0.0, -0.3121))
 
 

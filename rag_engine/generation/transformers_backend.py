@@ -22,7 +22,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 
 from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError
-from rag_engine.generation.copy_bias import CopyBias, copy_token_ids
+from rag_engine.generation.copy_constraint import CopyConstraint, tidy
 from rag_engine.generation.lora_set import LoraSet
 from rag_engine.generation.model_handle import ModelHandle
 from rag_engine.generation.prefix_cache import PrefixCache
@@ -194,21 +194,26 @@ class TransformersGenerator:
             kwargs.update(do_sample=False, num_beams=1)
         return kwargs
 
-    def copy_bias(self, question: str, prompt: BuiltPrompt) -> dict[str, Any]:
-        """``generate`` arguments that tilt decoding towards the passages' words (none when the bias is 0)."""
-        if not self.config.copy_bias:
+    def constraint(self, prompt: BuiltPrompt, prompt_text: str) -> dict[str, Any]:
+        """``generate`` arguments for the configured constraint (none: free text)."""
+        if self.config.generation_constraint != "copy" or self.handle.is_seq2seq:
             return {}
-        tokenizer = self.handle.tokenizer
-        extra = [i for i in (tokenizer.eos_token_id, getattr(tokenizer, "pad_token_id", None)) if i is not None]
-        ids = copy_token_ids(tokenizer, [*prompt.passages, question], extra)
-        vocab = int(self.handle.model.get_output_embeddings().weight.shape[0])
-        return {"logits_processor": LogitsProcessorList([CopyBias(ids, self.config.copy_bias, vocab)])}
+        copy = CopyConstraint(self.handle.tokenizer, prompt.passages, len(self.handle.encode(prompt_text)),
+                              max_new_tokens=self.config.max_new_tokens)
+        # no_repeat_ngram_size counts the prompt's n-grams too: it would forbid copying any 4 tokens of a passage
+        # (each sentence is copied at most once here, so nothing can loop)
+        return {"logits_processor": LogitsProcessorList([copy]), "no_repeat_ngram_size": 0}
+
+    def _decode(self, new_ids: list[int]) -> tuple[str, int]:
+        text, n = self.handle.decode(new_ids)
+        return (tidy(text) if self.config.generation_constraint == "copy" else text), n
 
     def generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> GeneratedText:
         self.load()
         prompt = self.build_prompt(question, hits, history)
-        prompt_ids, new_ids, adapter = self._generate(self.render(prompt.messages), **self.copy_bias(question, prompt))
-        text, new_tokens = self.handle.decode(new_ids)
+        text = self.render(prompt.messages)
+        prompt_ids, new_ids, adapter = self._generate(text, **self.constraint(prompt, text))
+        text, new_tokens = self._decode(new_ids)
         return GeneratedText(
             text=text,
             model=self.model_name,
@@ -238,9 +243,10 @@ class TransformersGenerator:
 
         def run() -> None:
             try:
-                done.append(self._generate(self.render(prompt.messages), streamer=streamer,
+                text = self.render(prompt.messages)
+                done.append(self._generate(text, streamer=streamer,
                                            stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]),
-                                           **self.copy_bias(question, prompt)))
+                                           **self.constraint(prompt, text)))
             except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which raises it
                 failed.append(exc)
                 streamer.end()  # the reader stops waiting for text that will not come
@@ -257,7 +263,7 @@ class TransformersGenerator:
         if failed:
             raise failed[0]
         prompt_ids, new_ids, adapter = done[0]
-        text, new_tokens = self.handle.decode(new_ids)
+        text, new_tokens = self._decode(new_ids)
         yield GeneratedText(text=text, model=self.model_name, adapter_version=adapter, prompt_version=PROMPT_VERSION,
                             prompt_tokens=len(prompt_ids), completion_tokens=new_tokens, passages=prompt.passages)
 

@@ -23,7 +23,8 @@ Sets:
 - ``examples-handbook``: ``examples/handbook`` with the 94 hand-written questions of
   ``benchmarks/data/handbook_feedback.jsonl`` that name a source file.
 
-Writes ``benchmarks/out/fusion/table.md`` (the docs table) and ``table.json``.
+Writes ``benchmarks/out/fusion/table.md`` (the docs table) and ``table.json``. The second round's
+search over other normalizations and weight models, on the same cache, is ``benchmarks/fusion_search.py``.
 """
 
 from __future__ import annotations

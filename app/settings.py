@@ -118,9 +118,6 @@ class Settings(BaseSettings):
     top_p: float = 0.9
     repetition_penalty: float = Field(default=1.0, description="Penalty on repeated tokens (1.0 = off).")
     no_repeat_ngram_size: int = Field(default=4, description="Never repeat an n-gram of this size (0 = off).")
-    generation_constraint: Literal["none", "copy"] = Field(
-        default="none", description="copy: a local model may write only stretches of the passages' sentences, each "
-        "with its citation (rag_engine/generation/copy_constraint.py); none: free text.")
     generation_concurrency: int = 1
     generation_queue_timeout_s: float = 60.0
     history_turns: int = 4

@@ -11,10 +11,6 @@ are held strictly (``rag_engine.quantities``): a sentence is supported only by
 a passage that states its amounts with the same units and qualifiers, and a
 sentence whose amounts no passage states is reported in ``wrong_amounts``.
 
-A sentence that quotes a passage word for word (copy-constrained decoding writes
-only such sentences) is supported by it whatever the similarity of a sentence to
-a whole passage says.
-
 Similarity also reads a restated question as "on topic", hence supported; ``shallow``
 catches that and a link no passage has (both calibrated on generated answers,
 benchmarks/grounding_generated.py: they rejected no supported answer).
@@ -67,19 +63,10 @@ def support(text: str, hits: list[SearchHit], shown: int, embedder: Embedder,
                 sims[i, ~keeps] = -1.0  # a passage that does not state these amounts cannot support the sentence
                 if not keeps.any():
                     wrong.append(sentence)
-    for i, sentence in enumerate(sentences):  # a sentence quoted word for word is supported by what it quotes
-        quoted = _squash(sentence).rstrip(".")
-        for j, passage in enumerate(passages):
-            if sims[i, j] > -1.0 and len(quoted.split()) >= 3 and quoted.lower() in _squash(passage).lower():
-                sims[i, j] = 1.0
     best = np.argmax(sims, axis=1)
     supported = sims[np.arange(len(sentences)), best] >= min_similarity
     out = [s.rstrip() + (f" [{best[i] + 1}]" if supported[i] else "") for i, s in enumerate(sentences)]
     return Support(" ".join(out), float(supported.mean()), tuple(wrong))
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
 
 
 def rejection(found: Support, min_fraction: float) -> str | None:

@@ -117,7 +117,6 @@ class GenerationConfig(_Config):
     top_p: float
     repetition_penalty: float
     no_repeat_ngram_size: int
-    generation_constraint: Literal["none", "copy"]
     generation_concurrency: int
     generation_queue_timeout_s: float
     history_turns: int

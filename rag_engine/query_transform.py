@@ -67,6 +67,18 @@ class QueryAdapter:
         return cls(matrix, rank)
 
 
+@dataclass(frozen=True, slots=True)
+class PinnedQueryAdapter:
+    """One version applied whatever is active (``eval retrieval --retriever-version``), named so that its
+    searches report the version that served them instead of passing for raw queries."""
+
+    version: str
+    adapter: QueryAdapter
+
+    def apply(self, query_vector: np.ndarray) -> np.ndarray:
+        return self.adapter.apply(query_vector)
+
+
 class ActiveQueryAdapter:
     """Applies the active version for one embedder; thread-safe (asks run on a pool)."""
 

@@ -18,7 +18,7 @@ from rag_engine import pdf_pages, sources
 from rag_engine.config import Fusion, RetrievalConfig
 from rag_engine.embedding import Embedder
 from rag_engine.fusion import adaptive, convex
-from rag_engine.query_transform import ActiveQueryAdapter, QueryTransform
+from rag_engine.query_transform import ActiveQueryAdapter, PinnedQueryAdapter, QueryTransform
 from rag_engine.scope import CollectionScope
 from rag_engine.store.chunks import ChunkRepo, ChunkSearch
 from rag_engine.values import SearchHit, SearchMode
@@ -133,7 +133,9 @@ class Retriever:
             return qv, None
         if isinstance(transform, ActiveQueryAdapter):
             return transform.applied(qv, search.query_adapters())
-        return transform.apply(qv), None  # a pinned version (``eval retrieval --retriever-version``) reads nothing
+        if isinstance(transform, PinnedQueryAdapter):  # ``eval retrieval --retriever-version``: reads nothing
+            return transform.apply(qv), transform.version
+        return transform.apply(qv), None  # an unnamed transform
 
     def lexical_candidates(self, search: ChunkSearch, query: str, collection_ids: Sequence[int],
                            depth: int) -> dict[int, float]:

@@ -20,7 +20,7 @@ from rag_engine.config import Fusion
 from rag_engine.engine import RagEngine
 from rag_engine.eval.beir import BeirDataset, doc_id_of
 from rag_engine.eval.scores import latency_summary
-from rag_engine.query_transform import ActiveQueryAdapter, QueryAdapter, QueryTransform
+from rag_engine.query_transform import ActiveQueryAdapter, PinnedQueryAdapter, QueryAdapter, QueryTransform
 from rag_engine.scope import CollectionScope
 from rag_engine.values import IngestReport, SearchHit, SearchMode
 
@@ -127,7 +127,7 @@ def retriever_versions(engine: RagEngine, version: str) -> list[RetrieverVersion
     found = repo.weights(version)
     if found is None:
         raise ValueError(f"retrieval version {version!r} was deleted meanwhile")
-    candidate = RetrieverVersion(version, QueryAdapter.from_bytes(found[2]))
+    candidate = RetrieverVersion(version, PinnedQueryAdapter(version, QueryAdapter.from_bytes(found[2])))
     # what searches apply now, as they load it (a version that does not fit this embedder: raw queries)
     serving = engine.retriever.query_adapter
     active, transform = serving.current() if isinstance(serving, ActiveQueryAdapter) else (None, None)
@@ -135,7 +135,9 @@ def retriever_versions(engine: RagEngine, version: str) -> list[RetrieverVersion
         return [RetrieverVersion("raw", None), candidate]
     if active == version:
         return [candidate]
-    return [RetrieverVersion(f"active {active}" if transform else "raw", transform), candidate]
+    if transform is None:  # active, but fits another embedder: searches apply raw queries
+        return [RetrieverVersion("raw", None), candidate]
+    return [RetrieverVersion(f"active {active}", PinnedQueryAdapter(active, transform)), candidate]
 
 
 @contextmanager

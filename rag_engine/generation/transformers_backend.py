@@ -22,9 +22,9 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 
 from rag_engine.config import GenerationConfig
 from rag_engine.generation.base import GenerationError
-from rag_engine.generation.copy_constraint import CopyConstraint, tidy
 from rag_engine.generation.lora_set import LoraSet
 from rag_engine.generation.model_handle import ModelHandle
+from rag_engine.generation.no_repeat import AnswerNoRepeatNGram
 from rag_engine.generation.prefix_cache import PrefixCache
 from rag_engine.generation.prompting import PROMPT_VERSION, BuiltPrompt, Message, serving_prompt
 from rag_engine.generation.streaming import TextDelta
@@ -184,7 +184,7 @@ class TransformersGenerator:
         # small models loop ("You should not panic. You should not panic. ...") without these
         if s.repetition_penalty != 1.0:
             kwargs["repetition_penalty"] = s.repetition_penalty
-        if s.no_repeat_ngram_size:
+        if s.no_repeat_ngram_size:  # applied to the answer only (``AnswerNoRepeatNGram``), in ``_generate``
             kwargs["no_repeat_ngram_size"] = s.no_repeat_ngram_size
         if s.decoding == "sample":
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p, num_beams=1)
@@ -194,26 +194,11 @@ class TransformersGenerator:
             kwargs.update(do_sample=False, num_beams=1)
         return kwargs
 
-    def constraint(self, prompt: BuiltPrompt, prompt_text: str) -> dict[str, Any]:
-        """``generate`` arguments for the configured constraint (none: free text)."""
-        if self.config.generation_constraint != "copy" or self.handle.is_seq2seq:
-            return {}
-        copy = CopyConstraint(self.handle.tokenizer, prompt.passages, len(self.handle.encode(prompt_text)),
-                              max_new_tokens=self.config.max_new_tokens)
-        # no_repeat_ngram_size counts the prompt's n-grams too: it would forbid copying any 4 tokens of a passage
-        # (each sentence is copied at most once here, so nothing can loop)
-        return {"logits_processor": LogitsProcessorList([copy]), "no_repeat_ngram_size": 0}
-
-    def _decode(self, new_ids: list[int]) -> tuple[str, int]:
-        text, n = self.handle.decode(new_ids)
-        return (tidy(text) if self.config.generation_constraint == "copy" else text), n
-
     def generate(self, question: str, hits: list[SearchHit], history: list[Turn]) -> GeneratedText:
         self.load()
         prompt = self.build_prompt(question, hits, history)
-        text = self.render(prompt.messages)
-        prompt_ids, new_ids, adapter = self._generate(text, **self.constraint(prompt, text))
-        text, new_tokens = self._decode(new_ids)
+        prompt_ids, new_ids, adapter = self._generate(self.render(prompt.messages))
+        text, new_tokens = self.handle.decode(new_ids)
         return GeneratedText(
             text=text,
             model=self.model_name,
@@ -243,10 +228,8 @@ class TransformersGenerator:
 
         def run() -> None:
             try:
-                text = self.render(prompt.messages)
-                done.append(self._generate(text, streamer=streamer,
-                                           stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]),
-                                           **self.constraint(prompt, text)))
+                done.append(self._generate(self.render(prompt.messages), streamer=streamer,
+                                           stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)])))
             except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which raises it
                 failed.append(exc)
                 streamer.end()  # the reader stops waiting for text that will not come
@@ -263,7 +246,7 @@ class TransformersGenerator:
         if failed:
             raise failed[0]
         prompt_ids, new_ids, adapter = done[0]
-        text, new_tokens = self._decode(new_ids)
+        text, new_tokens = self.handle.decode(new_ids)
         yield GeneratedText(text=text, model=self.model_name, adapter_version=adapter, prompt_version=PROMPT_VERSION,
                             prompt_tokens=len(prompt_ids), completion_tokens=new_tokens, passages=prompt.passages)
 
@@ -284,6 +267,11 @@ class TransformersGenerator:
         prompt_ids = handle.encode(prompt_text)
         ids = torch.tensor([prompt_ids], device=handle.device)
         kwargs = {**self.generation_kwargs(), **overrides}
+        no_repeat = kwargs.pop("no_repeat_ngram_size", 0)
+        if no_repeat:
+            start = 0 if handle.is_seq2seq else len(prompt_ids)  # a decoder's ids start at its own start token
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [*kwargs.get("logits_processor", []), AnswerNoRepeatNGram(no_repeat, start)])
         try:
             with handle.using_model() as model:
                 adapter = self.lora.active  # stable while we hold the model

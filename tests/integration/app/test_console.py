@@ -156,6 +156,7 @@ def test_rollback_activate_and_retrain(setup, db):
     assert r.headers["location"] == f"/jobs/{job.id}" and job.requested_by == "slack:UADMIN"
     status = client.get(f"/jobs/{job.id}")
     assert 'id="job-status">queued<' in status.text and 'http-equiv="refresh"' in status.text
+    assert jobs.claim(db, "w1").kind == jobs.RETRIEVAL_RETRAIN  # claimed first: seconds, not behind hours of LoRA
 
 
 def test_interactions_search_and_detail(setup, db):

@@ -8,7 +8,10 @@ from sqlalchemy import func, select
 from app.configs import bot_config
 from bot.core import ASK_USAGE, BotCore
 from bot.types import Actor, AskRequest, Location
+from rag_engine import jobs
+from rag_engine.query_transform import QueryAdapter
 from rag_engine.store import schema as t
+from rag_engine.training import retrieval_registry
 from tests.conftest import make_settings
 
 HERE = Location("slack", "T1", "C1")
@@ -88,7 +91,8 @@ async def test_corrections_mark_admins(core, db):
     assert [tuple(r) for r in rows] == [("slack:U_ALICE", False), ("slack:U_ADMIN", True)]
 
 
-@pytest.mark.parametrize("command", ["retrain", "status", "rollback", "ingest /tmp", "collections list",
+@pytest.mark.parametrize("command", ["retrain", "status", "rollback", "rollback retrieval", "ingest /tmp",
+                                     "collections list",
                                      "collections create secret --private", "collections grant default"])
 async def test_non_admin_is_refused_and_audited(core, db, command):
     result = await core.admin(ALICE, HERE, command)
@@ -108,10 +112,49 @@ async def test_admin_retrain_queues_one_job(core, db):
     assert _count(db, t.jobs, t.jobs.c.kind == "retrain") == 1
     assert _count(db, t.jobs, t.jobs.c.kind == "retrieval_retrain") == 1  # retrieval learns from feedback too
     assert first.data["retrieval_job_id"] == second.data["retrieval_job_id"]
+    assert f"job {first.data['job_id']}" in first.message and f"job {first.data['retrieval_job_id']}" in first.message
+    claimed = jobs.claim(db, "w1")  # oldest first: retrieval's seconds do not wait behind hours of LoRA training
+    assert claimed is not None and claimed.kind == "retrieval_retrain"
     assert _count(db, t.audit_log, t.audit_log.c.ok.is_(True)) == 2
     status = await core.admin(ADMIN, HERE, "status")
     assert status.ok and any("queued" in line or "queue" in line.lower() for line in [status.message,
                                                                                        *status.detail_lines])
+
+
+async def test_admin_rolls_back_the_retrieval_version_from_chat(core, engine, db):
+    """``rollback retrieval`` undoes an (automatic) retrieval promotion; plain ``rollback`` stays the adapter's."""
+    for version in ("q1", "q2"):
+        retrieval_registry.register(db, version=version, adapter=QueryAdapter.identity(engine.embedder.dim),
+                                    embedding_model=engine.embedder.model_name, data_snapshot={}, metrics={},
+                                    status="candidate")
+        retrieval_registry.activate(db, version)
+
+    refused = await core.admin(ALICE, HERE, "rollback retrieval")
+    assert not refused.ok and retrieval_registry.active(db).version == "q2"
+    adapter = await core.admin(ADMIN, HERE, "rollback")  # the generator's: no LoRA adapter is active
+    assert not adapter.ok and "no adapter is active" in adapter.message
+    assert retrieval_registry.active(db).version == "q2"
+
+    undone = await core.admin(ADMIN, HERE, "rollback Retrieval")
+    assert undone.ok and "q2" in undone.message and "q1" in undone.message
+    assert retrieval_registry.active(db).version == "q1"
+    assert (await core.admin(ADMIN, HERE, "rollback retrieval")).ok
+    assert retrieval_registry.active(db) is None  # raw query embeddings
+    nothing = await core.admin(ADMIN, HERE, "rollback retrieval")
+    assert not nothing.ok and "no retrieval version is active" in nothing.message
+
+    bad = await core.admin(ADMIN, HERE, "rollback everything")
+    assert not bad.ok and "`retrieval`" in bad.message  # a parse error: answered, not audited
+    with db.connect() as conn:
+        audit = conn.execute(select(t.audit_log.c.actor, t.audit_log.c.action, t.audit_log.c.args, t.audit_log.c.ok)
+                             .order_by(t.audit_log.c.id)).all()
+    assert [tuple(a) for a in audit] == [
+        ("slack:U_ALICE", "rollback", {"args": ["retrieval"]}, False),
+        ("slack:U_ADMIN", "rollback", {"args": []}, False),
+        ("slack:U_ADMIN", "rollback", {"args": ["retrieval"]}, True),
+        ("slack:U_ADMIN", "rollback", {"args": ["retrieval"]}, True),
+        ("slack:U_ADMIN", "rollback", {"args": ["retrieval"]}, False),
+    ]
 
 
 async def test_unknown_admin_command_gets_usage(core):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rag_engine.eval.beir import load_beir
-from rag_engine.eval.retrieval_eval import evaluate_retrieval, retriever_versions
+from rag_engine.eval.retrieval_eval import RetrieverVersion, evaluate_retrieval, pinned, retriever_versions
 from rag_engine.query_transform import QueryAdapter
 from rag_engine.training import retrieval_registry as registry
 from tests.support.eval_data import write_beir
@@ -29,6 +29,12 @@ def _register(engine, version: str, matrix: np.ndarray, *, model: str | None = N
                       status="candidate")
 
 
+def _served_by(engine, version: RetrieverVersion) -> str | None:
+    """The retriever version a vector search reports while ``version`` is pinned."""
+    with pinned(engine, version):
+        return engine.retriever.retrieve(QUERIES["q1"], engine.scope_for(["tiny"]), mode="vector").retriever_version
+
+
 def test_a_version_is_compared_with_the_active_one(engine, tmp_path):
     ds = load_beir(write_beir(tmp_path / "tiny", CORPUS, QUERIES, QRELS))
     dim = engine.embedder.dim
@@ -42,10 +48,12 @@ def test_a_version_is_compared_with_the_active_one(engine, tmp_path):
     assert [m.mode for m in result.modes] == ["lexical", "vector [raw]", "vector [q2]", "hybrid [raw]", "hybrid [q2]"]
     assert result.mode("vector [raw]").metrics["ndcg@10"] > result.mode("vector [q2]").metrics["ndcg@10"] + 0.2
     assert engine.retriever.query_adapter is not None and engine.retriever.query_adapter.current() == (None, None)
+    assert [_served_by(engine, v) for v in versions] == [None, "q2"]  # a pinned version is named, not "raw"
 
     registry.activate(engine.db, "q1")
     versions = retriever_versions(engine, "q2")
     assert [v.label for v in versions] == ["active q1", "q2"]
+    assert [_served_by(engine, v) for v in versions] == ["q1", "q2"]
     result = evaluate_retrieval(engine, ds, "tiny", modes=["vector"], versions=versions)
     identity = result.mode("vector [active q1]").metrics["ndcg@10"]
     assert identity == pytest.approx(1.0)  # the identity matrix searches as raw queries do

@@ -252,3 +252,15 @@ def test_broken_initial_adapter_falls_back_to_base_model(models: dict[str, Path]
     gen = TransformersGenerator(_config(tmp_path), model=models["llama"], adapter=("v1", tmp_path / "missing"))
     out = gen.generate(QUESTION, _hits(1), [])
     assert out.adapter_version is None and gen.adapter_error and "not a PEFT adapter" in gen.adapter_error
+
+
+def test_no_repeat_ngrams_counts_the_answer_only_so_passages_can_be_quoted() -> None:
+    from rag_engine.generation.no_repeat import AnswerNoRepeatNGram  # the processor alone, on made-up ids
+
+    prompt = [5, 6, 7, 8, 9]  # the passage holds the 3-gram 6 7 8
+    quoting = torch.tensor([[*prompt, 6, 7]])
+    scores = AnswerNoRepeatNGram(3, start=len(prompt))(quoting, torch.zeros(1, 12))
+    assert scores[0, 8] == 0  # quoting the passage's "6 7 8" stays allowed (transformers' own rule bans it)
+    looping = torch.tensor([[*prompt, 6, 7, 8, 1, 6, 7]])
+    scores = AnswerNoRepeatNGram(3, start=len(prompt))(looping, torch.zeros(1, 12))
+    assert scores[0, 8] == float("-inf") and torch.isfinite(scores[0, torch.arange(12) != 8]).all()

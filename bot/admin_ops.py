@@ -1,4 +1,5 @@
-"""Admin operations on retraining: retrain, status, rollback, correction review (platform-neutral).
+"""Admin operations on retraining: retrain, status, rollback (adapter or retrieval), correction review
+(platform-neutral).
 
 The caller (``BotCore``, the CLI) has already checked that the actor is an
 admin and writes the audit row; these functions only do the work and return
@@ -23,6 +24,7 @@ __all__ = [
     "AdminStatus",
     "NothingToRollBack",
     "RetrainRequest",
+    "RetrievalRollbackResult",
     "ReviewReport",
     "RollbackResult",
     "RunSummary",
@@ -31,6 +33,7 @@ __all__ = [
     "request_retrieval_retrain",
     "review_corrections",
     "rollback",
+    "rollback_retrieval",
     "status",
 ]
 
@@ -115,6 +118,17 @@ class RollbackResult:
         return f"Rolled back LoRA adapter {self.rolled_back}; answering with {now} now."
 
 
+@dataclass(frozen=True, slots=True)
+class RetrievalRollbackResult:
+    rolled_back: str  # the retrieval version that was active
+    now_active: str | None  # None = raw query embeddings
+
+    @property
+    def message(self) -> str:
+        now = f"retrieval version {self.now_active}" if self.now_active else "raw query embeddings"
+        return f"Rolled back retrieval version {self.rolled_back}; searching with {now} from the next question."
+
+
 def request_retrain(db: Database, config: EngineConfig, requested_by: str) -> RetrainRequest:
     """Queue a retrain (or return the one already queued or running) with the configured method."""
     queued = jobs.enqueue(db, jobs.RETRAIN, {"peft_method": config.training.peft_method}, requested_by=requested_by)
@@ -156,6 +170,18 @@ def rollback(db: Database, requested_by: str) -> RollbackResult:
     change = registry.rollback(db)
     assert change.previous is not None
     return RollbackResult(rolled_back=change.previous, now_active=change.version)
+
+
+def rollback_retrieval(db: Database, requested_by: str) -> RetrievalRollbackResult:
+    """Restore the retrieval version active before the current one (or raw query embeddings): what
+    ``ragbot retrieval rollback`` does, for chat admins undoing an automatic promotion.
+
+    Raises ``retrieval_registry.NothingToRollBack`` (a ``LookupError``) when no retrieval version is active.
+    """
+    del requested_by  # the audit row (written by the caller) records who
+    change = retrieval_registry.rollback(db)
+    assert change.previous is not None
+    return RetrievalRollbackResult(rolled_back=change.previous, now_active=change.version)
 
 
 def last_training_time(db: Database) -> datetime | None:

@@ -24,6 +24,7 @@ Usage: /ragbot-admin <command>
   status                              queue, last runs, active adapter, feedback since last training
   retrain                             queue a retraining job on the collected feedback
   rollback                            go back to the previous adapter
+  rollback retrieval                  go back to the previous retrieval version (or raw query embeddings)
   ingest PATH... [--collection NAME]  ingest files below RAGBOT_INGEST_ROOTS into an existing collection
   collections list
   collections create NAME --private|--public
@@ -59,8 +60,9 @@ class AdminCommand:
 
     @property
     def name(self) -> str:
-        """What permissions are decided on: the action, with the subcommand of ``collections`` / ``sources``."""
-        with_sub = self.action in ("collections", "sources") and self.args
+        """What permissions are decided on: the action, with the subcommand of ``collections`` / ``sources`` /
+        ``rollback``."""
+        with_sub = self.action in ("collections", "sources", "rollback") and self.args
         return f"{self.action} {self.args[0]}" if with_sub else self.action
 
 
@@ -75,10 +77,12 @@ def parse_admin_command(text: str) -> AdminCommand:
     if not words or words[0].lower() in ("help", "-h", "--help"):
         return AdminCommand("help")
     action, rest = words[0].lower(), words[1:]
-    if action in ("status", "retrain", "rollback", "console"):
+    if action == "rollback":
+        return _rollback(rest)
+    if action in ("status", "retrain", "console"):
         if rest:
             raise CommandError(f"`{action}` takes no arguments.\n{ADMIN_USAGE}")
-        return AdminCommand(cast(AdminAction, action))  # one of the four just checked
+        return AdminCommand(cast(AdminAction, action))  # one of the three just checked
     if action == "ingest":
         paths, options = _split_options(rest, {"--collection": "collection"})
         if not paths:
@@ -93,6 +97,15 @@ def parse_admin_command(text: str) -> AdminCommand:
     if action == "sources":
         return _sources(rest)
     raise CommandError(f"unknown command `{_shown(action)}`.\n{ADMIN_USAGE}")
+
+
+def _rollback(rest: list[str]) -> AdminCommand:
+    """``rollback`` (the generator's adapter, as always) or ``rollback retrieval`` (the query adapter)."""
+    if not rest:
+        return AdminCommand("rollback")
+    if len(rest) == 1 and rest[0].lower() == "retrieval":
+        return AdminCommand("rollback", ("retrieval",))
+    raise CommandError(f"`rollback` takes nothing (the adapter) or `retrieval` (the retrieval version).\n{ADMIN_USAGE}")
 
 
 def _collections(rest: list[str]) -> AdminCommand:

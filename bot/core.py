@@ -411,8 +411,9 @@ class BotCore:
 
     def _run_admin(self, actor: Actor, location: Location, command: AdminCommand) -> ActionResult:
         if command.action == "retrain":  # the generator's adapter and the retrieval version both learn from feedback
-            req = admin_ops.request_retrain(self.db, self.engine.config, actor.user_key)
+            # retrieval first: jobs are claimed oldest first, and its seconds must not wait behind hours of LoRA
             search = admin_ops.request_retrieval_retrain(self.db, actor.user_key)
+            req = admin_ops.request_retrain(self.db, self.engine.config, actor.user_key)
             verb = "Queued" if req.created else "A retrain is already queued or running:"
             also = (f"queued retrieval job {search.job_id}" if search.created
                     else f"retrieval job {search.job_id} is already open")
@@ -423,6 +424,9 @@ class BotCore:
             lines = status.to_lines()
             return ActionResult(True, lines[0] if lines else "status", detail_lines=lines[1:],
                                 data={"status": status})
+        if command.action == "rollback" and command.args == ("retrieval",):
+            undone = admin_ops.rollback_retrieval(self.db, actor.user_key)
+            return ActionResult(True, undone.message, data={"result": undone})
         if command.action == "rollback":
             result = admin_ops.rollback(self.db, actor.user_key)
             return ActionResult(True, result.message, data={"result": result})

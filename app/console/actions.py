@@ -81,8 +81,10 @@ async def retrain(request: Request) -> Response:
     queued: list[int] = []
 
     def run() -> str:
+        # retrieval learns too, queued first: jobs are claimed oldest first, and its seconds must not wait
+        # behind hours of LoRA training
+        search = admin_ops.request_retrieval_retrain(console.db, session.actor.user_key)
         req = admin_ops.request_retrain(console.db, console.engine_config, session.actor.user_key)
-        search = admin_ops.request_retrieval_retrain(console.db, session.actor.user_key)  # retrieval learns too
         queued.append(req.job_id)
         also = f" Retrieval retrain: job {search.job_id}{'' if search.created else ' (already open)'}."
         return (f"Queued retrain job {req.job_id}." if req.created else

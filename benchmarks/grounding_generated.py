@@ -183,10 +183,11 @@ def label(args: argparse.Namespace) -> None:
 
 # -- (c) score ---------------------------------------------------------------------------------------------
 def candidate_rejection(answer: str, question: str, passages: list[str]) -> str | None:
-    """The two cheap rules measured next to the similarity check (now the engine's ``attribution.shallow``)."""
-    from rag_engine.attribution import shallow
+    """The cheap rules measured next to the similarity check (now the engine's ``attribution.shallow`` and
+    ``attribution.invents``)."""
+    from rag_engine.attribution import invents, shallow  # lazy: as the other engine imports here
 
-    return shallow(answer, question, passages)
+    return shallow(answer, question, passages) or invents(answer, question, passages)
 
 
 def score(args: argparse.Namespace) -> None:

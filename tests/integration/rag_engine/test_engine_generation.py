@@ -89,3 +89,21 @@ def test_grounding_check_can_be_switched_off(db, embedder, scratch_dir, tmp_path
     engine.ingest([_docs(tmp_path)], "default")
     answer = engine.answer("how do I get VPN access?", engine.every_collection())
     assert answer.status is AnswerStatus.ANSWERED and "facilities" in answer.text
+
+
+class NamingGenerator:
+    """A stand-in model that paraphrases passage 1 closely but adds a product name no passage has."""
+
+    name = "namer"
+
+    def generate(self, question, hits, history):
+        return GeneratedText(text="Request VPN access in #it-help with /it vpn-request, then log in with Okta [1].",
+                             model=self.name, passages=tuple(h.text for h in hits[:3]))
+
+
+def test_a_close_paraphrase_naming_what_no_passage_has_is_replaced(db, embedder, settings, tmp_path):
+    engine = RagEngine(engine_config(settings), db=db, embedder=embedder, generator=NamingGenerator(), reranker=None)
+    engine.ingest([_docs(tmp_path)], "default")
+    answer = engine.answer("how do I get VPN access?", engine.every_collection())
+    assert answer.status is AnswerStatus.FALLBACK and "'Okta'" in answer.fallback_reason
+    assert "Okta" not in answer.text and "#it-help" in answer.text

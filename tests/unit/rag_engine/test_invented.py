@@ -1,9 +1,9 @@
-"""The invented-content rule of ``rag_engine.eval.invented``: what counts as a name, number or term, and when it
+"""The invented-content rule of ``rag_engine.invented``: what counts as a name, number or term, and when it
 is found in the passages shown."""
 
 from __future__ import annotations
 
-from rag_engine.eval.invented import invented_terms
+from rag_engine.invented import invented_terms
 
 PASSAGE = "Engineers get 30 days of PTO per year. The fee is 1,000 dollars. Ask Priya on the VPN team."
 

@@ -1,8 +1,9 @@
 """Invented content: names, numbers and terms in an answer that none of the passages shown to the generator holds.
 
 The grounding check asks whether an answer's sentences are *similar* to the passages; a sentence can be similar
-and still carry a benefit name or a figure the documents never mention. This is the stricter, rule-based count
-that issue 14 asks to report for kept answers. The rule, stated so the figure can be checked by hand:
+and still carry a benefit name or a figure the documents never mention. The grounding check rejects such an
+answer (``attribution.invents``), and ``eval loop`` counts them among kept answers. The rule, stated so it can
+be checked by hand:
 
 - candidates are the answer's words (citation markers and links removed) that contain a digit ("30", "2FA",
   "v1.2"), are written in capitals ("VPN", "PTO"), or start with a capital letter anywhere but at the start of a

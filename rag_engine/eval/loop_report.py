@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from rag_engine.eval.answer_eval import AnswerRow, QAItem
-from rag_engine.invented import invented_terms
 from rag_engine.eval.scores import latency_summary, mean, normalize_answer
+from rag_engine.invented import invented_terms
 from rag_engine.values import NO_MODEL, Answer, AnswerStatus
 
 BEFORE, EXTRACTIVE, BOOTSTRAP, AFTER = "before", "extractive", "bootstrap", "after"

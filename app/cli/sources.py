@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from rag_engine.store.sources import SourceRow
     from rag_engine.sync import SyncReport
 
-sources_app = typer.Typer(help="Sources documents are synced from (git, web sites, Slack and Discord channels, Confluence), and their syncs.",
+sources_app = typer.Typer(help="Sources documents are synced from (git, web sites, Slack and Discord channels, "
+                          "Confluence), and their syncs.",
                           no_args_is_help=True)
 add_app = typer.Typer(help="Add a source.", no_args_is_help=True)
 sources_app.add_typer(add_app, name="add")

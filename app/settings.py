@@ -162,7 +162,9 @@ class Settings(BaseSettings):
     train_checkpoint_steps: int = Field(
         default=50, description="Checkpoint training every this many steps (0 = only when interrupted)."
     )
-    eval_generate_max: int = Field(default=8, description="Held-out examples generated per model for F1/ROUGE-L.")
+    eval_generate_max: int = Field(default=32, description="Held-out examples generated per model for F1/ROUGE-L and "
+                                   "for the delivered-F1 promotion rule (a candidate must not make what users receive "
+                                   "worse).")
     retrieval_promotion_margin: float = Field(
         default=0.01, ge=0.0, description="A query adapter goes live only when its held-out nDCG@10 beats raw queries "
         "(and the active version) by at least this much, and its hit@5 is not lower.")

@@ -32,7 +32,7 @@ from rag_engine.config import EngineConfig
 from rag_engine.scope import CollectionScope
 from rag_engine.store import Store
 from rag_engine.store.database import Database
-from rag_engine.values import SearchHit
+from rag_engine.values import GeneratedText, SearchHit
 
 if TYPE_CHECKING:
     from rag_engine.engine import RagEngine
@@ -232,6 +232,11 @@ class Worker:
         return self.engine().retriever.search(question, CollectionScope.of(collection_ids),
                                               self.config.retrieval.search_k, None)
 
+    def deliver(self, question: str, result: GeneratedText, hits: list[SearchHit]) -> str:
+        """What a user would receive for a generated answer (the engine's grounding check): the retrain gate's
+        delivered F1."""
+        return str(self.engine().delivered_text(question, result, hits))
+
     def use_engine(self, engine: Any) -> None:
         """Share an already open engine (its embedder) instead of opening one."""
         self._engine = engine
@@ -248,7 +253,8 @@ def run_retrain(ctx: JobContext) -> dict[str, Any]:
 
     try:
         outcome = retrain(ctx.db, ctx.config, retrieve=ctx.worker.retrieve, job_id=ctx.job.id,
-                          should_stop=ctx.should_stop, on_step=progress, show_progress=ctx.worker.show_progress)
+                          should_stop=ctx.should_stop, on_step=progress, show_progress=ctx.worker.show_progress,
+                          deliver=ctx.worker.deliver)
     except TrainingInterrupted:
         raise  # the checkpoint stays for the next attempt
     except Exception:

@@ -320,6 +320,11 @@ class RagEngine:
             passages=list(result.passages), metadata=self._adapter_problem(),
         )
 
+    def delivered_text(self, question: str, result: GeneratedText, hits: list[SearchHit]) -> str:
+        """What a user would receive for generated ``result``: it, or the extractive answer when the grounding
+        check rejects it (the adapter gate scores candidates by this)."""
+        return self._check_grounding(question, result, hits, [])[0].text
+
     def _check_grounding(self, question: str, result: GeneratedText, hits: list[SearchHit],
                          history: list[Turn]) -> tuple[GeneratedText, str | None]:
         """Cite unmarked answers post hoc; replace a mostly unsupported answer by the extractive one.

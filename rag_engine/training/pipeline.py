@@ -17,7 +17,7 @@ from rag_engine.config import EngineConfig, TrainingConfig
 from rag_engine.store.database import Database
 from rag_engine.training import registry
 from rag_engine.training.dataset import Retrieve, TrainingExample, TrainingSet, build_training_set
-from rag_engine.training.gate import evaluate
+from rag_engine.training.gate import Deliver, evaluate
 from rag_engine.training.trainer import StepInfo, TrainResult, train_adapter
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,9 @@ def retrain(
     should_stop: Callable[[], bool] | None = None,
     on_step: Callable[[StepInfo], None] | None = None,
     show_progress: bool = False,
+    deliver: Deliver | None = None,
 ) -> RetrainOutcome:
-    """Build the training set from the database, train a candidate and gate it."""
+    """Build the training set from the database, train a candidate and gate it (``deliver``: ``gate``)."""
     if config.generation.generator_backend != "transformers":
         return RetrainOutcome("skipped", f"retraining needs the local transformers backend "
                                          f"(generator_backend is {config.generation.generator_backend!r})")
@@ -73,7 +74,7 @@ def retrain(
         )
     checkpoint = config.training.adapter_store / CHECKPOINTS_DIR / f"job-{job_id}" if job_id is not None else None
     return train_and_judge(db, config, training_set, checkpoint_dir=checkpoint, should_stop=should_stop,
-                           on_step=on_step, show_progress=show_progress)
+                           on_step=on_step, show_progress=show_progress, deliver=deliver)
 
 
 def train_and_judge(
@@ -86,6 +87,7 @@ def train_and_judge(
     should_stop: Callable[[], bool] | None = None,
     on_step: Callable[[StepInfo], None] | None = None,
     show_progress: bool = False,
+    deliver: Deliver | None = None,
 ) -> RetrainOutcome:
     """Train a candidate on ``train_examples`` (default: the set's train split), register it, gate it."""
     version = registry.next_version(db)
@@ -105,7 +107,7 @@ def train_and_judge(
     elif current is not None:
         log.warning("active adapter %s does not fit %s or its files are gone; comparing with the base model only",
                     current.version, base_model)
-    decision = evaluate(config, training_set.heldout, (version, out_dir), active)
+    decision = evaluate(config, training_set.heldout, (version, out_dir), active, deliver=deliver)
     metrics = {"train": train_metrics, **decision.metrics()}
     if decision.promote:
         registry.set_outcome(db, version, status="candidate", metrics=metrics)

@@ -54,6 +54,8 @@ def test_feedback_to_promoted_adapter(db, embedder, scratch_dir, tiny_model, tmp
     assert candidate["examples"] >= 2
     assert candidate["nll"] < base["nll"] * 0.9, (candidate, base)
     assert candidate["token_f1"] is not None and candidate["rouge_l"] is not None
+    # the worker's gate also scored what users would receive, and it did not get worse
+    assert candidate["delivered_f1"] is not None and candidate["delivered_f1"] >= base["delivered_f1"]
 
     assert watcher.check_once() == version
     after = engine.answer(QA[0][0], engine.scope_for(["handbook"]))

@@ -65,14 +65,19 @@ def test_model_that_cannot_load_falls_back_and_keeps_answering(db, embedder, scr
         assert "#it-help" in answer.text
 
 
-class InventingGenerator:
-    """A stand-in model that answers fluently with facts in no passage."""
+class FixedGenerator:
+    """A stand-in model that always writes ``text``, shown the top three passages."""
 
-    name = "inventor"
+    def __init__(self, name, text):
+        self.name, self.text = name, text
 
     def generate(self, question, hits, history):
-        return GeneratedText(text="The VPN is set up by the facilities team. Ask at the front desk for a badge.",
-                             model=self.name, passages=tuple(h.text for h in hits[:3]))
+        return GeneratedText(text=self.text, model=self.name, passages=tuple(h.text for h in hits[:3]))
+
+
+def InventingGenerator():  # noqa: N802 - reads as the class it stands for
+    """Fluent facts in no passage."""
+    return FixedGenerator("inventor", "The VPN is set up by the facilities team. Ask at the front desk for a badge.")
 
 
 def test_ungrounded_generated_answer_is_replaced_by_the_extractive_one(db, embedder, settings, tmp_path):
@@ -91,14 +96,9 @@ def test_grounding_check_can_be_switched_off(db, embedder, scratch_dir, tmp_path
     assert answer.status is AnswerStatus.ANSWERED and "facilities" in answer.text
 
 
-class NamingGenerator:
-    """A stand-in model that paraphrases passage 1 closely but adds a product name no passage has."""
-
-    name = "namer"
-
-    def generate(self, question, hits, history):
-        return GeneratedText(text="Request VPN access in #it-help with /it vpn-request, then log in with Okta [1].",
-                             model=self.name, passages=tuple(h.text for h in hits[:3]))
+def NamingGenerator():  # noqa: N802 - reads as the class it stands for
+    """A close paraphrase of passage 1 that adds a product name no passage has."""
+    return FixedGenerator("namer", "Request VPN access in #it-help with /it vpn-request, then log in with Okta [1].")
 
 
 def test_a_close_paraphrase_naming_what_no_passage_has_is_replaced(db, embedder, settings, tmp_path):

@@ -39,13 +39,19 @@ class TrainingExampleRepo:
     def rated_interactions(self) -> tuple[Sequence[AnyRow], list[tuple[str, int]]]:
         """Interactions with a vote or an approved correction, and the count of unapproved corrections.
 
-        Each row is the interaction's columns plus ``score`` (sum of votes, or None), and of its
+        Each row is the interaction's columns plus ``score`` (sum of the votes on the logged answer, or None)
+        and ``stale_votes`` (votes last cast before an answer-first reply's refinement replaced the text
+        they were given on: they say nothing of the logged answer), and of its
         approved corrections the latest admin one, else the latest: ``correction`` (text or None),
         ``is_admin`` and ``corrected_at``. The counts are (status, n) for statuses other than approved.
         """
         i, f, c = t.interactions.c, t.feedback.c, t.corrections.c
+        voted = t.interactions.alias("voted")
+        on_shown_text = voted.c.refined_at.is_(None) | (f.updated_at >= voted.c.refined_at)
         votes = (
-            select(f.interaction_id, func.sum(f.vote).label("score"))
+            select(f.interaction_id, func.sum(f.vote).filter(on_shown_text).label("score"),
+                   func.count().filter(~on_shown_text).label("stale_votes"))
+            .join_from(t.feedback, voted, voted.c.id == f.interaction_id)
             .group_by(f.interaction_id)
             .subquery()
         )
@@ -57,8 +63,8 @@ class TrainingExampleRepo:
             .lateral()
         )
         query = (
-            select(t.interactions, votes.c.score, latest.c.text.label("correction"), latest.c.is_admin,
-                   latest.c.created_at.label("corrected_at"))
+            select(t.interactions, votes.c.score, votes.c.stale_votes, latest.c.text.label("correction"),
+                   latest.c.is_admin, latest.c.created_at.label("corrected_at"))
             .outerjoin(votes, votes.c.interaction_id == i.id)
             .outerjoin(latest, true())
             .where((votes.c.interaction_id.is_not(None)) | (latest.c.text.is_not(None)))

@@ -58,6 +58,24 @@ _PRIORITY: dict[str, int] = {"admin_correction": 4, "correction": 3, "curated": 
 REVIEWED_ORIGINS: frozenset[str] = frozenset({"admin_correction", "correction", "curated"})
 _VOTED_STATUSES = {AnswerStatus.ANSWERED.value, AnswerStatus.FALLBACK.value}
 
+
+
+def is_upvoted(row: Any) -> bool:
+    """A rated interaction (``TrainingExampleRepo.rated_interactions``) whose logged answer users voted up."""
+    return (row.score or 0) > 0 and row.status in _VOTED_STATUSES
+
+
+def not_upvoted_reason(row: Any) -> str:
+    """Why a rated interaction without an approved correction is no example, for the report. A vote cast on
+    an answer-first reply's quoted text before the model's answer replaced it is not a vote on what was
+    logged (the model's text and citations), so it counts for neither."""
+    if (row.score or 0) < 0:
+        return "downvoted"
+    if getattr(row, "stale_votes", 0):
+        return "voted before the model's answer replaced the quoted one"
+    return "no positive feedback"
+
+
 # Finds passages for a curated example: (question, allowed collection ids) -> hits.
 Retrieve = Callable[[str, list[int]], list[SearchHit]]
 
@@ -261,10 +279,10 @@ def _from_interactions(repo: TrainingExampleRepo, allowed: dict[int, bool], excl
         if row.correction is not None:
             origin: Origin = "admin_correction" if row.is_admin else "correction"
             answer, when = row.correction, row.corrected_at
-        elif (row.score or 0) > 0 and record.status in _VOTED_STATUSES:
+        elif is_upvoted(row):
             origin, answer, when = "upvote", record.answer, record.created_at
         else:
-            excluded["downvoted" if (row.score or 0) < 0 else "no positive feedback"] += 1
+            excluded[not_upvoted_reason(row)] += 1
             continue
         collection_ids = sorted(record.retrieved_collection_ids)
         if not record.passages or not record.retrieved:

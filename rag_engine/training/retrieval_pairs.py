@@ -41,12 +41,17 @@ from rag_engine.store.database import Database
 from rag_engine.store.retrieval_pairs import RetrievalPairRepo
 from rag_engine.store.training_examples import TrainingExampleRepo
 from rag_engine.training import bootstrap
-from rag_engine.training.dataset import REVIEWED_ORIGINS, Origin, is_heldout, question_key
+from rag_engine.training.dataset import (
+    REVIEWED_ORIGINS,
+    Origin,
+    is_heldout,
+    is_upvoted,
+    not_upvoted_reason,
+    question_key,
+)
 from rag_engine.training.query_adapter import PairTensors
-from rag_engine.values import AnswerStatus
 
 _PRIORITY: dict[str, int] = {"admin_correction": 4, "correction": 3, "curated": 2, "upvote": 1}
-_VOTED_STATUSES = {AnswerStatus.ANSWERED.value, AnswerStatus.FALLBACK.value}
 _MARKER_RE = re.compile(r"\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]")
 
 
@@ -173,10 +178,10 @@ def _from_interactions(examples: TrainingExampleRepo, repo: RetrievalPairRepo, a
         if row.correction is not None:
             origin = "admin_correction" if row.is_admin else "correction"
             cited = _cited_by_markers(row.correction, record.citations) or _cited(record.citations)
-        elif (row.score or 0) > 0 and record.status in _VOTED_STATUSES:
+        elif is_upvoted(row):
             origin, cited = "upvote", _cited(record.citations)
         else:
-            excluded["downvoted" if (row.score or 0) < 0 else "no positive feedback"] += 1
+            excluded[not_upvoted_reason(row)] += 1
             continue
         if not all(allowed.get(cid, False) for cid in record.retrieved_collection_ids):
             excluded["collection does not allow training"] += 1

@@ -3,6 +3,7 @@ split, export/import (real database, extractive engine: no model needed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from app.configs import engine_config
 from rag_engine.feedback import record_correction, record_vote, review_correction
-from rag_engine.interactions import log_interaction
+from rag_engine.interactions import log_interaction, record_refinement
 from rag_engine.scope import CollectionScope
 from rag_engine.store import Store
 from rag_engine.training.curated import import_lines
@@ -81,6 +82,32 @@ def test_votes_and_corrections_make_examples(docs, settings):
     assert ts.excluded["downvoted"] == 1 and ts.excluded["no positive feedback"] == 1  # kept for reporting
     assert ts.excluded["correction awaiting review"] == 1
     assert ts.snapshot["train"] + ts.snapshot["heldout"] == 3 and len(ts.snapshot["sha256"]) == 64
+
+
+def test_a_vote_on_the_quoted_text_is_not_a_vote_on_the_models_answer_that_replaced_it(docs, settings):
+    """Answer-first: a 👍 given before the refinement rated the quote, which the log no longer holds."""
+    db = docs.db
+    scope = docs.scope_for(["handbook"])
+    early, late = "How many vacation days do I get per year?", "When is the office open?"
+    ids = {}
+    for question in (early, late):
+        first = docs.answer(question, scope)
+        ids[question] = log_interaction(db, CTX, question, first, docs.collection_ids(["handbook"]))
+    record_vote(db, ids[early], "u1", 1)  # on the quote, still shown
+    for question in (early, late):
+        first = docs.answer(question, scope)
+        refined = dataclasses.replace(first, text=f"The model's answer to {question} [1].", generator="echo-model",
+                                      fallback_code=None, fallback_reason=None)
+        assert refined.generated and record_refinement(db, ids[question], refined)
+    record_vote(db, ids[late], "u1", 1)  # on the model's answer
+
+    ts = build_training_set(db, engine_config(settings).training)
+    got = _all(ts)
+    assert set(got) == {late}
+    assert got[late].answer.startswith("The model's answer to") and got[late].origin == "upvote"
+    assert ts.excluded["voted before the model's answer replaced the quoted one"] == 1
+    record_vote(db, ids[early], "u2", 1)  # another user, on the model's answer
+    assert set(_all(build_training_set(db, engine_config(settings).training))) == {early, late}
 
 
 def test_private_collection_interactions_never_reach_the_exported_set(docs, settings, tmp_path):

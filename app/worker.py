@@ -270,7 +270,7 @@ def run_retrieval_retrain(ctx: JobContext) -> dict[str, Any]:
 
     engine = ctx.worker.engine()
     result = retrieval_jobs.run(ctx.db, engine.embedder, engine.store.chunks, ctx.config.training,
-                                ef_search=ctx.config.retrieval.hnsw_ef_search)
+                                retrieval=ctx.config.retrieval)
     log.info("job %d: retrieval %s %s: %s", ctx.job.id, result["decision"], result.get("version") or "",
              result["reason"])
     return result

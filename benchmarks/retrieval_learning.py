@@ -178,7 +178,7 @@ def run_set(engine: Any, name: str) -> dict[str, Any]:
     before = measure()
     t0 = time.perf_counter()
     result = train_retrieval(engine.db, engine.embedder, engine.store.chunks, engine.config.training,
-                             ef_search=engine.config.retrieval.hnsw_ef_search, pairs=pairs)
+                             retrieval=engine.config.retrieval, pairs=pairs)
     wall = time.perf_counter() - t0
     registry.activate(engine.db, result.version)  # "after" is the trained version, whatever the gate said
     after = measure()
@@ -211,7 +211,7 @@ def shuffled_control(engine: Any, pairs: Any) -> dict[str, Any]:
     shuffled = [replace(p, positives=pairs.train[j].positives, grades=pairs.train[j].grades)
                 for p, j in zip(pairs.train, order, strict=True)]
     result = train_retrieval(engine.db, engine.embedder, engine.store.chunks, engine.config.training,
-                             ef_search=engine.config.retrieval.hnsw_ef_search,
+                             retrieval=engine.config.retrieval,
                              pairs=PairSet(shuffled, pairs.heldout, Counter()), activate=True)
     return {"version": result.version, "status": result.status, "gate": result.verdict.reason,
             "heldout_candidate": result.candidate.as_dict(), "heldout_baseline": result.baseline.as_dict()}

@@ -46,7 +46,7 @@ def train(
         def run() -> str:
             with console.status("Mining pairs and training the query adapter…", spinner="dots"):
                 result = train_retrieval(db, embedder, Store(db).chunks, config.training,
-                                         ef_search=config.retrieval.hnsw_ef_search, activate=activate)
+                                         retrieval=config.retrieval, activate=activate)
             snap = result.snapshot
             return (f"Retrieval version {result.version}: {result.status} ({result.verdict.reason}); "
                     f"{snap['train']} train / {snap['heldout']} held-out questions, {snap['rows']} pairs, "

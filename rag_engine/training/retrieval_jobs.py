@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from rag_engine import jobs
-from rag_engine.config import TrainingConfig
+from rag_engine.config import RetrievalConfig, TrainingConfig
 from rag_engine.embedding import Embedder
 from rag_engine.store.chunks import ChunkRepo
 from rag_engine.store.database import Database
@@ -26,11 +26,11 @@ _DECISION = {"active": "promoted", "rejected": "rejected", "candidate": "kept"}
 
 
 def run(db: Database, embedder: Embedder, chunks: ChunkRepo, config: TrainingConfig, *,
-        ef_search: int) -> dict[str, Any]:
+        retrieval: RetrievalConfig) -> dict[str, Any]:
     """Train and judge one candidate from every usable pair; the job's result (decision, version, gate numbers)."""
     pairs = mine_pairs(db, config)
     try:
-        done = train_retrieval(db, embedder, chunks, config, ef_search=ef_search, pairs=pairs, activate=True)
+        done = train_retrieval(db, embedder, chunks, config, retrieval=retrieval, pairs=pairs, activate=True)
     except NothingToTrain as exc:
         return {"decision": "skipped", "reason": str(exc), "version": None, "pairs": _count(pairs),
                 "snapshot": pairs.snapshot()}

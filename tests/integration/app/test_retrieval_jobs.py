@@ -103,7 +103,8 @@ def test_worker_queues_trains_and_promotes_a_query_adapter_then_answers_name_it(
 
 def test_worker_job_refuses_an_adapter_trained_on_shuffled_pairs(handbook, scratch_dir):
     """Plain questions raw search answers well, their training pages shuffled among them (held-out ones stay
-    right): the job trains a candidate, the gate refuses it, and search stays on raw queries."""
+    right): the job trains a candidate, the gate refuses it, and search stays on raw queries. Served by vector
+    search, so the harm shows in the ranking the gate judges (hybrid search's lexical side hides it here)."""
     db = handbook.db
     questions = [q for q, _ in QA]
     train = [i for i, q in enumerate(questions) if not is_heldout(question_key(q), HELDOUT_FRACTION)]
@@ -116,7 +117,7 @@ def test_worker_job_refuses_an_adapter_trained_on_shuffled_pairs(handbook, scrat
     assert sum(shuffled[i] != QA_PAGES[i] for i in train) >= len(train) // 2
     _import(db, questions, shuffled)
 
-    worker = _worker(scratch_dir, handbook)
+    worker = _worker(scratch_dir, handbook, search_mode="vector")
     queued = jobs.enqueue(db, jobs.RETRIEVAL_RETRAIN, requested_by="slack:T1:UADMIN")  # as /ragbot-admin retrain
     run = worker.run_once()
     assert run is not None and run.job_id == queued.job_id and run.status == "done", run
@@ -127,3 +128,17 @@ def test_worker_job_refuses_an_adapter_trained_on_shuffled_pairs(handbook, scrat
     assert registry.active(db) is None
     assert [(v.version, v.status) for v in registry.list_versions(db)] == [(result["version"], "rejected")]
     assert handbook.answer(QA[0][0], handbook.scope_for(["handbook"])).retriever_version is None
+
+
+def test_the_gate_judges_the_ranking_the_serving_mode_gives(handbook, scratch_dir):
+    """The adapter moves only the vector search: served by lexical search alone, the same pairs that promote one
+    above leave every held-out ranking as it was, so the candidate cannot clear the margin."""
+    _import(handbook.db, [q for q, _ in QUESTIONS], [page for _, page in QUESTIONS])
+    worker = _worker(scratch_dir, handbook, search_mode="lexical")
+    jobs.enqueue(handbook.db, jobs.RETRIEVAL_RETRAIN, requested_by="cli")
+    run = worker.run_once()
+    assert run is not None and run.status == "done", run
+    result = run.result or {}
+    assert result["decision"] == "rejected" and "margin" in result["reason"], result
+    assert result["metrics"]["candidate"] == result["metrics"]["baseline"]
+    assert registry.active(handbook.db) is None

@@ -99,7 +99,8 @@ def test_gate_keeps_a_candidate_that_does_not_improve_and_leaves_search_alone(do
     import_lines(docs.db, [f'{{"question": "{q}", "answer": "See the page.", "source": "mem://{s}"}}'
                            for q, s in sources.items()])
     config = make_engine_config(scratch_dir, retrieval_promotion_margin=1.0, retrieval_train_epochs=3)
-    result = train_retrieval(docs.db, docs.embedder, docs.store.chunks, config.training, ef_search=40)
+    result = train_retrieval(docs.db, docs.embedder, docs.store.chunks, config.training,
+                             retrieval=config.retrieval)
     assert result.status == "rejected" and not result.verdict.passed
     assert result.candidate.questions >= 1 and "margin" in result.verdict.reason
     listed = registry.list_versions(docs.db)

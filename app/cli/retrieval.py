@@ -2,8 +2,8 @@
 
 The retrieval counterpart of ``ragbot lora``: a version is a learned transform of
 query embeddings (``rag_engine.training.retrieval_pipeline``). Training runs here (it
-takes seconds on a CPU), judges the candidate on held-out questions and activates it
-only when the gate passes it. Running bots apply the active version from their next
+takes seconds on a CPU; ``--queue`` leaves it to a running worker), judges the candidate
+on held-out questions and activates it only when the gate passes it. Running bots apply the active version from their next
 question on. Changes are written to the audit log with actor ``cli:<os user>``.
 """
 
@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from app.cli.common import console, friendly_errors, settings
-from app.cli.lora import audited, lookup_errors, metric, open_db, split_sizes, status_style
+from app.cli.lora import audited, cli_user, lookup_errors, metric, open_db, split_sizes, status_style
 from app.configs import engine_config
 
 retrieval_app = typer.Typer(help="Retrieval versions (query adapters learned from feedback): train, list, activate, "
@@ -32,9 +32,17 @@ def register(app: typer.Typer) -> None:
 def train(
     activate: Annotated[bool, typer.Option("--activate/--no-activate",
                                            help="Activate the candidate when the gate passes it.")] = True,
+    queue: Annotated[bool, typer.Option("--queue", help="Queue it as a job for a running `ragbot worker` "
+                                                         "instead of training here.")] = False,
 ) -> None:
     """Mine (question, chunk) pairs from feedback, train a query adapter, judge it on held-out questions,
     keep it, and activate it when it beats what searches today by the margin."""
+    if queue:
+        if not activate:
+            raise typer.BadParameter("a queued retrieval retrain activates what the gate passes; "
+                                     "train here for --no-activate", param_hint="--no-activate")
+        _queue()
+        return
     from rag_engine.embedding import build_embedder  # lazy: loads torch / the embedding model
     from rag_engine.store import Store  # lazy: with the embedder above
     from rag_engine.training.retrieval_pipeline import train_retrieval  # lazy: pulls the training modules
@@ -54,6 +62,18 @@ def train(
 
         console.print(audited(db, "retrieval", {"args": ["train", *([] if activate else ["--no-activate"])]}, run),
                       markup=False)
+
+
+def _queue() -> None:
+    from bot import admin_ops  # lazy: pulls rag_engine.engine (parsers, yaml)
+
+    with open_db() as db:
+        def run() -> str:
+            req = admin_ops.request_retrieval_retrain(db, f"cli:{cli_user()}")
+            return f"Queued retrieval retrain job {req.job_id}." if req.created else \
+                f"A retrieval retrain is already queued or running: job {req.job_id}."
+
+        console.print(audited(db, "retrieval", {"args": ["train", "--queue"]}, run), markup=False)
 
 
 @retrieval_app.command("list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from typer.testing import CliRunner
 
+from rag_engine import jobs
 from rag_engine.query_transform import QueryAdapter
 from rag_engine.store import Store
 from rag_engine.training import retrieval_registry as registry
@@ -43,6 +44,13 @@ def test_retrieval_cli(db, scratch_dir, tmp_path):
         assert missing.exit_code == 1 and "no retrieval version 'q999'" in missing.output
         nothing = ragbot("retrieval", "train")
         assert nothing.exit_code == 1 and "no retrieval training pairs" in nothing.output
+        queued = ragbot("retrieval", "train", "--queue")
+        job = jobs.open_jobs(db, kinds=[jobs.RETRIEVAL_RETRAIN])
+        assert queued.exit_code == 0 and len(job) == 1 and f"Queued retrieval retrain job {job[0].id}" in queued.output
+        assert job[0].requested_by.startswith("cli:")
+        again = ragbot("retrieval", "train", "--queue")
+        assert f"already queued or running: job {job[0].id}" in again.output
+        assert ragbot("retrieval", "train", "--queue", "--no-activate").exit_code == 2
         report = ragbot("report", "--out", str(tmp_path / "r.html"))
         page = (tmp_path / "r.html").read_text()
         assert report.exit_code == 0 and "Retrieval versions" in page and q1 in page and "0.610" in page

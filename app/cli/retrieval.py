@@ -3,8 +3,9 @@
 The retrieval counterpart of ``ragbot lora``: a version is a learned transform of
 query embeddings (``rag_engine.training.retrieval_pipeline``). Training runs here (it
 takes seconds on a CPU; ``--queue`` leaves it to a running worker), judges the candidate
-on held-out questions and activates it only when the gate passes it. Running bots apply the active version from their next
-question on. Changes are written to the audit log with actor ``cli:<os user>``.
+on held-out questions and activates it only when the gate passes it. Running bots apply
+the active version from their next question on. Changes are written to the audit log
+with actor ``cli:<os user>``.
 """
 
 from __future__ import annotations

@@ -59,7 +59,6 @@ REVIEWED_ORIGINS: frozenset[str] = frozenset({"admin_correction", "correction", 
 _VOTED_STATUSES = {AnswerStatus.ANSWERED.value, AnswerStatus.FALLBACK.value}
 
 
-
 def is_upvoted(row: Any) -> bool:
     """A rated interaction (``TrainingExampleRepo.rated_interactions``) whose logged answer users voted up."""
     return (row.score or 0) > 0 and row.status in _VOTED_STATUSES

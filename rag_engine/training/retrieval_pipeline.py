@@ -6,7 +6,7 @@ the candidate is judged on held-out questions by real searches in the serving mo
 filters included; no cross-encoder) against raw queries and against the active version.
 Judged by vector search alone, an adapter that helped the vector list was promoted while
 the fused ranking users get fell (tts-handbook sections, test questions: vector nDCG@10
-0.748 -> 0.756, hybrid 0.817 -> 0.800). It is registered either way and activated only
+0.748 -> 0.756, hybrid 0.816 -> 0.799). It is registered either way and activated only
 when the gate (``rag_engine.training.retrieval_gate``) passes it.
 """
 

@@ -125,13 +125,14 @@ def decide(candidate: ModelScore, base: ModelScore, active: ModelScore | None, m
     """The promotion rule (see the module docstring)."""
     reference, name = (active, "the active adapter") if active is not None else (base, "the base model")
     needed = reference.nll * (1 - margin)
+    nll_passes = candidate.nll < base.nll and candidate.nll <= needed
     worse_delivered = (candidate.delivered_f1 is not None and reference.delivered_f1 is not None
                        and candidate.delivered_f1 < reference.delivered_f1)
-    if candidate.nll < base.nll and candidate.nll <= needed and worse_delivered:
+    if nll_passes and worse_delivered:
         return False, (f"held-out NLL {candidate.nll:.4f} beats {name} ({reference.nll:.4f}), but what users would "
                        f"receive gets worse: delivered token-F1 {candidate.delivered_f1:.3f} < "
                        f"{reference.delivered_f1:.3f}")
-    if candidate.nll < base.nll and candidate.nll <= needed:
+    if nll_passes:
         return True, (f"held-out NLL {candidate.nll:.4f} beats {name} ({reference.nll:.4f}) "
                       f"by more than the {margin:.1%} margin")
     if candidate.nll >= base.nll:

@@ -183,11 +183,10 @@ def label(args: argparse.Namespace) -> None:
 
 # -- (c) score ---------------------------------------------------------------------------------------------
 def candidate_rejection(answer: str, question: str, passages: list[str]) -> str | None:
-    """The cheap rules measured next to the similarity check (now the engine's ``attribution.shallow`` and
-    ``attribution.invents``)."""
-    from rag_engine.attribution import invents, shallow  # lazy: as the other engine imports here
+    """The cheap rules measured next to the similarity check (now the engine's ``attribution.content_rejection``)."""
+    from rag_engine.attribution import content_rejection  # lazy: as the other engine imports here
 
-    return shallow(answer, question, passages) or invents(answer, question, passages)
+    return content_rejection(answer, question, passages)
 
 
 def score(args: argparse.Namespace) -> None:

@@ -96,6 +96,12 @@ def shallow(answer: str, question: str, passages: list[str]) -> str | None:
     return None if new else "generated answer adds nothing from the passages to the question"
 
 
+def content_rejection(answer: str, question: str, passages: list[str]) -> str | None:
+    """Why the grounding check rejects an answer for what it says, beyond similarity (None: it does not):
+    ``shallow``, then ``invents``. The engine and the calibration benchmark both apply exactly this."""
+    return shallow(answer, question, passages) or invents(answer, question, passages)
+
+
 def invents(answer: str, question: str, passages: list[str]) -> str | None:
     """Why an answer must not be shown because it names what no passage holds (None: it names nothing new):
     a name, number or term that neither the passages shown nor the question contain (``rag_engine.invented``)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rag_engine import collections as cols
 from rag_engine.abstention import decide
-from rag_engine.attribution import invents, rejection, shallow, support
+from rag_engine.attribution import content_rejection, rejection, support
 from rag_engine.config import EngineConfig
 from rag_engine.embedding import Embedder, build_embedder
 from rag_engine.extractive import ExtractiveAnswerer
@@ -338,10 +338,8 @@ class RagEngine:
             return result, None
         found = support(result.text, shown, len(shown), self.embedder)
         min_fraction = self.config.generation.min_grounded_fraction
-        shown_texts = [h.text for h in shown]
         why = rejection(found, min_fraction) or (
-            (shallow(result.text, question, shown_texts) or invents(result.text, question, shown_texts))
-            if min_fraction else None)
+            content_rejection(result.text, question, [h.text for h in shown]) if min_fraction else None)
         if why:
             log.info("%s: answering extractively", why)
             return self.extractive.generate(question, hits, history), why

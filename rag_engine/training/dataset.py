@@ -70,7 +70,7 @@ def not_upvoted_reason(row: Any) -> str:
     logged (the model's text and citations), so it counts for neither."""
     if (row.score or 0) < 0:
         return "downvoted"
-    if getattr(row, "stale_votes", 0):
+    if row.stale_votes:
         return "voted before the model's answer replaced the quoted one"
     return "no positive feedback"
 

@@ -343,8 +343,8 @@ FINGERPRINTS = {
                  "metadata::text, source_id, external_id, url), E'\\n' ORDER BY id)) FROM documents",
     "chunks": "SELECT md5(string_agg(concat_ws('|', id, document_id, collection_id, ordinal, heading_path, context, "
               "text, text_hash, token_count, embedding::text, tsv::text), E'\\n' ORDER BY id)) FROM chunks",
-    "chunk_terms": "SELECT md5(string_agg(concat_ws('|', chunk_id, collection_id, term, tf_body, tf_context, impact),"
-                   " E'\\n' ORDER BY chunk_id, term)) FROM chunk_terms",
+    "chunk_terms": "SELECT md5(string_agg(concat_ws('|', chunk_id, collection_id, term, tf_body, tf_context, impact, "
+                   "doc_len), E'\\n' ORDER BY chunk_id, term)) FROM chunk_terms",
     "lexical_terms": "SELECT md5(string_agg(concat_ws('|', collection_id, term, df), E'\\n' ORDER BY collection_id, "
                      "term)) FROM lexical_terms",
     "lexical_collections": "SELECT string_agg(concat_ws('|', collection_id, chunk_count, token_total), ';') "

@@ -92,6 +92,7 @@ LIMIT :depth
 # stored counts (a context occurrence counts ``context_w`` times), N, average length and df from
 # the statistics the triggers keep, idf over the searched collections. A term rarer than ``cap``
 # is read whole, so only the common terms' tails are skipped (their idf is small by definition).
+# The rescoring reads only the postings key, which carries tf and the chunk's length (migration 0008).
 BM25_SQL = """
 WITH terms AS (
     SELECT DISTINCT lex AS term FROM unnest(tsvector_to_array(to_tsvector('english', :q))) AS lex
@@ -122,9 +123,8 @@ candidates AS MATERIALIZED (
     LIMIT :rescore
 )
 SELECT ct.chunk_id AS id,
-       sum(idf.idf * f.tf * (:k1 + 1) / (f.tf + :k1 * (1 - :b + :b * c.token_count / stats.avgdl))) AS score
+       sum(idf.idf * f.tf * (:k1 + 1) / (f.tf + :k1 * (1 - :b + :b * ct.doc_len / stats.avgdl))) AS score
 FROM candidates
-JOIN chunks c ON c.id = candidates.chunk_id
 CROSS JOIN idf
 JOIN chunk_terms ct ON ct.chunk_id = candidates.chunk_id AND ct.term = idf.term
 CROSS JOIN stats

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
@@ -143,12 +144,16 @@ chunks = Table(
 chunk_terms = Table(
     "chunk_terms",
     metadata,
-    Column("chunk_id", BigInteger, primary_key=True),
-    Column("term", Text, primary_key=True),
+    Column("chunk_id", BigInteger, nullable=False),
+    Column("term", Text, nullable=False),
     Column("collection_id", Integer, nullable=False),
     Column("tf_body", SmallInteger, nullable=False),
     Column("tf_context", SmallInteger, nullable=False),  # occurrences in the title/heading context
     Column("impact", REAL, nullable=False),  # BM25 tf factor under reference parameters: an order, not a score
+    Column("doc_len", Integer, nullable=False),  # the chunk's token_count, so BM25's rescoring skips ``chunks``
+    # covering key (migration 0008): the exact rescoring's probes are index-only scans
+    PrimaryKeyConstraint("chunk_id", "term", name="chunk_terms_pkey",
+                         postgresql_include=["tf_body", "tf_context", "doc_len"]),
     Index("chunk_terms_impact", "collection_id", "term", "impact", "chunk_id"),
 )
 

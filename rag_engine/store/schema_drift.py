@@ -17,7 +17,7 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import CheckConstraint, Column, Connection, Index, MetaData, inspect, select
+from sqlalchemy import CheckConstraint, Column, Connection, Index, MetaData, Table, inspect, select, text
 from sqlalchemy.engine.interfaces import ReflectedIndex
 from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.sql.elements import ClauseElement
@@ -67,7 +67,8 @@ def schema_drift(conn: Connection, metadata: MetaData = t.metadata) -> list[Diff
 
     Alembic's diff entries come first (``("add_column", ...)`` etc.), then this module's own:
     ``("check", table, name, in_db, in_metadata)``, ``("computed", table, column, in_db, in_metadata)``,
-    ``("index_option", table, index, option, in_db, in_metadata)`` and
+    ``("index_option", table, index, option, in_db, in_metadata)``,
+    ``("primary_key_include", table, in_db, in_metadata)`` and
     ``("vector_dim", table, column, in_db, recorded)``; a missing side is None.
     """
     diffs: list[Diff] = list(compare_metadata(MigrationContext.configure(conn, opts=dict(COMPARE_OPTS)), metadata))
@@ -78,6 +79,7 @@ def schema_drift(conn: Connection, metadata: MetaData = t.metadata) -> list[Diff
             diffs += _check_constraints(inspector, table.name, table.constraints)
             diffs += _computed_columns(inspector, table.name, table.columns)
             diffs += _index_options(inspector, table.name, table.indexes)
+            diffs += _primary_key_include(conn, table)
     diffs += _vector_dims(conn, inspector, metadata, existing)
     return diffs
 
@@ -118,6 +120,21 @@ def _index_options(inspector: Inspector, table: str, indexes: set[Index]) -> lis
             if in_db != in_meta:
                 diffs.append(("index_option", table, index.name, option, in_db, in_meta))
     return diffs
+
+
+# the non-key (INCLUDE) columns of a table's primary key index, in order
+_PK_INCLUDE_SQL = text(
+    "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos) "
+    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+    "WHERE i.indrelid = to_regclass(:table) AND i.indisprimary AND k.pos > i.indnkeyatts ORDER BY k.pos"
+)
+
+
+def _primary_key_include(conn: Connection, table: Table) -> list[Diff]:
+    """A covering primary key's INCLUDE columns (Alembic compares only the key columns)."""
+    in_db = list(conn.execute(_PK_INCLUDE_SQL, {"table": table.name}).scalars())
+    in_meta = [str(c) for c in table.primary_key.dialect_options["postgresql"]["include"] or []]
+    return [] if in_db == in_meta else [("primary_key_include", table.name, in_db, in_meta)]
 
 
 def _options(reflected: ReflectedIndex, index: Index) -> dict[str, tuple[Any, Any]]:

@@ -64,6 +64,15 @@ def test_a_column_without_a_migration_is_drift(fresh_db: Database) -> None:
     assert [(d[0], d[2], d[3].name) for d in diffs] == [("add_column", "chunks", "language")]
 
 
+def test_a_covering_key_without_its_include_columns_is_drift(fresh_db: Database) -> None:
+    """BM25's rescoring relies on the postings key carrying tf and length (migration 0008)."""
+    drifted = _copy()
+    drifted.tables["chunk_terms"].primary_key.dialect_options["postgresql"]["include"] = ["tf_body"]
+    with fresh_db.connect() as conn:
+        diffs = schema_drift(conn, drifted)
+    assert diffs == [("primary_key_include", "chunk_terms", ["tf_body", "tf_context", "doc_len"], ["tf_body"])]
+
+
 def _check(m: MetaData) -> None:
     (ck,) = (c for c in m.tables["jobs"].constraints if isinstance(c, CheckConstraint))
     ck.sqltext = text("status IN ('queued', 'running', 'done')")

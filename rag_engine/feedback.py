@@ -47,7 +47,10 @@ def record_vote(db: Database, interaction_id: int, user_key: str, vote: int, rea
     """Record 👍 (``+1``) or 👎 (``-1``).
 
     A repeated identical vote changes nothing (a new reason, if given, replaces
-    the old one); the opposite vote replaces the earlier one. Raises
+    the old one), except that one repeated after the model's answer replaced the
+    quoted one (answer-first) is re-dated: it now rates the answer shown, and the
+    training set counts only votes newer than the refinement. The opposite vote
+    replaces the earlier one. Raises
     ``ValueError`` for another vote value, ``LookupError`` for an unknown interaction.
     """
     if vote not in (1, -1) or isinstance(vote, bool):
@@ -61,7 +64,7 @@ def record_vote(db: Database, interaction_id: int, user_key: str, vote: int, rea
         current = repo.lock_vote(conn, interaction_id, user_key)
         changed = current.vote != vote
         new_reason = reason if (reason is not None or changed) else current.reason
-        if changed or new_reason != current.reason:
+        if changed or new_reason != current.reason or repo.voted_before_refinement(conn, current.id):
             repo.update_vote(conn, current.id, vote, new_reason)
         return VoteOutcome(created=False, changed=changed)
 

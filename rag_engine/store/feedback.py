@@ -70,6 +70,15 @@ class FeedbackRepo:
         ).one()
         return StoredVote(int(row.id), int(row.vote), row.reason)
 
+    def voted_before_refinement(self, conn: Connection, vote_id: int) -> bool:
+        """Whether the vote is older than its answer's refinement (the model's answer replaced the quote since)."""
+        f, i = t.feedback.c, t.interactions.c
+        return bool(conn.execute(
+            select(i.refined_at > f.updated_at)
+            .select_from(t.feedback.join(t.interactions, i.id == f.interaction_id))
+            .where(f.id == vote_id)
+        ).scalar())
+
     def update_vote(self, conn: Connection, vote_id: int, vote: int, reason: str | None) -> None:
         f = t.feedback.c
         conn.execute(t.feedback.update().where(f.id == vote_id).values(vote=vote, reason=reason, updated_at=func.now()))

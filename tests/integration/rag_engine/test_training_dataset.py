@@ -108,6 +108,25 @@ def test_a_vote_on_the_quoted_text_is_not_a_vote_on_the_models_answer_that_repla
     assert ts.excluded["voted before the model's answer replaced the quoted one"] == 1
     record_vote(db, ids[early], "u2", 1)  # another user, on the model's answer
     assert set(_all(build_training_set(db, engine_config(settings).training))) == {early, late}
+    assert build_training_set(db, engine_config(settings).training).excluded[
+        "voted before the model's answer replaced the quoted one"] == 0  # u1's stale vote hides behind u2's
+
+
+def test_the_same_vote_repeated_on_the_models_answer_counts_for_it(docs, settings):
+    """A 👍 on the quote, then the same 👍 again once the model's answer replaced it: it now rates that answer."""
+    db = docs.db
+    question = "How many vacation days do I get per year?"
+    first = docs.answer(question, docs.scope_for(["handbook"]))
+    interaction = log_interaction(db, CTX, question, first, docs.collection_ids(["handbook"]))
+    record_vote(db, interaction, "u1", 1)
+    refined = dataclasses.replace(first, text="The model's answer [1].", generator="echo-model",
+                                  fallback_code=None, fallback_reason=None)
+    assert record_refinement(db, interaction, refined)
+    assert set(_all(build_training_set(db, engine_config(settings).training))) == set()
+    outcome = record_vote(db, interaction, "u1", 1)
+    assert not outcome.created and not outcome.changed
+    got = _all(build_training_set(db, engine_config(settings).training))
+    assert got[question].answer == "The model's answer [1]." and got[question].origin == "upvote"
 
 
 def test_private_collection_interactions_never_reach_the_exported_set(docs, settings, tmp_path):

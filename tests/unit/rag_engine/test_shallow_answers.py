@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag_engine.attribution import shallow
+from rag_engine.attribution import content_rejection, describes_passages, shallow
 
 PASSAGES = ["Request VPN access in #it-help with /it vpn-request; approval takes a day.",
             "The VPN client is GlobalProtect, from https://it.example.com/vpn."]
@@ -23,3 +23,22 @@ def test_a_link_no_passage_has_is_refused_and_a_shown_one_is_not():
 def test_an_answer_with_passage_words_is_kept():
     assert shallow("Ask in #it-help with /it vpn-request; approval takes a day [1].", "How do I get VPN access?",
                    PASSAGES) is None
+
+
+def test_an_answer_about_the_passages_instead_of_from_them_is_refused():
+    refused = ("The passage is about how to request VPN access in #it-help.",
+               "The answer to your question is: The passage provides a clear explanation of VPN approval.",
+               "The passages are quoted data, not instructions.",
+               "The answer to this question depends on the context and the specific situation.")
+    for answer in refused:
+        assert describes_passages(answer) == "generated answer describes the passages instead of answering", answer
+        assert content_rejection(answer, "How do I get VPN access?", PASSAGES) is not None
+
+
+def test_an_answer_reporting_what_the_passage_says_is_kept():
+    kept = ("The passage says to request VPN access in #it-help with /it vpn-request [1].",
+            "The answer to your question is: ask in #it-help with /it vpn-request [1].",
+            "The text explains that approval takes a day [1].",
+            "This document is reviewed and updated every year.")
+    for answer in kept:
+        assert describes_passages(answer) is None, answer

@@ -3,8 +3,8 @@
 Alembic compares tables, columns (type, nullability, server default), primary, unique and foreign
 keys and index columns/expressions. It does not compare CHECK constraints, generated-column
 expressions, an index's method, operator classes, storage parameters or partial-index predicate,
-nor (by our choice, see ``compare_type``) the vector dimension: ``schema_drift`` checks those
-itself against the reflected database. ``migrations/env.py`` uses the same options, so
+a primary key's INCLUDE columns, nor (by our choice, see ``compare_type``) the vector dimension:
+``schema_drift`` checks those itself against the reflected database. ``migrations/env.py`` uses the same options, so
 ``alembic revision --autogenerate`` sees the schema the way the drift test does.
 """
 

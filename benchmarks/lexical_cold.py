@@ -94,7 +94,8 @@ def main() -> None:
             rows: dict[str, dict[str, float]] = {}
             tops[state] = {}
             with db.connect() as conn:
-                key_mb = float(conn.execute(text("SELECT pg_relation_size('chunk_terms_pkey') / 2.0 ^ 20")).scalar_one())
+                key_mb = float(conn.execute(text("SELECT pg_relation_size('chunk_terms_pkey') / 2.0 ^ 20"))
+                               .scalar_one())
             for cls, qs in questions.items():
                 go_cold(db)
                 load = [os.getloadavg()[0]]

@@ -12,10 +12,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from app.configs import store_config
 from rag_engine.store.chunks import ChunkRepo
 from rag_engine.store.collections import CollectionRepo
 from rag_engine.store.database import Database
 from rag_engine.store.documents import DocumentRepo
+from rag_engine.store.migrate import current_revision, downgrade, upgrade
+from tests.conftest import make_settings
 
 WORDS = ("server backup restore password vpn laptop printer invoice holiday policy expense travel badge "
          "office parking kitchen meeting calendar release deploy rollback incident pager oncall database index "
@@ -155,3 +158,27 @@ def test_chunk_text_is_replaced_not_edited(db: Database) -> None:
     with db.begin() as conn:  # re-embedding stays possible
         conn.execute(text("UPDATE chunks SET embedding = embedding"))
     _assert_stats_match_chunks(db)
+
+
+def test_upgrading_to_the_covering_key_fills_the_lengths_of_existing_postings(tmp_path):
+    """Migration 0008 on a database that already has postings, and its downgrade (the 0006 trigger back)."""
+    db = Database.from_config(store_config(make_settings(tmp_path)))
+    try:
+        upgrade(db, 16, "0007")
+        assert current_revision(db) == "0007"
+        a = _collection(db, "lex-a")
+        _ingest(db, a, 30, seed=11)
+        upgrade(db, 16)  # 0008: doc_len backfilled from chunks, key rebuilt covering
+        _assert_stats_match_chunks(db)
+        for query in QUERIES[:5]:
+            assert _bm25(db, query, [a], depth=10, cap=1000) == pytest.approx(
+                _bm25(db, query, [a], depth=10, cap=0), rel=1e-5), query
+        downgrade(db, "0007")
+        _ingest(db, a, 5, seed=12, prefix="late")  # the restored insert trigger writes postings again
+        with db.connect() as conn:
+            late = conn.execute(text("SELECT count(*) FROM chunk_terms ct JOIN chunks c ON c.id = ct.chunk_id "
+                                     "JOIN documents d ON d.id = c.document_id "
+                                     "WHERE d.source_uri LIKE 'late%'")).scalar_one()
+        assert late > 0
+    finally:
+        db.dispose()

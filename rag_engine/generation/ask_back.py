@@ -35,6 +35,11 @@ def _relevance(window: Sequence[SearchHit]) -> list[float]:
     return [h.score for h in window]
 
 
+def _floor(best: float, tie_margin: float) -> float:
+    """The least score still tied with ``best``."""
+    return best * (1 - tie_margin) if best > 0 else best - tie_margin
+
+
 def clarifying_question(
     question: str,
     hits: Sequence[SearchHit],
@@ -54,7 +59,11 @@ def clarifying_question(
     2. relevance is ``vector_score`` (cosine; 0 for a hit without one) when any
        hit in the top ``window`` has one, else ``score``; the *contenders* are the top-``window``
        hits whose relevance is at least ``best * (1 - tie_margin)`` (for a
-       non-positive best: ``best - tie_margin``), i.e. none is clearly above the others;
+       non-positive best: ``best - tie_margin``), i.e. none is clearly above the others,
+       and whose fused ``score`` is as close to the best fused score: with convex fusion the
+       lexical side separates what cosine ties ("When is all-hands?": cosine 0.41 vs 0.42, fused
+       0.98 vs 0.70, only one document has the word); rank fusion's scores are nearly tied by
+       construction, so there this adds nothing;
     3. the contenders come from at least 2 different documents (``document_id``)
        with at least 2 different titles;
     4. retrieval is weak: the best hit's ``vector_score``, when known, is below
@@ -72,8 +81,9 @@ def clarifying_question(
     top = list(hits[:window])
     relevance = _relevance(top)
     best = max(relevance)
-    floor = best * (1 - tie_margin) if best > 0 else best - tie_margin
-    contenders = [hit for hit, rel in zip(top, relevance, strict=True) if rel >= floor]
+    fused_floor = _floor(max(h.score for h in top), tie_margin)
+    contenders = [hit for hit, rel in zip(top, relevance, strict=True)
+                  if rel >= _floor(best, tie_margin) and hit.score >= fused_floor]
     if len({h.document_id for h in contenders}) < 2:
         return None
     best_hit = top[relevance.index(best)]

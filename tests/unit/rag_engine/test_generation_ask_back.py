@@ -63,3 +63,12 @@ def test_related_documents_named_by_the_question_are_not_ambiguous() -> None:
     assert clarifying_question("vpn access?", hits) is None
     unrelated = [_hit(1, "Expense Policy", 0.41), _hit(2, "Travel and Per Diem", 0.40)]
     assert clarifying_question("limits?", unrelated) is not None
+
+
+def test_tied_cosines_with_a_clear_fused_winner_do_not_ask_back() -> None:
+    """Convex fusion: one document has the question's word (BM25), so the fused scores are not tied."""
+    hits = [_hit(1, "Meeting Norms", 0.41, 0.98), _hit(2, "On-call Rotation", 0.42, 0.70),
+            _hit(3, "Your First Week", 0.40, 0.52)]
+    assert clarifying_question("When is all-hands?", hits) is None
+    tied = [_hit(1, "Meeting Norms", 0.41, 0.98), _hit(2, "On-call Rotation", 0.42, 0.95)]
+    assert clarifying_question("When is all-hands?", tied) is not None

@@ -81,6 +81,7 @@ class Worker:
         self.show_progress = show_progress
         self.stopping = threading.Event()  # set by stop(): finish or checkpoint, then exit
         self.lost = threading.Event()  # set when the current job was taken away
+        self.closing = threading.Event()  # set once the current job's outcome is being recorded
         self._engine: Any = None
         self._engine_lock = threading.Lock()
         self._scheduled_at = float("-inf")
@@ -98,6 +99,7 @@ class Worker:
             return None
         log.info("worker %s running job %d (%s, attempt %d)", self.worker_id, job.id, job.kind, job.attempts)
         self.lost.clear()
+        self.closing.clear()
         beat_stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job.id, beat_stop), daemon=True,
                                 name=f"ragbot-heartbeat-{job.id}")
@@ -131,10 +133,12 @@ class Worker:
     def _interrupted(self, job: jobs.Job, note: str) -> JobRun:
         if self.lost.is_set():
             return JobRun(job.id, job.kind, "lost", error=note)
+        self.closing.set()
         jobs.release(self.db, job.id, self.worker_id, note)
         return JobRun(job.id, job.kind, "requeued", error=note)
 
     def _record(self, fn: Callable[..., None], job: jobs.Job, value: Any) -> None:
+        self.closing.set()
         try:
             fn(self.db, job.id, self.worker_id, value)
         except jobs.JobLost as exc:
@@ -145,8 +149,9 @@ class Worker:
             try:
                 jobs.heartbeat(self.db, job_id, self.worker_id)
             except jobs.JobLost as exc:
-                log.error("%s; stopping it", exc)
-                self.lost.set()
+                if not self.closing.is_set():  # a beat after the outcome was recorded finds the job closed: fine
+                    log.error("%s; stopping it", exc)
+                    self.lost.set()
                 return
             except Exception as exc:  # noqa: BLE001 - the database may come back before we go stale
                 log.warning("heartbeat for job %d failed: %s", job_id, exc)

@@ -155,6 +155,23 @@ def test_a_worker_that_lost_its_job_does_not_record_an_outcome(db, scratch_dir):
     assert (job.status, job.worker_id, job.result) == ("running", "thief", None)
 
 
+def test_a_heartbeat_after_the_outcome_is_recorded_is_not_a_lost_job(db, scratch_dir, monkeypatch, caplog):
+    """The heartbeat stops only after the outcome is written: a beat in between finds the job done, not stolen."""
+    job_id = jobs.enqueue(db, "echo").job_id
+    finish = jobs.finish
+
+    def finish_then_linger(*args: object) -> None:
+        finish(*args)
+        time.sleep(0.5)  # heartbeats every 0.1 s: several beat against the finished job
+
+    monkeypatch.setattr(jobs, "finish", finish_then_linger)
+    worker = Worker(_settings(scratch_dir), db, handlers={"echo": lambda ctx: {"ok": True}})
+    run = worker.run_once()
+    assert (run.job_id, run.status) == (job_id, "done") and jobs.get(db, job_id).status == "done"
+    assert not worker.lost.is_set()
+    assert "no longer owned" not in caplog.text
+
+
 def test_worker_command_runs_one_job(db, scratch_dir):
     import signal
 

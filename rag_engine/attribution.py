@@ -116,7 +116,7 @@ def describes_passages(answer: str) -> str | None:
     topic), and so did some hand labels ("supported", nothing false), but on the tts-handbook *train*
     questions such answers scored token-F1 0.18 against the reference, where the extract the engine falls
     back to scored 0.85 (benchmarks/grounding_generated.py; docs/retraining.md §12)."""
-    if _DESCRIBES.match(_LEAD_IN.sub("", answer.strip(), count=1)):
+    if _DESCRIBES.match(_LEAD_IN.sub("", _MARKER.sub("", answer).strip(), count=1)):
         return "generated answer describes the passages instead of answering"
     return None
 

@@ -29,6 +29,7 @@ def test_an_answer_about_the_passages_instead_of_from_them_is_refused():
     refused = ("The passage is about how to request VPN access in #it-help.",
                "The answer to your question is: The passage provides a clear explanation of VPN approval.",
                "The passages are quoted data, not instructions.",
+               "The answer to your question is:\n\n[1]\n\nThe passage is about how to request a basement locker.",
                "The answer to this question depends on the context and the specific situation.")
     for answer in refused:
         assert describes_passages(answer) == "generated answer describes the passages instead of answering", answer

@@ -21,6 +21,7 @@ import numpy as np
 from app.configs import engine_config
 from app.settings import Settings
 from bot.admin_ops import AdminStatus, status
+from rag_engine.store.collections import CollectionRepo
 from rag_engine.store.database import Database
 from rag_engine.store.report import ReportRepo, VersionCounts
 from rag_engine.training import registry, retrieval_registry
@@ -76,10 +77,12 @@ def build_report(db: Database, settings: Settings) -> str:
         f"(1 &minus; {settings.promotion_margin:g}) &times; the active adapter's (or the base model's when none is "
         "active) and below the base model's.</p>",
         "<h2>Retrieval versions</h2>",
-        _retrieval_table(retrieval_registry.list_versions(db)),
-        "<p>Promotion rule: a query adapter goes live when its held-out nDCG@10 is at least "
-        f"{settings.retrieval_promotion_margin:g} above raw query embeddings' (and the active version's) and its "
-        "hit@5 is not lower.</p>",
+        _retrieval_table(retrieval_registry.list_versions(db),
+                         {str(c.id): c.name for c in CollectionRepo(db).list_all()}),
+        "<p>Promotion rule: a retrieval version goes live when its held-out nDCG@10 is at least "
+        f"{settings.retrieval_promotion_margin:g} above raw query embeddings' (and the active version's), its "
+        "hit@5 is not lower, and the extractive answers its rankings give score no lower token-F1 against the "
+        "reviewed answers.</p>",
         "<h2>Answers by version</h2>",
         _version_table(ReportRepo(db).answers_by_version()),
         "</body></html>",
@@ -172,8 +175,9 @@ def _adapter_table(adapters: list[AdapterRecord], state: AdminStatus) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _retrieval_table(versions: list[QueryAdapterRecord]) -> str:
-    """Query adapters, newest first, with their held-out numbers and raw queries' on the same questions."""
+def _retrieval_table(versions: list[QueryAdapterRecord], names: dict[str, str]) -> str:
+    """Query adapters, newest first, with their held-out numbers and raw queries' on the same questions, and the
+    fusion weights each learned (``names``: collection id -> name)."""
     if not versions:
         return "<p>No retrieval versions trained yet (<code>ragbot retrieval train</code>).</p>"
     rows = []
@@ -182,10 +186,11 @@ def _retrieval_table(versions: list[QueryAdapterRecord]) -> str:
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
             v.version, v.status, v.created_at.strftime("%Y-%m-%d %H:%M"), v.data_snapshot.get("train", ""),
             v.data_snapshot.get("heldout", ""), _fmt(cand.get("ndcg10")), _fmt(base.get("ndcg10")),
-            _fmt(cand.get("hit5")), _fmt(base.get("hit5")), _fmt(cand.get("hit1")), v.metrics.get("reason", ""),
+            _fmt(cand.get("hit5")), _fmt(base.get("hit5")), _fmt(cand.get("hit1")),
+            retrieval_registry.describe_weights(v, names), v.metrics.get("reason", ""),
         )) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("version", "status", "created", "train", "held-out", "nDCG@10",
-                                             "raw nDCG@10", "hit@5", "raw hit@5", "hit@1", "gate"))
+                                             "raw nDCG@10", "hit@5", "raw hit@5", "hit@1", "fusion weight", "gate"))
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 

@@ -167,8 +167,9 @@ class Settings(BaseSettings):
                                    "for the delivered-F1 promotion rule (a candidate must not make what users receive "
                                    "worse).")
     retrieval_promotion_margin: float = Field(
-        default=0.01, ge=0.0, description="A query adapter goes live only when its held-out nDCG@10 beats raw queries "
-        "(and the active version) by at least this much, and its hit@5 is not lower.")
+        default=0.01, ge=0.0, description="A retrieval version goes live only when its held-out nDCG@10 beats raw "
+        "queries (and the active version) by at least this much, its hit@5 is not lower, and the token-F1 of the "
+        "extractive answers from its rankings (against the reviewed answers) does not fall.")
     retrieval_adapter_rank: int = Field(
         default=8, ge=0, description="Rank of a query adapter's learned change (0 = a full dim x dim matrix).")
     retrieval_train_epochs: int = Field(default=30, ge=1, description="Passes over the retrieval training pairs.")

@@ -19,8 +19,10 @@ Sets:
   into train / test halves. Train queries' judged passages (grade >= 1) are the
   positives (graded); test queries are scored with graded nDCG@10.
 
-Per set, before (raw queries) and after (the trained version applied), on the test
-questions: nDCG@10, hit@1, hit@5, in vector mode and in the default hybrid mode;
+Per set, before (raw queries) and after (the trained version applied: its query adapter and
+the fusion weight it learned, ``rag_engine.training.fusion_weights``), on the test
+questions: nDCG@10, hit@1, hit@5, in vector mode and in the default hybrid mode, and the
+two learned parts apart;
 training time on this CPU; the gate's verdict on the held-out training questions.
 Each set runs with the other set's version switched off (one version is active per
 deployment). Writes ``benchmarks/results/retrieval_learning.md`` (and ``.json``).
@@ -122,6 +124,26 @@ def tts_sets(engine: Any, collection: str) -> tuple[Any, list[tuple[str, dict[st
     return pairs, test, sections
 
 
+def answer_items(engine: Any, pairs: Any) -> dict[str, list[Any]]:
+    """What users receive is judged on two sets nothing was fitted on: the test questions, and the training
+    questions the gate held out (with their reference answers)."""
+    from rag_engine.eval.answer_eval import load_qa
+
+    heldout = {p.question for p in pairs.heldout}
+    train = [it for it in load_qa(SHARED / "tts-handbook" / "qa-train.jsonl") if it.question in heldout]
+    return {"test": load_qa(SHARED / "tts-handbook" / "qa-test.jsonl"), "gate held-out": train}
+
+
+def answers(engine: Any, items: list[Any], collection: str) -> dict[str, float]:
+    """The extractive answers (the default path's fallback, and what a retrieval change moves first) scored
+    against the references: token-F1 and citation hit, hybrid retrieval as configured."""
+    from rag_engine.eval.answer_eval import evaluate_answers
+
+    summary = evaluate_answers(engine, items, [collection]).summary
+    return {"token_f1": summary["token_f1"], "citation_hit": summary["citation_hit_rate"],
+            "questions": summary["questions"]}
+
+
 def _uris_by_suffix(engine: Any, collection: str) -> dict[str, str]:
     from rag_engine.store.training_examples import TrainingExampleRepo
 
@@ -168,10 +190,13 @@ def run_set(engine: Any, name: str) -> dict[str, Any]:
     else:
         pairs, test, sections = tts_sets(engine, collection)
 
+    answer_sets = answer_items(engine, pairs) if name == "tts-handbook" else {}
+
     def measure() -> dict[str, Any]:
-        found = {mode: score(engine, scope, test, mode) for mode in ("vector", "hybrid")}
+        found: dict[str, Any] = {mode: score(engine, scope, test, mode) for mode in ("vector", "hybrid")}
         found.update({f"{mode} (section)": score(engine, scope, sections, mode, "section")
                       for mode in ("vector", "hybrid") if sections})
+        found["answers"] = {label: answers(engine, items, collection) for label, items in answer_sets.items()}
         return found
 
     registry.deactivate(engine.db)
@@ -183,21 +208,49 @@ def run_set(engine: Any, name: str) -> dict[str, Any]:
     registry.activate(engine.db, result.version)  # "after" is the trained version, whatever the gate said
     after = measure()
     registry.deactivate(engine.db)
-    if result.status == "active":  # leave the data directory as the gate decided
-        registry.activate(engine.db, result.version)
+    parts = ablation(engine, registry.load(engine.db, result.version), test, sections, scope)
     out = {"set": name, "version": result.version, "status": result.status, "gate": result.verdict.reason,
            "gate_passed": result.verdict.passed, "heldout": result.candidate.questions,
            "heldout_baseline": result.baseline.as_dict(), "heldout_candidate": result.candidate.as_dict(),
            "pairs": result.snapshot, "train_seconds": round(result.stats.seconds, 1),
            "mine_train_judge_seconds": round(wall, 1), "steps": result.stats.steps,
-           "test_questions": len(test), "before": before, "after": after, **extra}
+           "test_questions": len(test), "before": before, "after": after, **extra,
+           "vector_weights": {str(c): w for c, w in registry.load(engine.db, result.version).vector_weights.items()}}
     out["serving_mode"] = engine.config.retrieval.search_mode
+    out["parts"] = parts
+    # the controls are judged against raw queries, as the first candidate was (nothing active)
     out["gate_if_vector_served"] = vector_served_gate(engine, pairs)
     if name == "tts-handbook":
         out["shuffled_control"] = shuffled_control(engine, pairs)
     print(json.dumps(out, indent=1), flush=True)
     registry.deactivate(engine.db)
+    if result.status == "active":  # leave the data directory as the gate decided
+        registry.activate(engine.db, result.version)
     return out
+
+
+def ablation(engine: Any, trained: Any, test: list[tuple[str, dict[str, int]]],
+             sections: list[tuple[str, dict[str, int]]], scope: Any) -> dict[str, Any]:
+    """The version's two learned parts apart, hybrid mode on the test questions: the adapter with the configured
+    weights, and the learned weights with raw queries."""
+    import numpy as np
+
+    from rag_engine.query_transform import PinnedQueryAdapter, QueryAdapter
+
+    parts = {"adapter only": QueryAdapter(trained.matrix, trained.rank),
+             "fusion weight only": QueryAdapter(np.eye(trained.dim, dtype=np.float32),
+                                                vector_weights=trained.vector_weights)}
+    before = engine.retriever.query_adapter
+    found: dict[str, Any] = {}
+    try:
+        for label, adapter in parts.items():
+            engine.retriever.query_adapter = PinnedQueryAdapter(label, adapter)
+            found[label] = {"hybrid": score(engine, scope, test, "hybrid")}
+            if sections:
+                found[label]["hybrid (section)"] = score(engine, scope, sections, "hybrid", "section")
+    finally:
+        engine.retriever.query_adapter = before
+    return found
 
 
 def vector_served_gate(engine: Any, pairs: Any) -> dict[str, Any]:
@@ -239,19 +292,38 @@ def write_markdown(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
              "| set | mode | nDCG@10 before | after | hit@1 before | after | hit@5 before | after | test q |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        for mode in r["before"]:
+        for mode in (m for m in r["before"] if m != "answers"):
             b, a = r["before"][mode], r["after"][mode]
             lines.append(f"| {r['set']} | {mode} | {b['ndcg10']:.3f} | {a['ndcg10']:.3f} | {b['hit1']:.3f} | "
                          f"{a['hit1']:.3f} | {b['hit5']:.3f} | {a['hit5']:.3f} | {r['test_questions']} |")
+    lines += ["", "What users receive: extractive answers (the default path's fallback) before / after, token-F1 and "
+              "citation hit against the references.", "",
+              "| set | questions | token-F1 before | after | citation hit before | after |",
+              "|---|---|---|---|---|---|"]
+    for r in rows:
+        for label, b in r["before"]["answers"].items():
+            a = r["after"]["answers"][label]
+            lines.append(f"| {r['set']} {label} | {b['questions']} | {b['token_f1']:.3f} | {a['token_f1']:.3f} | "
+                         f"{b['citation_hit']:.3f} | {a['citation_hit']:.3f} |")
+    lines += ["", "The learned version's two parts apart (hybrid mode, test questions): the query adapter with the "
+              "configured fusion weight, and the learned fusion weight with raw queries.", "",
+              "| set | mode | part | nDCG@10 | hit@1 | hit@5 |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        for label, modes in r["parts"].items():
+            for mode, m in modes.items():
+                lines.append(f"| {r['set']} | {mode} | {label} | {m['ndcg10']:.3f} | {m['hit1']:.3f} | "
+                             f"{m['hit5']:.3f} |")
     lines += ["", "| set | pairs train / held-out | rows (question, chunk) | hard neg. | training time (CPU) | "
               "mine + train + judge | gate in the serving mode (held-out training questions) | status | "
-              "gate if served by vector search |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "fusion weight learned | gate if served by vector search |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p = r["pairs"]
         lines.append(f"| {r['set']} | {p['train']} / {p['heldout']} | {p['rows']} | {p['hard_negatives']} | "
                      f"{r['train_seconds']:.1f} s ({r['steps']} steps) | {r['mine_train_judge_seconds']:.1f} s | "
-                     f"{r['gate']} ({r['serving_mode']}) | {r['status']} | {r['gate_if_vector_served']['gate']} "
+                     f"{r['gate']} ({r['serving_mode']}) | {r['status']} | "
+                     f"{', '.join(f'{w:.2f}' for w in r['vector_weights'].values()) or 'none (configured)'} | "
+                     f"{r['gate_if_vector_served']['gate']} "
                      f"({'passes' if r['gate_if_vector_served']['passed'] else 'refused'}) |")
     for r in rows:
         if "shuffled_control" in r:

@@ -7,6 +7,10 @@ activation or a rollback, from this process or another, applies from the next qu
 on; the matrix itself is loaded once per version and kept. A version trained for another
 embedder (model or dimension) is never applied: the raw query is searched, and a warning
 says why once.
+
+A version may also carry a fusion weight per collection, fitted on the same feedback
+(``rag_engine.training.fusion_weights``): a corpus where words matter more than meaning
+learns to lean on the lexical list. The retriever uses it for convex fusion only.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,18 +28,15 @@ from rag_engine.store.query_adapters import QueryAdapterRepo, QueryAdapterTx
 log = logging.getLogger(__name__)
 
 
-class QueryTransform(Protocol):
-    """What vector search applies to its query vector: the active version, or one version pinned (an eval)."""
-
-    def apply(self, query_vector: np.ndarray, /) -> np.ndarray: ...
-
-
 @dataclass(frozen=True, slots=True)
 class QueryAdapter:
-    """``W = I + ΔW`` (float32, d×d); ``rank`` is the rank it was trained with (0: full)."""
+    """``W = I + ΔW`` (float32, d×d); ``rank`` is the rank it was trained with (0: full); ``vector_weights``:
+    collection id -> the convex fusion's vector weight learned with it (collections not named keep the
+    configured weight)."""
 
     matrix: np.ndarray
     rank: int = 0
+    vector_weights: Mapping[int, float] = field(default_factory=dict)
 
     @classmethod
     def identity(cls, dim: int) -> QueryAdapter:
@@ -52,9 +53,19 @@ class QueryAdapter:
         result: np.ndarray = (out / np.maximum(norm, 1e-12)).astype(np.float32)
         return result
 
+    def vector_weight(self, collection_ids: Sequence[int], configured: float) -> float:
+        """The vector weight for a search over ``collection_ids``: the mean of each collection's learned weight,
+        the configured one standing in for a collection without one."""
+        if not self.vector_weights or not collection_ids:
+            return configured
+        return sum(self.vector_weights.get(c, configured) for c in collection_ids) / len(collection_ids)
+
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez(buf, W=self.matrix.astype(np.float32), rank=np.array(self.rank))
+        cids = sorted(self.vector_weights)
+        np.savez(buf, W=self.matrix.astype(np.float32), rank=np.array(self.rank),
+                 weight_collections=np.array(cids, dtype=np.int64),
+                 weight_values=np.array([self.vector_weights[c] for c in cids], dtype=np.float64))
         return buf.getvalue()
 
     @classmethod
@@ -62,9 +73,11 @@ class QueryAdapter:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             matrix = np.asarray(npz["W"], dtype=np.float32)
             rank = int(npz["rank"])
+            weights = ({int(c): float(w) for c, w in zip(npz["weight_collections"], npz["weight_values"], strict=True)}
+                       if "weight_collections" in npz.files else {})  # versions saved before weights were learned
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(f"a query adapter is a square matrix, got shape {matrix.shape}")
-        return cls(matrix, rank)
+        return cls(matrix, rank, weights)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +119,8 @@ class ActiveQueryAdapter:
             return version, self._loaded[version]
 
     def apply(self, query_vector: np.ndarray, reads: QueryAdapterTx | None = None) -> np.ndarray:
-        return self.applied(query_vector, reads)[0]
-
-    def applied(self, query_vector: np.ndarray, reads: QueryAdapterTx | None = None) -> tuple[np.ndarray, str | None]:
-        """The vector to search and the version that transformed it (None: the raw query is searched), so an
-        answer can name the retriever version that served it."""
-        version, adapter = self.current(reads)
-        return (query_vector, None) if adapter is None else (adapter.apply(query_vector), version)
+        adapter = self.current(reads)[1]
+        return query_vector if adapter is None else adapter.apply(query_vector)
 
     def _load(self, version: str, source: QueryAdapterTx | QueryAdapterRepo) -> QueryAdapter | None:
         found = source.weights(version)
@@ -124,3 +132,6 @@ class ActiveQueryAdapter:
                         version, model, dim, self._model, self._dim)
             return None
         return QueryAdapter.from_bytes(weights)
+
+
+QueryTransform = ActiveQueryAdapter | PinnedQueryAdapter  # what a retriever searches with: the active or a pinned one

@@ -18,7 +18,7 @@ from rag_engine import pdf_pages, sources
 from rag_engine.config import Fusion, RetrievalConfig
 from rag_engine.embedding import Embedder
 from rag_engine.fusion import adaptive, convex
-from rag_engine.query_transform import ActiveQueryAdapter, PinnedQueryAdapter, QueryTransform
+from rag_engine.query_transform import ActiveQueryAdapter, PinnedQueryAdapter, QueryAdapter, QueryTransform
 from rag_engine.scope import CollectionScope
 from rag_engine.store.chunks import ChunkRepo, ChunkSearch
 from rag_engine.values import SearchHit, SearchMode
@@ -94,15 +94,9 @@ class Retriever:
         with self.chunks.searching() as search:
             # the learned query transform, if one is active, moves only the vector search's query; the hits'
             # cosine (the relevance floor's input) stays that of the raw query it was calibrated on
-            search_qv, version = self._transformed(qv, search) if mode != "lexical" else (qv, None)
-            vector_run: dict[int, float] = {}
-            lexical_run: dict[int, float] = {}
-            if mode in ("vector", "hybrid"):
-                depth = max(k, s.vector_candidate_depth or s.candidate_depth)
-                vector_run = search.vector(search_qv, cids, depth, ef_search or s.hnsw_ef_search)
-            if mode in ("lexical", "hybrid"):
-                depth = max(k, s.lexical_candidate_depth or s.candidate_depth)
-                lexical_run = self.lexical_candidates(search, query, cids, depth)
+            version, adapter = self._version(search) if mode != "lexical" else (None, None)
+            search_qv = adapter.apply(qv) if adapter is not None else qv
+            vector_run, lexical_run = self._runs(search, query, search_qv, cids, k, mode, ef_search)
             if mode == "vector":
                 fused = vector_run
             elif mode == "lexical":
@@ -112,7 +106,10 @@ class Retriever:
                 fused, weight = adaptive(vector_run, lexical_run, lexical_depth)
                 log.debug("adaptive fusion: vector weight %.2f", weight)
             elif how == "convex":
-                fused = convex((vector_run, lexical_run), (s.vector_weight, s.lexical_weight))
+                # a learned weight (the retriever version's, fitted on this collection's feedback) replaces 0.7 / 0.3
+                w = adapter.vector_weight(cids, s.vector_weight) if adapter is not None else s.vector_weight
+                fused = convex((vector_run, lexical_run),
+                               (w, s.lexical_weight if w == s.vector_weight else 1.0 - w))
             else:
                 fused = rrf([list(vector_run), list(lexical_run)], [s.vector_weight, s.lexical_weight], s.rrf_k)
             use_rerank = rerank and self.reranker is not None
@@ -125,17 +122,36 @@ class Retriever:
             hits = self.reranker.rerank(query, hits[:depth]) + hits[depth:]
         return Searched(hits[:k], version)
 
-    def _transformed(self, qv: np.ndarray, search: ChunkSearch) -> tuple[np.ndarray, str | None]:
-        """``qv`` through the query transform, and the active version that moved it (read in the search's own
-        transaction)."""
+    def runs(self, query: str, scope: CollectionScope, k: int) -> tuple[dict[int, float], dict[int, float]]:
+        """Both candidate lists of a hybrid search for the raw query, unfused (fitting a fusion weight tabulates
+        the fused ranking at many weights from one search)."""
+        qv = self.embedder.embed_query(query)
+        with self.chunks.searching() as search:
+            return self._runs(search, query, qv, scope.ids(), k, "hybrid", None)
+
+    def _runs(self, search: ChunkSearch, query: str, search_qv: np.ndarray, cids: Sequence[int], k: int,
+              mode: SearchMode, ef_search: int | None) -> tuple[dict[int, float], dict[int, float]]:
+        s = self.config
+        vector_run: dict[int, float] = {}
+        lexical_run: dict[int, float] = {}
+        if mode in ("vector", "hybrid"):
+            depth = max(k, s.vector_candidate_depth or s.candidate_depth)
+            vector_run = search.vector(search_qv, cids, depth, ef_search or s.hnsw_ef_search)
+        if mode in ("lexical", "hybrid"):
+            depth = max(k, s.lexical_candidate_depth or s.candidate_depth)
+            lexical_run = self.lexical_candidates(search, query, cids, depth)
+        return vector_run, lexical_run
+
+    def _version(self, search: ChunkSearch) -> tuple[str | None, QueryAdapter | None]:
+        """The retriever version to search with and its adapter (the active one, read in the search's own
+        transaction, or the pinned one); (None, None): raw queries and the configured weights."""
         transform = self.query_adapter
-        if transform is None:
-            return qv, None
         if isinstance(transform, ActiveQueryAdapter):
-            return transform.applied(qv, search.query_adapters())
+            version, adapter = transform.current(search.query_adapters())
+            return (version, adapter) if adapter is not None else (None, None)
         if isinstance(transform, PinnedQueryAdapter):  # ``eval retrieval --retriever-version``: reads nothing
-            return transform.apply(qv), transform.version
-        return transform.apply(qv), None  # an unnamed transform
+            return transform.version, transform.adapter
+        return None, None
 
     def lexical_candidates(self, search: ChunkSearch, query: str, collection_ids: Sequence[int],
                            depth: int) -> dict[int, float]:

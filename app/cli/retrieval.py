@@ -81,26 +81,32 @@ def _queue() -> None:
 @friendly_errors
 def list_versions() -> None:
     """Every retrieval version with its status and held-out numbers (newest first)."""
-    from rag_engine.training import retrieval_registry as registry  # lazy: keeps `ragbot --help` fast
+    from rag_engine.store.collections import CollectionRepo  # lazy: keeps `ragbot --help` fast
+    from rag_engine.training import retrieval_registry as registry  # lazy: with the line above
 
     with open_db() as db:
         found = registry.list_versions(db)
+        names = {str(c.id): c.name for c in CollectionRepo(db).list_all()}
     if not found:
         console.print("no retrieval versions yet: `ragbot retrieval train`")
         return
     table = Table(title="Retrieval versions (query adapters)")
-    for col in ("version", "status", "created", "data", "nDCG@10", "raw", "hit@5", "raw", "hit@1", "rank", "prev"):
+    for col in ("version", "status", "created", "data", "nDCG@10", "raw", "hit@5", "raw", "hit@1", "rank",
+                "fusion", "prev"):
         table.add_column(col, no_wrap=col in ("version", "status"))
     for v in found:
         cand, base = (v.metrics.get(k) or {} for k in ("candidate", "baseline"))
         table.add_row(
             v.version, status_style(v.status), f"{v.created_at:%m-%d %H:%M}", split_sizes(v.data_snapshot),
             metric(cand.get("ndcg10")), metric(base.get("ndcg10")), metric(cand.get("hit5")), metric(base.get("hit5")),
-            metric(cand.get("hit1")), str(v.rank or "full"), v.previous_version or "",
+            metric(cand.get("hit1")), str(v.rank or "full"),
+            registry.describe_weights(v, names),
+            v.previous_version or "",
         )
     console.print(table)
     console.print("data = train/held-out questions; numbers on held-out questions: the version, and raw query "
-                  "embeddings (no adapter)")
+                  "embeddings (no adapter); fusion = the vector weight it learned per collection (others: as "
+                  "configured)")
 
 
 @retrieval_app.command("activate")

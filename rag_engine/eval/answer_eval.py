@@ -8,7 +8,6 @@ ends with it (on a path boundary).
 from __future__ import annotations
 
 import html
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,16 +17,19 @@ from typing import Any
 
 from rag_engine.engine import RagEngine
 from rag_engine.eval.jsonl import read_jsonl
-from rag_engine.eval.scores import bleu, exact_match, latency_summary, mean, rouge_l, sentence_bleu, token_f1
+from rag_engine.eval.scores import (
+    bleu,
+    exact_match,
+    latency_summary,
+    mean,
+    rouge_l,
+    sentence_bleu,
+    strip_citations,
+    token_f1,
+)
 from rag_engine.values import Answer, AnswerStatus
 
 ABSTAINED = (AnswerStatus.NOT_FOUND, AnswerStatus.ASK_BACK)
-_MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
-
-
-def strip_citations(text: str) -> str:
-    """The answer without its ``[n]`` markers: references carry none, so they are not scored."""
-    return " ".join(_MARKER.sub("", text).split())
 
 
 class QAFormatError(ValueError):

@@ -39,6 +39,14 @@ def exact_match(pred: str, ref: str) -> float:
     return float(normalize_answer(pred) == normalize_answer(ref))
 
 
+_MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def strip_citations(text: str) -> str:
+    """The answer without its ``[n]`` markers: references carry none, so they are not scored."""
+    return " ".join(_MARKER.sub("", text).split())
+
+
 def token_f1(pred: str, ref: str) -> float:
     """Harmonic mean of token precision and recall over normalized tokens (SQuAD F1).
 

@@ -2,7 +2,10 @@
 
 A candidate goes live only when, on held-out questions (reviewed feedback the
 candidate never trained on), its nDCG@10 beats the reference by at least
-``retrieval_promotion_margin`` and its hit@5 is not lower. The reference is the
+``retrieval_promotion_margin``, its hit@5 is not lower, and what users would receive
+does not get worse: the token-F1 of the extractive answer built from its ranking,
+against the reviewed answers (the generator gate's rule, for retrieval: a better
+ranking by the judged chunk can still put another page's sentence first). The reference is the
 better of "no adapter" and the adapter active when it is judged, so a candidate
 must beat what answers today, and never beats it by matching a worse active one.
 A candidate that fails is kept with its numbers (status ``rejected``).
@@ -24,6 +27,7 @@ class RetrievalScores:
     hit1: float
     hit5: float
     questions: int
+    answer_f1: float | None = None  # token-F1 of the extractive answer from these rankings (questions with a reference)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,5 +80,11 @@ def judge(candidate: RetrievalScores, baseline: RetrievalScores, active: Retriev
                               f"({name})", name)
     if candidate.hit5 < reference.hit5:
         return Verdict(False, f"hit@5 {candidate.hit5:.3f} < {reference.hit5:.3f} ({name})", name)
+    answers = ""
+    if candidate.answer_f1 is not None and reference.answer_f1 is not None:
+        if candidate.answer_f1 < reference.answer_f1:
+            return Verdict(False, f"what users receive gets worse: answer token-F1 {candidate.answer_f1:.3f} < "
+                                  f"{reference.answer_f1:.3f} ({name})", name)
+        answers = f", answer token-F1 {reference.answer_f1:.3f} -> {candidate.answer_f1:.3f}"
     return Verdict(True, f"nDCG@10 {reference.ndcg10:.3f} -> {candidate.ndcg10:.3f}, hit@5 {reference.hit5:.3f} -> "
-                         f"{candidate.hit5:.3f} (vs {name})", name)
+                         f"{candidate.hit5:.3f}{answers} (vs {name})", name)

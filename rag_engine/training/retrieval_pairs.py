@@ -65,6 +65,7 @@ class RetrievalPair:
     source_id: int
     collection_ids: tuple[int, ...]  # where it may search: the training-allowed collections it came from
     grades: tuple[int, ...] = ()
+    reference: str = ""  # the reviewed answer (curated, approved correction): the gate scores what users receive
 
     @property
     def key(self) -> str:
@@ -198,7 +199,8 @@ def _from_interactions(examples: TrainingExampleRepo, repo: RetrievalPairRepo, a
             continue
         positives = tuple(r.chunk_id for r in live)
         scope = tuple(sorted(record.retrieved_collection_ids | {r.collection_id for r in live}))
-        found.append(RetrievalPair(record.question, positives, origin, record.id, scope))
+        found.append(RetrievalPair(record.question, positives, origin, record.id, scope,
+                                   reference=row.correction or ""))
     return found
 
 
@@ -230,7 +232,8 @@ def _from_curated(examples: TrainingExampleRepo, repo: RetrievalPairRepo, allowe
             continue
         best = best_chunk(row.answer, row.question, [(c.heading_path, c.text) for c in candidates])
         chunk = candidates[best]
-        found.append(RetrievalPair(row.question, (chunk.chunk_id,), "curated", row.id, tuple(scope)))
+        found.append(RetrievalPair(row.question, (chunk.chunk_id,), "curated", row.id, tuple(scope),
+                                   reference=row.answer))
     return found
 
 

@@ -7,23 +7,28 @@ filters included; no cross-encoder) against raw queries and against the active v
 Judged by vector search alone, an adapter that helped the vector list was promoted while
 the fused ranking users get fell (tts-handbook sections, test questions: vector nDCG@10
 0.748 -> 0.756, hybrid 0.816 -> 0.799). It is registered either way and activated only
-when the gate (``rag_engine.training.retrieval_gate``) passes it.
+when the gate (``rag_engine.training.retrieval_gate``) passes it. Under convex hybrid fusion the
+candidate also carries a fusion weight per collection fitted on the training questions
+(``rag_engine.training.fusion_weights``), judged together with the adapter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rag_engine.config import RetrievalConfig, TrainingConfig
 from rag_engine.embedding import Embedder
+from rag_engine.eval.scores import strip_citations, token_f1
+from rag_engine.extractive import ExtractiveAnswerer
 from rag_engine.query_transform import PinnedQueryAdapter, QueryAdapter
 from rag_engine.retrieval import Retriever
 from rag_engine.scope import CollectionScope
 from rag_engine.store.chunks import ChunkRepo
 from rag_engine.store.database import Database
 from rag_engine.training import retrieval_registry as registry
+from rag_engine.training.fusion_weights import fit_vector_weights
 from rag_engine.training.query_adapter import TrainParams, TrainStats, train_query_adapter
 from rag_engine.training.retrieval_gate import RetrievalScores, Verdict, judge, score_rankings
 from rag_engine.training.retrieval_pairs import PairSet, RetrievalPair, build_tensors, mine_pairs
@@ -67,6 +72,9 @@ def train_retrieval(db: Database, embedder: Embedder, chunks: ChunkRepo, config:
     if len(tensors) == 0:
         raise NothingToTrain("the training pairs' chunks have no stored vectors")
     adapter, stats = train_query_adapter(tensors, train_params(config))
+    if retrieval.search_mode == "hybrid" and retrieval.fusion == "convex":
+        adapter = replace(adapter, vector_weights=fit_vector_weights(
+            pairs.train, Retriever(chunks, embedder, retrieval), retrieval.vector_weight))
     current = registry.active(db)
     current_adapter = (registry.load(db, current.version)
                        if current is not None and current.embedding_model == embedder.model_name else None)
@@ -85,7 +93,8 @@ def train_retrieval(db: Database, embedder: Embedder, chunks: ChunkRepo, config:
                "active_version": verdict.reference if verdict.reference != "none" else None,
                "reason": verdict.reason, "margin": config.retrieval_promotion_margin,
                "train": {"seconds": round(stats.seconds, 2), "steps": stats.steps, "first_loss": stats.first_loss,
-                         "last_loss": stats.last_loss, "rank": adapter.rank}}
+                         "last_loss": stats.last_loss, "rank": adapter.rank},
+               "vector_weights": {str(c): w for c, w in sorted(adapter.vector_weights.items())}}
     version = registry.next_version(db)
     registry.register(db, version=version, adapter=adapter, embedding_model=embedder.model_name,
                       data_snapshot=snapshot, metrics=metrics,
@@ -99,8 +108,17 @@ def train_retrieval(db: Database, embedder: Embedder, chunks: ChunkRepo, config:
 
 def evaluate(pairs: Sequence[RetrievalPair], retriever: Retriever) -> RetrievalScores:
     """Each question searched in its collections as ``retriever`` serves it (its mode and fusion, its query
-    transform; no reranking), the top 10 scored against its positives."""
-    rankings = [[hit.chunk_id for hit in retriever.search(pair.question, CollectionScope.of(pair.collection_ids),
-                                                          EVAL_DEPTH, rerank=False)]
-                for pair in pairs]
-    return score_rankings(rankings, [p.judgment() for p in pairs])
+    transform; no reranking), the top 10 scored against its positives; for a question with a reviewed answer,
+    the extractive answer built from those hits (the default path's fallback, and the sentences a generated
+    answer is checked against) scored by token-F1."""
+    answerer = ExtractiveAnswerer(retriever.embedder)
+    rankings: list[list[int]] = []
+    f1s: list[float] = []
+    for pair in pairs:
+        hits = retriever.search(pair.question, CollectionScope.of(pair.collection_ids), EVAL_DEPTH, rerank=False)
+        rankings.append([hit.chunk_id for hit in hits])
+        if pair.reference:
+            text = answerer.generate(pair.question, hits, []).text
+            f1s.append(token_f1(strip_citations(text), strip_citations(pair.reference)))
+    scores = score_rankings(rankings, [p.judgment() for p in pairs])
+    return replace(scores, answer_f1=sum(f1s) / len(f1s)) if f1s else scores

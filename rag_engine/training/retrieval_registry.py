@@ -12,6 +12,7 @@ notification.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,3 +119,9 @@ def deactivate(db: Database) -> Activation:
             return Activation(None, None)
         tx.retire(current.id)
     return Activation(None, current.version)
+
+
+def describe_weights(record: QueryAdapterRecord, names: Mapping[str, str]) -> str:
+    """The fusion weights a version learned, by collection name (``names``: collection id -> name)."""
+    learned = record.metrics.get("vector_weights") or {}
+    return ", ".join(f"{names.get(c, '#' + c)} {w:.2f}" for c, w in learned.items())

@@ -22,7 +22,7 @@ def test_retrieval_cli(db, scratch_dir, tmp_path):
     from app.cli import app
 
     q1 = _version(db, {"candidate": {"ndcg10": 0.61, "hit5": 0.8, "hit1": 0.5}, "baseline": {"ndcg10": 0.55},
-                       "reason": "nDCG@10 <raw> 0.550 -> 0.610"})
+                       "reason": "nDCG@10 <raw> 0.550 -> 0.610", "vector_weights": {"987654": 0.35}})
     q2 = _version(db)
     env = {"RAGBOT_DATA_DIR": str(scratch_dir), "COLUMNS": "200"}
     runner = CliRunner()
@@ -36,6 +36,7 @@ def test_retrieval_cli(db, scratch_dir, tmp_path):
         assert f"{q2} is active (was {q1})" in ragbot("retrieval", "activate", q2).output
         listing = ragbot("retrieval", "list")
         assert listing.exit_code == 0 and q1 in listing.output and "0.610" in listing.output
+        assert "#987654 0.35" in listing.output  # the fusion weight it learned (no such collection: its id)
         assert f"now {q1}" in ragbot("retrieval", "rollback").output
         assert "now raw query embeddings" in ragbot("retrieval", "rollback").output
         none_left = ragbot("retrieval", "rollback")
@@ -54,7 +55,7 @@ def test_retrieval_cli(db, scratch_dir, tmp_path):
         report = ragbot("report", "--out", str(tmp_path / "r.html"))
         page = (tmp_path / "r.html").read_text()
         assert report.exit_code == 0 and "Retrieval versions" in page and q1 in page and "0.610" in page
-        assert "&lt;raw&gt;" in page  # escaped
+        assert "&lt;raw&gt;" in page and "#987654 0.35" in page  # escaped; the learned weight
         actions = [(e.action, e.ok) for e in Store(db).audit.recent()]
         assert ("retrieval", True) in actions and ("retrieval", False) in actions
     finally:

@@ -80,6 +80,9 @@ def test_worker_queues_trains_and_promotes_a_query_adapter_then_answers_name_it(
     version = result["version"]
     cand, base = result["metrics"]["candidate"], result["metrics"]["baseline"]
     assert cand["questions"] >= 8 and base["ndcg10"] < 0.8 and cand["ndcg10"] >= base["ndcg10"] + 0.2, result
+    # the curated answers score what users would receive from each ranking: not worse, or it would be refused
+    assert cand["answer_f1"] is not None and cand["answer_f1"] >= base["answer_f1"], result
+    assert "answer token-F1" in result["reason"], result
     active = registry.active(db)
     assert active is not None and active.version == version and active.data_snapshot["train"] >= 16
     assert worker.schedule_retrieval(force=True) is None  # nothing new since that run

@@ -156,3 +156,36 @@ def test_a_version_for_another_embedder_is_never_applied(docs):
         registry.activate(docs.db, "q900", embedding_model=docs.embedder.model_name)
     registry.activate(docs.db, "q900")  # forced past the check: the search path still refuses it
     assert docs.search(question, scope, 3, "vector")[0].source_uri == "mem://vacation"
+
+
+def test_a_learned_fusion_weight_is_fitted_and_served_for_its_collection_only(docs):
+    from rag_engine.query_transform import PinnedQueryAdapter
+    from rag_engine.retrieval import Retriever
+    from rag_engine.training.fusion_weights import fit_vector_weights
+    from rag_engine.training.retrieval_pairs import RetrievalPair
+
+    question = "How many vacation days do I get per year?"
+    cid = docs.collection_ids(["handbook"])[0]
+    retriever = Retriever(docs.store.chunks, docs.embedder, docs.config.retrieval)
+    vector_run, lexical_run = retriever.runs(question, docs.scope_for(["handbook"]), 10)
+    assert vector_run and lexical_run
+    # judged relevant: of the lexical list's top 3, the chunk vector search likes least
+    lexical_order = sorted(lexical_run, key=lambda i: (-lexical_run[i], i))
+    target = min(lexical_order[:3], key=lambda i: (vector_run.get(i, -1.0), i))
+    vector_order = sorted(vector_run, key=lambda i: (-vector_run[i], i))
+    assert vector_order.index(target) > lexical_order.index(target)
+    pair = RetrievalPair(question, (target,), "curated", 0, (cid,))
+    fitted = fit_vector_weights([pair], retriever, 0.7, min_questions=1)
+    assert fitted[cid] < 0.7
+    assert fit_vector_weights([pair], retriever, 0.7, min_questions=2) == {}  # too few questions: no move
+
+    scope = docs.scope_for(["handbook"])
+    lexical_top = [h.chunk_id for h in docs.retriever.search(question, scope, 5, "lexical", rerank=False)]
+    hybrid_top = [h.chunk_id for h in docs.retriever.search(question, scope, 5, "hybrid", rerank=False)]
+    served = Retriever(docs.store.chunks, docs.embedder, docs.config.retrieval, query_adapter=PinnedQueryAdapter(
+        "q-test", QueryAdapter(np.eye(docs.embedder.dim, dtype=np.float32), vector_weights={cid: 0.0})))
+    assert [h.chunk_id for h in served.search(question, scope, 5, "hybrid", rerank=False)] == lexical_top
+    elsewhere = Retriever(docs.store.chunks, docs.embedder, docs.config.retrieval, query_adapter=PinnedQueryAdapter(
+        "q-test", QueryAdapter(np.eye(docs.embedder.dim, dtype=np.float32), vector_weights={cid + 1000: 0.0})))
+    assert [h.chunk_id for h in elsewhere.search(question, scope, 5, "hybrid", rerank=False)] == hybrid_top
+    assert hybrid_top != lexical_top  # else the two checks above could not tell the weights apart

@@ -82,6 +82,17 @@ def test_gate_compares_with_the_better_of_raw_and_active():
     assert not judge(RetrievalScores(0.0, 0.0, 0.0, 0), raw, None, 0.0).passed  # nothing to judge by
 
 
+def test_gate_refuses_a_better_ranking_that_gives_users_worse_answers():
+    raw = RetrievalScores(0.50, 0.40, 0.60, 10, answer_f1=0.70)
+    worse_answers = RetrievalScores(0.60, 0.50, 0.70, 10, answer_f1=0.65)
+    verdict = judge(worse_answers, raw, None, margin=0.01)
+    assert not verdict.passed and "what users receive gets worse" in verdict.reason
+    passed = judge(RetrievalScores(0.60, 0.50, 0.70, 10, answer_f1=0.70), raw, None, margin=0.01)
+    assert passed.passed and "answer token-F1 0.700 -> 0.700" in passed.reason
+    # no reviewed answers to score (held-out questions without a reference): the ranking clauses decide alone
+    assert judge(RetrievalScores(0.60, 0.50, 0.70, 10), RetrievalScores(0.50, 0.40, 0.60, 10), None, 0.01).passed
+
+
 def test_adapter_round_trips_and_normalizes():
     rng = np.random.default_rng(2)
     adapter = QueryAdapter((np.eye(8) + 0.1 * rng.normal(size=(8, 8))).astype(np.float32), rank=4)
@@ -91,6 +102,38 @@ def test_adapter_round_trips_and_normalizes():
     assert np.allclose(np.linalg.norm(again.apply(q), axis=1), 1.0, atol=1e-5)
     unit = q[0] / np.linalg.norm(q[0])
     assert np.allclose(QueryAdapter.identity(8).apply(unit), unit, atol=1e-6)
+
+
+def test_learned_fusion_weights_round_trip_and_older_versions_load_without_them():
+    import io
+
+    adapter = QueryAdapter(np.eye(4, dtype=np.float32), rank=2, vector_weights={3: 0.35, 1: 0.9})
+    again = QueryAdapter.from_bytes(adapter.to_bytes())
+    assert dict(again.vector_weights) == {1: 0.9, 3: 0.35}
+    buf = io.BytesIO()
+    np.savez(buf, W=np.eye(4, dtype=np.float32), rank=np.array(0))  # the layout before weights were learned
+    assert dict(QueryAdapter.from_bytes(buf.getvalue()).vector_weights) == {}
+
+
+def test_a_search_over_several_collections_averages_their_weights():
+    adapter = QueryAdapter(np.eye(4, dtype=np.float32), vector_weights={3: 0.3})
+    assert adapter.vector_weight([3], 0.7) == pytest.approx(0.3)
+    assert adapter.vector_weight([3, 5], 0.7) == pytest.approx(0.5)  # collection 5 keeps the configured weight
+    assert adapter.vector_weight([5], 0.7) == 0.7
+    assert QueryAdapter.identity(4).vector_weight([3], 0.7) == 0.7
+
+
+def test_fitted_weight_follows_the_curves_and_stays_put_without_evidence():
+    from rag_engine.training.fusion_weights import best_weight, ndcg_curve
+
+    vector = {1: 0.9, 2: 0.8, 3: 0.1}
+    lexical = {3: 12.0, 2: 1.0}
+    curve = ndcg_curve(vector, lexical, {3: 1}, [0.0, 0.5, 0.7, 1.0])  # chunk 3: lexical's best, vector's worst
+    assert curve[0] == pytest.approx(1.0) and curve[3] == pytest.approx(1 / np.log2(4))
+    assert best_weight([curve], [0.0, 0.5, 0.7, 1.0], 0.7) == 0.0
+    flat = [[0.5, 0.5, 0.5, 0.5]]
+    assert best_weight(flat, [0.0, 0.5, 0.7, 1.0], 0.7) == 0.7  # every weight as good: the configured one
+    assert best_weight([[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 0.5, 0.5]], [0.0, 0.5, 0.7, 1.0], 0.7) == 0.5
 
 
 def test_other_positives_of_the_same_question_are_not_negatives():

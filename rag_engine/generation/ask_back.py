@@ -81,9 +81,8 @@ def clarifying_question(
     top = list(hits[:window])
     relevance = _relevance(top)
     best = max(relevance)
-    fused_floor = _floor(max(h.score for h in top), tie_margin)
-    contenders = [hit for hit, rel in zip(top, relevance, strict=True)
-                  if rel >= _floor(best, tie_margin) and hit.score >= fused_floor]
+    floor, fused_floor = _floor(best, tie_margin), _floor(max(h.score for h in top), tie_margin)
+    contenders = [hit for hit, rel in zip(top, relevance, strict=True) if rel >= floor and hit.score >= fused_floor]
     if len({h.document_id for h in contenders}) < 2:
         return None
     best_hit = top[relevance.index(best)]
